@@ -1,0 +1,256 @@
+"""The catalog: the characteristics an organisation keeps, read from TOML and checked strictly."""
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from . import values
+from .errors import BadInput
+from .i18n import pick, t
+
+TYPES = ("bool", "enum", "scale", "number", "date", "text")
+CATEGORIES = ("health", "work", "income", "living", "social", "skills", "practical", "motivation")
+KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+FIELDS = {
+    "key", "type", "min", "max", "values", "value_labels", "scale_labels", "label", "category",
+    "special", "purpose", "max_age_days", "question", "allow_in_messages", "key_characteristic",
+    "retention_days",
+}
+
+
+@dataclass(frozen=True)
+class Characteristic:
+    key: str
+    type: str
+    label: dict
+    category: str
+    special: bool
+    purpose: str
+    max_age_days: int
+    question: dict = field(default_factory=dict)
+    min: float | None = None
+    max: float | None = None
+    values: tuple = ()
+    value_labels: dict = field(default_factory=dict)
+    scale_labels: dict = field(default_factory=dict)
+    allow_in_messages: bool = False
+    key_characteristic: bool = False
+    retention_days: int = 0
+
+    @property
+    def column(self) -> str:
+        """The profile column that holds the current value."""
+        return f"v_{self.key}"
+
+    @property
+    def at_column(self) -> str:
+        """The profile column that holds when the current value was observed."""
+        return f"t_{self.key}"
+
+    def title(self, lang: str | None = None) -> str:
+        return pick(self.label, lang)
+
+    def value_title(self, value, lang: str | None = None) -> str:
+        if value is None:
+            return ""
+        if self.type == "enum":
+            return pick(self.value_labels.get(value), lang) or str(value)
+        if self.type == "bool":
+            return t("value.yes" if value else "value.no", lang=lang)
+        if self.type == "scale" and str(value) in self.scale_labels:
+            return f"{value} ({pick(self.scale_labels[str(value)], lang)})"
+        return str(value)
+
+    def parse(self, raw: str):
+        """Parse text as people type it (Dutch or English); ValueError names the reason."""
+        raw = raw.strip()
+        if self.type == "bool":
+            return values.parse_bool(raw)
+        if self.type == "enum":
+            return self._enum(raw)
+        if self.type == "scale":
+            return self.check(values.parse_int(raw))
+        if self.type == "number":
+            return self.check(values.parse_number(raw))
+        if self.type == "date":
+            return values.parse_date(raw).isoformat()
+        if not raw:
+            raise ValueError(t("value.empty"))
+        return raw
+
+    def _enum(self, raw: str):
+        if raw in self.values:
+            return raw
+        wanted = values.fold(raw)
+        for v in self.values:
+            if values.fold(v) == wanted or any(values.fold(lbl) == wanted for lbl in self.value_labels.get(v, {}).values()):
+                return v
+        raise ValueError(t("value.not_in_enum", allowed=", ".join(self.values)))
+
+    def check(self, value):
+        """Check an already typed value; returns it or raises ValueError."""
+        if self.type in ("scale", "number"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(t("value.not_a_number"))
+            if self.type == "scale" and value != int(value):
+                raise ValueError(t("value.not_whole"))
+            if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+                raise ValueError(t("value.out_of_range", min=_num(self.min), max=_num(self.max)))
+            return int(value) if self.type == "scale" else value
+        if self.type == "bool":
+            if not isinstance(value, bool) and value not in (0, 1):
+                raise ValueError(t("value.not_bool"))
+            return bool(value)
+        if self.type == "enum":
+            if value not in self.values:
+                raise ValueError(t("value.not_in_enum", allowed=", ".join(self.values)))
+            return value
+        if self.type == "date":
+            if isinstance(value, date):
+                return value.isoformat()
+            return values.parse_date(str(value)).isoformat()
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(t("value.empty"))
+        return value
+
+    def to_sql(self, value):
+        """The value as stored in SQLite (bools as 0/1)."""
+        if self.type == "bool" and value is not None:
+            return 1 if value else 0
+        return value
+
+    def from_sql(self, value):
+        if self.type == "bool" and value is not None:
+            return bool(value)
+        return value
+
+
+def _num(x):
+    if x is None:
+        return "-"
+    return int(x) if float(x).is_integer() else x
+
+
+class Catalog:
+    """An ordered set of characteristics, looked up by key."""
+
+    def __init__(self, characteristics: list[Characteristic]):
+        self._by_key = {c.key: c for c in characteristics}
+
+    def __iter__(self):
+        return iter(self._by_key.values())
+
+    def __len__(self):
+        return len(self._by_key)
+
+    def __contains__(self, key):
+        return key in self._by_key
+
+    def __getitem__(self, key) -> Characteristic:
+        return self._by_key[key]
+
+    def get(self, key) -> Characteristic | None:
+        return self._by_key.get(key)
+
+    def keys(self) -> list[str]:
+        return list(self._by_key)
+
+    def nearest(self, key: str, n: int = 3) -> list[str]:
+        return difflib.get_close_matches(key, self.keys(), n=n, cutoff=0.5)
+
+    def require(self, key: str) -> Characteristic:
+        c = self.get(key)
+        if c is None:
+            near = self.nearest(key)
+            hint = t("catalog.did_you_mean", names=", ".join(near)) if near else ""
+            raise BadInput(t("catalog.unknown", key=key) + hint)
+        return c
+
+
+def characteristic_from_table(raw: dict, where: str) -> Characteristic:
+    def bad(msg):
+        return BadInput(t("catalog.bad_entry", where=where, error=msg))
+
+    unknown = set(raw) - FIELDS
+    if unknown:
+        raise bad(t("catalog.unknown_field", field=sorted(unknown)[0]))
+    for name in ("key", "type", "label", "category", "purpose"):
+        if name not in raw:
+            raise bad(t("catalog.missing_field", field=name))
+    key, typ = raw["key"], raw["type"]
+    if not isinstance(key, str) or not KEY_RE.fullmatch(key):
+        raise bad(t("catalog.bad_key", key=key))
+    if typ not in TYPES:
+        raise bad(t("catalog.bad_type", type=typ, allowed=", ".join(TYPES)))
+    if raw["category"] not in CATEGORIES:
+        raise bad(t("catalog.bad_category", category=raw["category"], allowed=", ".join(CATEGORIES)))
+    for name in ("label", "question"):
+        if name in raw and (not isinstance(raw[name], dict) or "en" not in raw[name] or "nl" not in raw[name]):
+            raise bad(t("catalog.needs_both_languages", field=name))
+    lo, hi = raw.get("min"), raw.get("max")
+    if typ == "scale":
+        if not isinstance(lo, int) or not isinstance(hi, int) or lo >= hi:
+            raise bad(t("catalog.bad_scale"))
+    elif typ != "number" and (lo is not None or hi is not None):
+        raise bad(t("catalog.min_max_only_numeric"))
+    vals = raw.get("values", [])
+    if typ == "enum":
+        if not vals or not all(isinstance(v, str) and v for v in vals) or len(set(vals)) != len(vals):
+            raise bad(t("catalog.bad_values"))
+    elif vals:
+        raise bad(t("catalog.values_only_enum"))
+    max_age = raw.get("max_age_days", 365)
+    if not isinstance(max_age, int) or max_age < 1:
+        raise bad(t("catalog.bad_max_age"))
+    return Characteristic(
+        key=key, type=typ, label=raw["label"], category=raw["category"],
+        special=bool(raw.get("special", False)), purpose=raw["purpose"], max_age_days=max_age,
+        question=raw.get("question", {}), min=lo, max=hi, values=tuple(vals),
+        value_labels=raw.get("value_labels", {}), scale_labels=raw.get("scale_labels", {}),
+        allow_in_messages=bool(raw.get("allow_in_messages", False)),
+        key_characteristic=bool(raw.get("key_characteristic", False)),
+        retention_days=int(raw.get("retention_days", 0)),
+    )
+
+
+def read_catalog_file(path: Path) -> list[dict]:
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise BadInput(t("config.syntax", file=path, error=str(e))) from None
+    except OSError as e:
+        raise BadInput(t("config.unreadable", file=path, error=e.strerror)) from None
+    entries = data.get("characteristic", [])
+    if not isinstance(entries, list):
+        raise BadInput(t("catalog.bad_entry", where=str(path), error="[[characteristic]]"))
+    return entries
+
+
+def load_catalog(cfg) -> Catalog:
+    """The catalog named by the config (file, inline entries, exclusions)."""
+    from .paths import package_data
+
+    source = cfg.catalog.file
+    if source == "default":
+        path = package_data("catalog.toml")
+    else:
+        path = Path(source)
+        if not path.is_absolute() and cfg.path is not None:
+            path = Path(cfg.path).parent / path
+    entries = [(e, f"{path} #{i + 1}") for i, e in enumerate(read_catalog_file(path))]
+    entries += [(e, f"{cfg.path} [[characteristic]] #{i + 1}") for i, e in enumerate(cfg.characteristic)]
+    out: dict[str, Characteristic] = {}
+    for raw, where in entries:
+        c = characteristic_from_table(raw, where)
+        if c.key in out:
+            raise BadInput(t("catalog.duplicate", key=c.key, where=where))
+        out[c.key] = c
+    for key in cfg.catalog.exclude:
+        if key not in out:
+            raise BadInput(t("config.bad_value", key="catalog.exclude", file=cfg.path, value=key))
+        del out[key]
+    return Catalog(list(out.values()))

@@ -1,0 +1,113 @@
+"""The `caseload` command: one click group; each command parses, calls the core, prints."""
+
+import logging
+import os
+import sqlite3
+import sys
+from pathlib import Path
+
+import click
+
+from .. import i18n
+from ..config import load_config
+from ..errors import CaseloadError
+from ..i18n import t
+from ..paths import default_config_path, default_db_path
+
+log = logging.getLogger("caseload")
+
+
+class Env:
+    """What every command needs, opened lazily: config, store, acting user."""
+
+    def __init__(self, config_path, db_path, lang):
+        self.config_path = Path(config_path) if config_path else default_config_path()
+        self._db_path = db_path
+        self.lang = lang
+        self._config = None
+        self._store = None
+        self._actor = None
+
+    @property
+    def config(self):
+        if self._config is None:
+            self._config = load_config(self.config_path)
+            i18n.set_language(self.lang or self._config.organisation.language or i18n.locale_language() or "nl")
+        return self._config
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self._db_path or self.config.database.path or default_db_path())
+
+    def store(self, create: bool = False):
+        if self._store is None:
+            from ..store import open_store
+
+            self._store = open_store(self.config, self.db_path, create=create)
+        return self._store
+
+    def actor(self, interface: str = "cli"):
+        if self._actor is None:
+            from ..access import resolve_actor
+
+            self._actor = resolve_actor(self.store().db, interface=interface)
+        return self._actor
+
+    def close(self):
+        if self._store is not None:
+            self._store.close()
+
+
+class CaseloadGroup(click.Group):
+    """Turns every CaseloadError into one message and its exit code; never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except CaseloadError as e:
+            click.echo(t("cli.error", message=e.message), err=True)
+            for line in e.details:
+                click.echo(f"  {line}", err=True)
+            ctx.exit(e.exit_code)
+        except sqlite3.OperationalError as e:
+            log.error("database error: %s", type(e).__name__)
+            click.echo(t("cli.database_error", error=str(e)), err=True)
+            ctx.exit(1)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as e:  # the last line of defence: no traceback reaches a user
+            log.error("internal error: %s", type(e).__name__, exc_info=os.environ.get("CASELOAD_DEBUG") == "1")
+            if os.environ.get("CASELOAD_DEBUG") == "1":
+                raise
+            click.echo(t("cli.internal_error", kind=type(e).__name__), err=True)
+            ctx.exit(1)
+        finally:
+            env = ctx.find_object(Env)
+            if env is not None:
+                env.close()
+
+
+pass_env = click.make_pass_decorator(Env)
+
+
+@click.group(cls=CaseloadGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--db", "db_path", envvar="CASELOAD_DB", type=click.Path(dir_okay=False),
+              help="The database file (env CASELOAD_DB).")
+@click.option("--config", "config_path", envvar="CASELOAD_CONFIG", type=click.Path(dir_okay=False),
+              help="config.toml (env CASELOAD_CONFIG; else ./config.toml, else the XDG config dir).")
+@click.option("--lang", type=click.Choice(["nl", "en"]), help="Language of the output (else config, else locale).")
+@click.version_option(package_name="caseload")
+@click.pass_context
+def main(ctx, db_path, config_path, lang):
+    """caseload: keep every client in view, one by one.
+
+    Structured soft characteristics, live segments, messages and check-ins by SMS and email,
+    and honest reports on outflow, for work coaches in Dutch municipalities.
+    """
+    i18n.set_language(lang or i18n.locale_language() or "nl")
+    ctx.obj = Env(config_path, db_path, lang)
+    logging.basicConfig(level=os.environ.get("CASELOAD_LOG", "WARNING").upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+from . import clients as _clients  # noqa: E402  (commands register themselves on main)

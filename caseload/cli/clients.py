@@ -1,0 +1,283 @@
+"""Commands for the organisation's data: init, demo, import, export, client, intervention."""
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from .. import access, clients as core, exporter, importer, interventions
+from ..config import example_toml
+from ..errors import BadInput
+from ..i18n import t
+from . import main, pass_env
+from .output import emit, emit_record, format_option, note
+
+
+def _key_values(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for i, pair in enumerate(pairs, start=1):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(t("cli.bad_pair", position=i, text=pair))
+        out[key.strip()] = value
+    return out
+
+
+def private_file(path: Path):
+    """Open a file for personal data, readable by its owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    return os.fdopen(fd, "w", encoding="utf-8", newline="")
+
+
+@main.command()
+@pass_env
+def init(env):
+    """Create the database (mode 0600) and, if missing, a commented config.toml.
+
+    Whoever runs it (SUDO_USER under sudo) becomes the first admin.
+    """
+    if not env.config_path.exists():
+        env.config_path.parent.mkdir(parents=True, exist_ok=True)
+        env.config_path.write_text(example_toml(), encoding="utf-8")
+        note(t("cli.config_written", file=env.config_path))
+    existed = env.db_path.exists()
+    store = env.store(create=True)
+    user = access.os_user()
+    if not store.db.execute("SELECT 1 FROM users LIMIT 1").fetchone():
+        access.add_user(store.db, user, "admin")
+        note(t("cli.first_admin", user=user))
+    note(t("cli.db_exists" if existed else "cli.db_created", file=env.db_path))
+
+
+@main.command()
+@click.option("--clients", "n", type=click.IntRange(1, 2_000_000), default=2000, show_default=True,
+              help="How many clients to make.")
+@click.option("--seed", type=int, default=7, show_default=True, help="The same seed makes the same caseload.")
+@click.option("--force", is_flag=True, help="Replace an existing database.")
+@pass_env
+def demo(env, n, seed, force):
+    """Build a realistic synthetic caseload to try caseload on (Dutch names, 2 years of history)."""
+    from .. import demo as demo_core
+
+    path = env.db_path
+    if path.exists():
+        if not force:
+            raise BadInput(t("demo.exists", file=path))
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+    store = env.store(create=True)
+    summary = demo_core.build(store, n, seed=seed, admin=access.os_user(), progress=_progress_callback(n))
+    emit_record(summary, "table")
+
+
+def _progress_callback(total_hint: int):
+    if not sys.stderr.isatty() or total_hint < 5000:
+        return None
+    from rich.progress import Progress
+
+    progress = Progress(transient=True, console=None)
+    task = {"id": None}
+
+    def update(done, total):
+        if task["id"] is None:
+            progress.start()
+            task["id"] = progress.add_task(t("cli.working"), total=total)
+        progress.update(task["id"], completed=done, total=total)
+        if done >= total:
+            progress.stop()
+
+    return update
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check everything, write nothing.")
+@click.option("--map", "map_path", type=click.Path(dir_okay=False, path_type=Path),
+              help='MAP.toml: [columns] "Header" = "field or key" ("" ignores a column).')
+@pass_env
+def import_(env, file, dry_run, map_path):
+    """Import clients and characteristics from CSV or XLSX, all or nothing.
+
+    Delimiter (, ; tab) and encoding (UTF-8, cp1252) are detected; headers match field names,
+    catalog keys and their Dutch or English labels. One bad cell means nothing is written, and
+    every bad row is listed. Re-importing updates clients and records only changed values.
+    """
+    store = env.store()
+    report = importer.import_file(store, env.actor(), file, map_path, dry_run=dry_run,
+                                  progress=_progress_callback(100_000))
+    key = "cli.import_dry_run" if dry_run else "cli.import_done"
+    note(t(key, rows=report.rows, created=report.created, updated=report.updated,
+           unchanged=report.unchanged, observations=report.observations))
+
+
+@main.command()
+@click.option("--segment", help="Only clients in this segment (a saved name or an expression).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write (csv: else stdout).")
+@click.option("--include-special", is_flag=True, help="Also export special-category characteristics (health...).")
+@pass_env
+def export(env, segment, fmt, output, include_special):
+    """Export clients with their profile: ISO dates, true/false, E.164 phones, UTF-8."""
+    store, actor = env.store(), env.actor()
+    where, params = "1", []
+    if segment:
+        from ..segments import resolve_where
+
+        where, params = resolve_where(store, segment)
+    rows = exporter.export_rows(store, actor, include_special, where, params)
+    if fmt == "xlsx":
+        if output is None:
+            raise BadInput(t("cli.xlsx_needs_output"))
+        private_file(output).close()
+        n = exporter.write_xlsx(rows, output)
+    elif output is None:
+        n = exporter.write_csv(rows)
+    else:
+        with private_file(output) as f:
+            n = exporter.write_csv(rows, f)
+    if output is not None:
+        note(t("cli.exported", n=n, file=output))
+
+
+@main.group()
+def client():
+    """Look at and change clients: list, show, add, set, note, outflow, history."""
+
+
+@client.command("list")
+@click.option("--limit", type=click.IntRange(1), default=None, help="At most this many.")
+@format_option
+@pass_env
+def client_list(env, limit, fmt):
+    """The clients you may see, by name."""
+    rows = core.list_clients(env.store(), env.actor(), limit=limit)
+    emit(rows, list(core.LIST_COLUMNS), fmt)
+
+
+@client.command("show")
+@click.argument("number")
+@click.option("--include-special/--no-special", default=True, help="Show special-category characteristics.")
+@format_option
+@pass_env
+def client_show(env, number, include_special, fmt):
+    """One client: fields, profile (stale values marked), notes and interventions."""
+    store = env.store()
+    c = core.show_client(store, env.actor(), number)
+    record = {k: v for k, v in c.items() if k not in ("id", "profile", "notes", "interventions")}
+    for p in c["profile"]:
+        ch = store.catalog[p.key]
+        if ch.special and not include_special:
+            continue
+        if fmt == "table":
+            shown = ch.value_title(p.value) + (f"  ({t('cli.stale')})" if p.stale else "")
+            record[ch.title()] = shown
+        else:
+            record[p.key] = p.value
+    if fmt == "table":
+        for i, n in enumerate(c["notes"], 1):
+            record[f"{t('cli.note')} {i}"] = f"{n['created_at'][:10]} {n['author'] or ''}: {n['text']}"
+        for i, iv in enumerate(c["interventions"], 1):
+            record[f"{t('cli.intervention')} {i}"] = (
+                f"{iv['name']} {iv['start_date']}..{iv['end_date'] or ''} {iv['result'] or ''}".strip())
+    else:
+        record["notes"] = c["notes"]
+        record["interventions"] = c["interventions"]
+    emit_record(record, fmt)
+
+
+@client.command("add")
+@click.argument("pairs", nargs=-1, required=True, metavar="FIELD=VALUE...")
+@pass_env
+def client_add(env, pairs):
+    """Add a client: client_number=... first_name=... phone=06-12345678 ..."""
+    fields = _key_values(pairs)
+    core.add_client(env.store(), env.actor(), fields)
+    note(t("cli.client_added", number=fields.get("client_number")))
+
+
+@client.command("update")
+@click.argument("number")
+@click.argument("pairs", nargs=-1, required=True, metavar="FIELD=VALUE...")
+@pass_env
+def client_update(env, number, pairs):
+    """Change a client's built-in fields (email, phone, coach, ...)."""
+    core.update_client(env.store(), env.actor(), number, _key_values(pairs))
+
+
+@client.command("set")
+@click.argument("number")
+@click.argument("pairs", nargs=-1, required=True, metavar="KEY=VALUE...")
+@click.option("--source", type=click.Choice(core.SOURCES), default="coach", show_default=True)
+@pass_env
+def client_set(env, number, pairs, source):
+    """Record observations: caseload client set 1001 wellbeing=2 debts=ja"""
+    n = core.set_characteristics(env.store(), env.actor(), number, _key_values(pairs), source=source)
+    note(t("cli.observed", n=n))
+
+
+@client.command("note")
+@click.argument("number")
+@click.argument("text")
+@pass_env
+def client_note(env, number, text):
+    """Add a note to a client's timeline."""
+    core.add_note(env.store(), env.actor(), number, text)
+
+
+@client.command("outflow")
+@click.argument("number")
+@click.option("--type", "outflow_type", required=True,
+              type=click.Choice(["fulltime", "parttime", "self_employed", "education", "moved", "other"]))
+@click.option("--date", "when", help="Date of outflow (default today).")
+@pass_env
+def client_outflow(env, number, outflow_type, when):
+    """Record that a client left: fulltime, parttime, self_employed, education, moved, other."""
+    core.record_outflow(env.store(), env.actor(), number, outflow_type, when)
+
+
+@client.command("history")
+@click.argument("number")
+@click.argument("key")
+@format_option
+@pass_env
+def client_history(env, number, key, fmt):
+    """Every observation of one characteristic for a client, oldest first."""
+    rows = core.history(env.store(), env.actor(), number, key)
+    emit(rows, ["observed_at", "value", "source", "author"], fmt)
+
+
+@main.group()
+def intervention():
+    """Record programmes clients take part in: start, end, import."""
+
+
+@intervention.command("start")
+@click.argument("number")
+@click.argument("name")
+@click.option("--date", "when", help="Start date (default today).")
+@pass_env
+def intervention_start(env, number, name, when):
+    """Start an intervention (work-first, cv_workshop, capability_assessment, ...)."""
+    interventions.start(env.store(), env.actor(), number, name, when)
+
+
+@intervention.command("end")
+@click.argument("number")
+@click.argument("name")
+@click.option("--date", "when", help="End date (default today).")
+@click.option("--result", type=click.Choice(interventions.RESULTS))
+@pass_env
+def intervention_end(env, number, name, when, result):
+    """End a running intervention, with its result."""
+    interventions.end(env.store(), env.actor(), number, name, when, result)
+
+
+@intervention.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check everything, write nothing.")
+@pass_env
+def intervention_import(env, file, dry_run):
+    """Import rows of client_number, intervention, start, end, result; all or nothing."""
+    n = importer.import_interventions(env.store(), env.actor(), file, dry_run=dry_run)
+    note(t("cli.interventions_imported" if not dry_run else "cli.interventions_checked", n=n))

@@ -1,0 +1,75 @@
+"""Printing for people (rich tables) and for scripts (csv, json) on stdout; diagnostics on stderr."""
+
+import csv
+import json
+import sys
+from datetime import date
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+FORMATS = ("table", "csv", "json")
+
+format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+                             help="table for people; csv or json for scripts.")
+
+
+def stdout() -> Console:
+    return Console(file=sys.stdout, highlight=False, soft_wrap=False)
+
+
+def stderr() -> Console:
+    return Console(file=sys.stderr, highlight=False)
+
+
+def _plain(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def emit(rows: list[dict], columns: list[str], fmt: str, headers: list[str] | None = None,
+         title: str | None = None) -> None:
+    if fmt == "json":
+        click.echo(json.dumps([{c: _plain(r.get(c)) for c in columns} for r in rows], ensure_ascii=False, indent=1))
+        return
+    if fmt == "csv":
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(columns)
+        for r in rows:
+            w.writerow(["" if r.get(c) is None else _plain(r.get(c)) for c in columns])
+        return
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for h in headers or columns:
+        table.add_column(h)
+    for r in rows:
+        table.add_row(*[Text("" if r.get(c) is None else str(_plain(r.get(c)))) for c in columns])
+    stdout().print(table)
+
+
+def emit_record(record: dict, fmt: str, labels: dict | None = None) -> None:
+    """One object: key/value table for people, one JSON object or a two-column CSV for scripts."""
+    if fmt == "json":
+        click.echo(json.dumps({k: _plain(v) for k, v in record.items()}, ensure_ascii=False, indent=1, default=str))
+        return
+    if fmt == "csv":
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(["field", "value"])
+        for k, v in record.items():
+            w.writerow([k, "" if v is None else _plain(v)])
+        return
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    for k, v in record.items():
+        table.add_row(Text((labels or {}).get(k, k)), Text("" if v is None else str(_plain(v))))
+    stdout().print(table)
+
+
+def note(message: str) -> None:
+    """A diagnostic for people, on stderr."""
+    stderr().print(Text(message))

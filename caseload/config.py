@@ -1,0 +1,261 @@
+"""config.toml: read with tomllib, validated strictly against the dataclasses below.
+
+Each section is a frozen dataclass; a field's `doc` metadata is its documentation. An unknown
+key, a wrong type or a missing value is one BadInput naming the key and the file.
+"""
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import BadInput
+from .i18n import t
+
+
+def doc(text: str, **kw):
+    return field(metadata={"doc": text}, **kw)
+
+
+@dataclass(frozen=True)
+class Organisation:
+    name: str = doc("The organisation's name, shown in the TUI and reports.", default="Gemeente")
+    timezone: str = doc("IANA timezone for quiet hours and relative dates.", default="Europe/Amsterdam")
+    language: str = doc("Language of the UI and default language of messages: nl or en; empty: from the locale, else nl.", default="")
+
+
+@dataclass(frozen=True)
+class Database:
+    path: str = doc("The SQLite file; --db and CASELOAD_DB override it.", default="")
+
+
+@dataclass(frozen=True)
+class Reports:
+    min_cell_size: int = doc("Groups smaller than this are suppressed in every aggregate.", default=5)
+
+
+@dataclass(frozen=True)
+class CatalogSection:
+    file: str = doc('The catalog file, relative to config.toml; "default" is the shipped one.', default="default")
+    exclude: list[str] = doc("Characteristic keys the organisation does not keep.", default_factory=list)
+
+
+@dataclass(frozen=True)
+class Email:
+    host: str = doc("SMTP relay host.", default="localhost")
+    port: int = doc("SMTP port.", default=587)
+    security: str = doc("starttls | ssl | none", default="starttls")
+    username: str = doc("Omit for a relay without login; password from CASELOAD_SMTP_PASSWORD or keyring.", default="")
+    sender: str = doc("From address, e.g. 'Werkplein <noreply@example.org>'.", default="caseload <noreply@localhost>")
+    reply_domain: str = doc("Domain of the Reply-To address that carries a message token; empty: the sender's.", default="")
+    timeout: float = doc("Seconds before an SMTP operation gives up.", default=30.0)
+
+
+@dataclass(frozen=True)
+class Sms:
+    provider: str = doc("cm | spryng | messagebird | twilio", default="cm")
+    sender: str = doc("At most 11 characters; token from CASELOAD_SMS_TOKEN or keyring.", default="Gemeente")
+    base_url: str = doc("Optional: another address for the provider's API.", default="")
+    account: str = doc("Twilio account SID (not a secret).", default="")
+    timeout: float = doc("Seconds before an HTTP request gives up.", default=15.0)
+
+
+@dataclass(frozen=True)
+class Policy:
+    quiet_hours: str = doc('"21:00-08:00": messages wait; "" turns them off.', default="21:00-08:00")
+    max_per_week: int = doc("Frequency cap per client per 7 days.", default=3)
+    rate_per_minute_email: int = doc("Rate limit for email.", default=600)
+    rate_per_minute_sms: int = doc("Rate limit for SMS.", default=120)
+    pause_after_failures: int = doc("A campaign pauses after this many failures in a row.", default=10)
+    max_attempts: int = doc("Temporary failures are retried this many times.", default=8)
+
+
+@dataclass(frozen=True)
+class Daemon:
+    listen: str = doc("Address of the webhook endpoint.", default="127.0.0.1:8425")
+    public_url: str = doc("The public URL the endpoint is reached at, for links.", default="http://127.0.0.1:8425")
+    backup_dir: str = doc("Nightly backups go here; empty: no backup.", default="")
+    backup_at: str = doc("Local time of the nightly jobs.", default="02:30")
+    reply_window_hours: int = doc("How long a check-in question waits for its reply.", default=72)
+    inactive_days: int = doc("No activity for this many days puts a client on the attention list.", default=30)
+    missed_checkins: int = doc("This many check-ins without reply puts a client on the attention list.", default=2)
+
+
+@dataclass(frozen=True)
+class Imap:
+    host: str = doc("IMAP host for email replies; empty: off.", default="")
+    port: int = doc("IMAP port.", default=993)
+    username: str = doc("IMAP user; password from CASELOAD_IMAP_PASSWORD or keyring.", default="")
+    folder: str = doc("Folder to read.", default="INBOX")
+
+
+@dataclass(frozen=True)
+class Retention:
+    years_after_outflow: int = doc("Clients are erased this many years after outflow; 0: never.", default=10)
+    observation_days: int = doc("Observations older than this are deleted, unless the characteristic sets its own; 0: never.", default=0)
+    audit_years: int = doc("Audit entries are kept this long.", default=7)
+
+
+@dataclass(frozen=True)
+class Config:
+    organisation: Organisation = dataclasses.field(default_factory=Organisation)
+    database: Database = dataclasses.field(default_factory=Database)
+    reports: Reports = dataclasses.field(default_factory=Reports)
+    catalog: CatalogSection = dataclasses.field(default_factory=CatalogSection)
+    email: Email = dataclasses.field(default_factory=Email)
+    sms: Sms = dataclasses.field(default_factory=Sms)
+    policy: Policy = dataclasses.field(default_factory=Policy)
+    daemon: Daemon = dataclasses.field(default_factory=Daemon)
+    imap: Imap = dataclasses.field(default_factory=Imap)
+    retention: Retention = dataclasses.field(default_factory=Retention)
+    characteristic: list[dict] = dataclasses.field(default_factory=list)
+    path: Path | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.organisation.timezone)
+
+    @property
+    def message_language(self) -> str:
+        """The language a message falls back to when the client has none."""
+        return self.organisation.language or "nl"
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _check(value, tp, where: str, path: Path | str):
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise BadInput(t("config.wrong_type", key=where, file=path, expected="list"))
+        for i, v in enumerate(value):
+            _check(v, item, f"{where}[{i}]", path)
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is dict:
+        if not isinstance(value, dict):
+            raise BadInput(t("config.wrong_type", key=where, file=path, expected="table"))
+        return value
+    if tp is int and isinstance(value, bool) or not isinstance(value, tp):
+        raise BadInput(t("config.wrong_type", key=where, file=path, expected=_type_name(tp)))
+    return value
+
+
+def _build(cls, table: dict, where: str, path: Path | str):
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not (cls is Config and f.name == "path")}
+    kwargs = {}
+    for key, value in table.items():
+        full = f"{where}.{key}" if where else key
+        if key not in fields:
+            raise BadInput(t("config.unknown_key", key=full, file=path))
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, dict):
+                raise BadInput(t("config.wrong_type", key=full, file=path, expected="table"))
+            kwargs[key] = _build(tp, value, full, path)
+        else:
+            kwargs[key] = _check(value, tp, full, path)
+    for name, f in fields.items():
+        if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise BadInput(t("config.missing_key", key=f"{where}.{name}" if where else name, file=path))
+    return cls(**kwargs)
+
+
+def load_config(path: Path | str | None) -> Config:
+    """Read and validate config.toml; no file at all means every default."""
+    if path is None or not Path(path).exists():
+        if path is not None and Path(path).name != "config.toml":
+            raise BadInput(t("config.not_found", file=path))
+        return Config()
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise BadInput(t("config.syntax", file=path, error=str(e))) from None
+    except OSError as e:
+        raise BadInput(t("config.unreadable", file=path, error=e.strerror)) from None
+    cfg = _build(Config, raw, "", path)
+    cfg = dataclasses.replace(cfg, path=path)
+    _validate_values(cfg, path)
+    return cfg
+
+
+def _validate_values(cfg: Config, path: Path) -> None:
+    try:
+        ZoneInfo(cfg.organisation.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadInput(t("config.bad_value", key="organisation.timezone", file=path,
+                         value=cfg.organisation.timezone)) from None
+    checks = [
+        ("organisation.language", cfg.organisation.language, ("", "nl", "en")),
+        ("email.security", cfg.email.security, ("starttls", "ssl", "none")),
+        ("sms.provider", cfg.sms.provider, ("cm", "spryng", "messagebird", "twilio")),
+    ]
+    for key, value, allowed in checks:
+        if value not in allowed:
+            raise BadInput(t("config.not_allowed", key=key, file=path, value=value, allowed=", ".join(allowed)))
+    if cfg.reports.min_cell_size < 1:
+        raise BadInput(t("config.bad_value", key="reports.min_cell_size", file=path, value=cfg.reports.min_cell_size))
+    if len(cfg.sms.sender) > 11:
+        raise BadInput(t("config.bad_value", key="sms.sender", file=path, value=cfg.sms.sender))
+
+
+def describe() -> list[tuple[str, str, object]]:
+    """(key, doc, default) for every config key, for docs and the generated config.toml."""
+    out = []
+    for f in dataclasses.fields(Config):
+        if f.name in ("path", "characteristic"):
+            continue
+        section = f.default_factory()
+        for sf in dataclasses.fields(section):
+            out.append((f"{f.name}.{sf.name}", sf.metadata.get("doc", ""), getattr(section, sf.name)))
+    return out
+
+
+def example_toml() -> str:
+    """The commented config.toml that `caseload init` writes and the repository ships."""
+    lines = [
+        "# caseload configuration. Every key is optional; shown are the defaults.",
+        "# Secrets never go here: the SMTP password comes from CASELOAD_SMTP_PASSWORD, the SMS",
+        "# token from CASELOAD_SMS_TOKEN, the webhook secret from CASELOAD_WEBHOOK_TOKEN (or keyring).",
+    ]
+    section = None
+    for key, text, default in describe():
+        sec, name = key.split(".", 1)
+        if sec != section:
+            lines += ["", f"[{sec}]"]
+            section = sec
+        lines.append(f"# {text}")
+        lines.append(f"{name} = {_toml_value(default)}")
+    lines += [
+        "",
+        "# Characteristics of your own, added to the catalog file above:",
+        "# [[characteristic]]",
+        '# key = "bike_repair_course"',
+        '# type = "bool"',
+        '# label = { en = "Bike repair course", nl = "Cursus fietsenmaker" }',
+        '# category = "skills"',
+        "# special = false",
+        '# purpose = "Match clients to the bike repair work project"',
+        "# max_age_days = 365",
+        '# question = { en = "Did you finish the bike repair course? Reply yes or no", nl = "Heb je de cursus fietsenmaker afgerond? Antwoord ja of nee" }',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'

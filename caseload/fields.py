@@ -1,0 +1,74 @@
+"""The built-in client fields: their names in both languages and how their values are parsed."""
+
+from dataclasses import dataclass
+from typing import Callable
+
+from . import values
+from .i18n import t
+
+CHANNELS = ("sms", "email", "phone", "letter")
+STATUSES = ("active", "outflow")
+OUTFLOW_TYPES = ("fulltime", "parttime", "self_employed", "education", "moved", "other")
+LANGUAGES = ("nl", "en")
+
+
+def _choice(allowed: tuple, aliases: dict[str, str]) -> Callable[[str], str]:
+    table = {values.fold(a): a for a in allowed}
+    table.update({values.fold(k): v for k, v in aliases.items()})
+
+    def parse(raw: str) -> str:
+        found = table.get(values.fold(raw))
+        if found is None:
+            raise ValueError(t("value.not_in_enum", allowed=", ".join(allowed)))
+        return found
+
+    return parse
+
+
+def _text(raw: str) -> str:
+    raw = raw.strip()
+    if not raw:
+        raise ValueError(t("value.empty"))
+    if len(raw) > 200:
+        raise ValueError(t("value.too_long"))
+    return raw
+
+
+def _date(raw: str) -> str:
+    return values.parse_date(raw).isoformat()
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label_en: str
+    label_nl: str
+    parse: Callable[[str], object]
+    personal: bool = True
+
+
+FIELDS = {f.name: f for f in (
+    Field("client_number", "Client number", "Klantnummer", _text, personal=True),
+    Field("first_name", "First name", "Voornaam", _text),
+    Field("last_name", "Last name", "Achternaam", _text),
+    Field("email", "Email", "E-mail", values.parse_email),
+    Field("phone", "Phone", "Telefoon", values.parse_phone),
+    Field("language", "Language", "Taal", _choice(LANGUAGES, {
+        "nederlands": "nl", "dutch": "nl", "engels": "en", "english": "en"}), personal=False),
+    Field("preferred_channel", "Preferred channel", "Voorkeurskanaal", _choice(CHANNELS, {
+        "e-mail": "email", "mail": "email", "telefoon": "phone", "bellen": "phone", "brief": "letter",
+        "post": "letter", "tekstbericht": "sms"}), personal=False),
+    Field("coach", "Coach", "Coach", _text, personal=False),
+    Field("intake_date", "Intake date", "Datum instroom", _date),
+    Field("birth_date", "Birth date", "Geboortedatum", _date),
+    Field("status", "Status", "Status", _choice(STATUSES, {
+        "actief": "active", "uitgestroomd": "outflow", "uitstroom": "outflow"}), personal=False),
+    Field("outflow_type", "Outflow type", "Uitstroomtype", _choice(OUTFLOW_TYPES, {
+        "voltijd": "fulltime", "voltijds": "fulltime", "fulltimewerk": "fulltime", "deeltijd": "parttime",
+        "parttimewerk": "parttime", "zzp": "self_employed", "zelfstandige": "self_employed",
+        "zelfstandig": "self_employed", "opleiding": "education", "onderwijs": "education", "studie": "education",
+        "verhuisd": "moved", "verhuizing": "moved", "anders": "other", "overig": "other"}), personal=False),
+    Field("outflow_date", "Outflow date", "Uitstroomdatum", _date, personal=False),
+)}
+
+NAME_FIELDS = ("first_name", "last_name")

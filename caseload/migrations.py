@@ -1,0 +1,112 @@
+"""The schema, as numbered migrations. Nothing else creates tables.
+
+The one exception by design: the profile table gets a value column and an observed-at column
+per catalog characteristic (catalog.sync_catalog adds them), since the catalog is the
+organisation's own and a wide profile is what makes segments fast at national size.
+"""
+
+from sqlite_utils import Migrations
+
+migrations = Migrations("caseload")
+
+
+@migrations(name="0001_initial")
+def m0001_initial(db):
+    db.executescript(
+        """
+        CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL CHECK (role IN ('coach', 'teamlead', 'analyst', 'admin')),
+            team TEXT,
+            active INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE characteristics (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            added_at TEXT NOT NULL
+        );
+        CREATE TABLE clients (
+            id INTEGER PRIMARY KEY,
+            client_number TEXT NOT NULL UNIQUE,
+            first_name TEXT,
+            last_name TEXT,
+            email TEXT,
+            phone TEXT,
+            language TEXT,
+            preferred_channel TEXT,
+            coach TEXT,
+            intake_date TEXT,
+            birth_date TEXT,
+            status TEXT NOT NULL DEFAULT 'active',
+            outflow_type TEXT,
+            outflow_date TEXT,
+            last_activity TEXT,
+            last_reply TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX clients_coach ON clients (coach, last_name, id);
+        CREATE INDEX clients_name ON clients (last_name, first_name, id);
+        CREATE TABLE profile (
+            client_id INTEGER PRIMARY KEY REFERENCES clients (id)
+        );
+        CREATE TABLE observations (
+            id INTEGER PRIMARY KEY,
+            client_id INTEGER NOT NULL REFERENCES clients (id),
+            characteristic_id INTEGER NOT NULL REFERENCES characteristics (id),
+            value ANY,
+            observed_at TEXT NOT NULL,
+            source TEXT NOT NULL CHECK (source IN ('import', 'coach', 'reply', 'system')),
+            author TEXT
+        );
+        CREATE INDEX observations_client ON observations (client_id, characteristic_id, observed_at);
+        CREATE TABLE notes (
+            id INTEGER PRIMARY KEY,
+            client_id INTEGER NOT NULL REFERENCES clients (id),
+            text TEXT NOT NULL,
+            source TEXT NOT NULL DEFAULT 'coach',
+            author TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX notes_client ON notes (client_id, created_at);
+        CREATE TABLE interventions (
+            id INTEGER PRIMARY KEY,
+            client_id INTEGER NOT NULL REFERENCES clients (id),
+            name TEXT NOT NULL,
+            start_date TEXT NOT NULL,
+            end_date TEXT,
+            result TEXT,
+            author TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX interventions_client ON interventions (client_id, name);
+        CREATE INDEX interventions_name ON interventions (name, client_id);
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            action TEXT NOT NULL,
+            object TEXT NOT NULL,
+            result TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE INDEX audit_object ON audit (object);
+        CREATE INDEX audit_actor ON audit (actor, at);
+        CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+            BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+        CREATE TABLE imports (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            author TEXT,
+            file_sha256 TEXT NOT NULL,
+            rows INTEGER NOT NULL,
+            created INTEGER NOT NULL,
+            updated INTEGER NOT NULL,
+            observations INTEGER NOT NULL
+        );
+        """
+    )
