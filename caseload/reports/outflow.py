@@ -1,0 +1,72 @@
+"""Outflow for a cohort (the clients in the caseload on a date, followed N months): overall,
+by outflow type, and for every value of every characteristic beside the overall rate."""
+
+from datetime import date
+
+import numpy as np
+
+from ..i18n import t
+from .coding import coder
+from .common import (FROM_SQL, OUTFLOW_TYPES, Y_CARD, active_on, add_months, outcome_codes, parse_day,
+                     rate_row, record_report, scope, segment_where, today, y_expr)
+from .scan import scan_codes
+from .suppress import hide, suppress_partition, suppress_subgroup
+
+
+def cohort(store, actor, cohort_date=None, months: int = 12, now: date | None = None):
+    """(start, end, where, params, complete) for the clients active on start, followed to end."""
+    now = now or today()
+    start = parse_day(cohort_date, "--date") or add_months(now, -months)
+    end = add_months(start, months)
+    where, params = scope(actor)
+    return start, end, f"{active_on(start)} AND ({where})", list(params), end <= now
+
+
+def outflow_report(store, actor, cohort_date=None, months: int = 12, keys: list[str] | None = None,
+                   segments: list[str] | None = None, outcome: str = "outflow", now: date | None = None,
+                   record: bool = True) -> dict:
+    k_min = store.config.reports.min_cell_size
+    codes_ok = outcome_codes(outcome)
+    start, end, where, params, complete = cohort(store, actor, cohort_date, months, now)
+    chars = [store.catalog.require(k) for k in keys] if keys else list(store.catalog)
+    coders = [coder(c, f'profile."{c.column}"', start) for c in chars]
+    exprs = [y_expr(start, end)] + [cd.expr for cd in coders]
+    cards = [Y_CARD] + [cd.card for cd in coders]
+    codes = scan_codes(store, exprs, cards, where, params)
+    y = codes[:, 0] if len(codes) else np.zeros(0, dtype=np.int64)
+    hit = np.isin(y, codes_ok).astype(np.int64)
+    n, k = int(len(y)), int(hit.sum())
+
+    overall = rate_row(k, n, group="overall")
+    base = overall["rate_pct"]
+    report = {
+        "report": "outflow", "outcome": outcome, "cohort_date": start.isoformat(), "end_date": end.isoformat(),
+        "follow_up_months": months, "follow_up_complete": complete, "min_cell_size": k_min,
+        "overall": overall, "by_type": [], "by_characteristic": [], "segments": [],
+    }
+    types = np.bincount(y, minlength=Y_CARD)
+    by_type = [dict(type=o, n=int(types[i + 1]), share_pct=round(100 * int(types[i + 1]) / n, 1) if n else None)
+               for i, o in enumerate(OUTFLOW_TYPES)]
+    by_type.append(dict(type="none", n=int(types[0]), share_pct=round(100 * int(types[0]) / n, 1) if n else None))
+    report["by_type"] = suppress_partition(by_type, k_min)
+    for i, (c, cd) in enumerate(zip(chars, coders), start=1):
+        col = codes[:, i]
+        counts = np.bincount(col, minlength=cd.card)
+        outs = np.bincount(col, weights=hit, minlength=cd.card).astype(np.int64)
+        rows = [rate_row(int(outs[j]), int(counts[j]), base, key=c.key, value=cd.values[j], label=cd.labels[j])
+                for j in range(cd.card)]
+        report["by_characteristic"] += suppress_partition(rows, k_min)
+    for seg in segments or []:
+        s_where, s_params = segment_where(store, seg)
+        ok = ", ".join(str(c) for c in codes_ok)
+        row = store.conn.execute(
+            f"SELECT count(*), COALESCE(SUM({y_expr(start, end)} IN ({ok})), 0) FROM {FROM_SQL}"
+            f" WHERE {where} AND ({s_where})", [*params, *s_params]).fetchone()
+        report["segments"].append(suppress_subgroup(rate_row(row[1], row[0], base, segment=seg), k_min, n))
+    if n < k_min:
+        hide(overall)
+        for r in report["by_type"] + report["by_characteristic"] + report["segments"]:
+            hide(r)
+    if record:
+        record_report(store, actor, "outflow")
+    return report
