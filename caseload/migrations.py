@@ -110,3 +110,31 @@ def m0001_initial(db):
         );
         """
     )
+
+
+@migrations(name="0002_segments")
+def m0002_segments(db):
+    """Saved segments (an expression in canonical form, or a fixed group from a random split)."""
+    db.executescript(
+        """
+        CREATE TABLE segments (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            expression TEXT,
+            description TEXT NOT NULL DEFAULT '',
+            author TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            split_of TEXT,
+            split_seed INTEGER,
+            split_ratio INTEGER,
+            split_partner TEXT
+        );
+        CREATE TABLE segment_members (
+            segment_id INTEGER NOT NULL REFERENCES segments (id),
+            client_id INTEGER NOT NULL REFERENCES clients (id),
+            PRIMARY KEY (segment_id, client_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX segment_members_client ON segment_members (client_id);
+        """
+    )

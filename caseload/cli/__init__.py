@@ -111,3 +111,4 @@ def main(ctx, db_path, config_path, lang):
 
 
 from . import clients as _clients  # noqa: E402  (commands register themselves on main)
+from . import segments as _segments  # noqa: E402

@@ -1,0 +1,161 @@
+"""`caseload segment ...`: check, count, list, save, show, delete, saved, split."""
+
+import click
+
+from .. import segments as core
+from ..i18n import t
+from . import main, pass_env
+from .output import emit, emit_record, format_option, note
+
+LIST_COLUMNS = [c for c in core.SELECT_COLUMNS if c != "id"]
+SAVED_COLUMNS = ["name", "kind", "expression", "description", "author", "updated_at"]
+
+
+def _expression(words: tuple[str, ...]) -> str:
+    return " ".join(words)
+
+
+def _warn(store, text: str) -> None:
+    for warning in core.check(store, text)["warnings"]:
+        note(warning)
+
+
+@main.group()
+def segment():
+    """Select clients with an expression, live: check, count, list, save, split.
+
+    \b
+    caseload segment count 'wellbeing <= 2 and childcare_arranged != true'
+    caseload segment list 'last_reply < 30 days ago' --format csv
+    caseload segment save "Zorg eerst" 'zrm_mental_health <= 2 of zrm_physical_health <= 2'
+
+    Quote the expression (the shell reads < and > itself). See docs/segments.md.
+    """
+
+
+@segment.command("check")
+@click.argument("expression", nargs=-1, required=True)
+@format_option
+@pass_env
+def segment_check(env, expression, fmt):
+    """Is EXPRESSION valid? Prints its canonical form (a saved name prints its expression)."""
+    store = env.store()
+    env.actor()
+    result = core.check(store, _expression(expression))
+    for warning in result["warnings"]:
+        note(warning)
+    if fmt == "table":
+        click.echo(result["canonical"])
+    else:
+        emit_record({"valid": True, "saved": result["saved"], "canonical": result["canonical"],
+                     "warnings": "; ".join(result["warnings"])}, fmt)
+
+
+@segment.command("count")
+@click.argument("expression", nargs=-1, required=True)
+@format_option
+@pass_env
+def segment_count(env, expression, fmt):
+    """How many clients are in the segment (a saved name or an expression): the number alone.
+
+    An analyst's count below the minimum cell size is suppressed: it prints <N.
+    """
+    store, actor = env.store(), env.actor()
+    text = _expression(expression)
+    n = core.count(store, actor, text)
+    _warn(store, text)
+    minimum = store.config.reports.min_cell_size
+    if n is None:
+        note(t("segments.suppressed", min=minimum))
+    if fmt == "json":
+        emit_record({"count": n, "suppressed": n is None}, fmt)
+    elif fmt == "csv":
+        click.echo(f"count\n{'' if n is None else n}")
+    else:
+        click.echo(f"<{minimum}" if n is None else str(n))
+
+
+@segment.command("list")
+@click.argument("expression", nargs=-1, required=True)
+@click.option("--limit", type=click.IntRange(1), default=None, help="At most this many.")
+@format_option
+@pass_env
+def segment_list(env, expression, limit, fmt):
+    """The clients in the segment that you may see, by name."""
+    store, actor = env.store(), env.actor()
+    text = _expression(expression)
+    rows = core.select(store, actor, text, limit=limit)
+    _warn(store, text)
+    emit(rows, LIST_COLUMNS, fmt)
+
+
+@segment.command("save")
+@click.argument("name")
+@click.argument("expression", nargs=-1, required=True)
+@click.option("--description", default="", help="What the segment is for.")
+@pass_env
+def segment_save(env, name, expression, description):
+    """Save EXPRESSION as NAME (replacing an earlier one); stored in canonical form."""
+    saved = core.save(env.store(), env.actor(), name, _expression(expression), description)
+    note(t("segments.saved", name=saved["name"]))
+    click.echo(saved["expression"])
+
+
+@segment.command("show")
+@click.argument("name")
+@format_option
+@pass_env
+def segment_show(env, name, fmt):
+    """One saved segment: expression, description, author, split details."""
+    env.actor()
+    emit_record(core.get(env.store(), name), fmt)
+
+
+@segment.command("delete")
+@click.argument("name")
+@pass_env
+def segment_delete(env, name):
+    """Delete a saved segment (refused while another segment refers to it)."""
+    store = env.store()
+    real = core.get(store, name)["name"]
+    core.delete(store, env.actor(), name)
+    note(t("segments.deleted", name=real))
+
+
+@segment.command("saved")
+@format_option
+@pass_env
+def segment_saved(env, fmt):
+    """Every saved segment."""
+    env.actor()
+    emit(core.saved(env.store()), SAVED_COLUMNS, fmt)
+
+
+@segment.command("split")
+@click.argument("name")
+@click.option("--into", nargs=2, required=True, metavar="A B", help="Names of the two new groups.")
+@click.option("--ratio", type=click.IntRange(1, 99), default=50, show_default=True,
+              help="Percentage that goes to the first group.")
+@click.option("--seed", type=int, default=None, help="Random seed (recorded; default: a random one).")
+@format_option
+@pass_env
+def segment_split(env, name, into, ratio, seed, fmt):
+    """Split a segment at random into two fixed groups for a fair comparison.
+
+    Afterwards `segment = "A"` selects the first group. The seed is recorded: the same seed on
+    the same clients gives the same groups.
+    """
+    result = core.split(env.store(), env.actor(), name, tuple(into), ratio=ratio, seed=seed)
+    first, second = into
+    sizes = result["groups"]
+    minimum = env.store().config.reports.min_cell_size
+
+    def shown(n):
+        return f"<{minimum}" if n is None else n
+
+    if fmt == "table":
+        note(t("segments.split_done", first=first, second=second, first_size=shown(sizes[first.strip()]),
+               second_size=shown(sizes[second.strip()]), seed=result["seed"]))
+    else:
+        emit([{"group": g, "size": n, "seed": result["seed"], "ratio": ratio if i == 0 else 100 - ratio}
+              for i, (g, n) in enumerate(sizes.items())], ["group", "size", "seed", "ratio"], fmt)
