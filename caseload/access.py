@@ -30,6 +30,13 @@ def os_user() -> str:
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
+def under_sudo() -> bool:
+    """True when sudo runs us for another account (`sudo -u caseload caseload ...`). Then only
+    sudo vouches for the environment: the caller's own files and flags are not trusted."""
+    uid = os.environ.get("SUDO_UID", "")
+    return bool(os.environ.get("SUDO_USER")) and uid.isdigit() and int(uid) != os.geteuid()
+
+
 def origin(interface: str) -> str:
     ssh = os.environ.get("SSH_CLIENT", "").split(" ")[0]
     return f"{interface}@{socket.gethostname()}" + (f" from {ssh}" if ssh else "")
@@ -56,6 +63,10 @@ def add_user(db, name: str, role: str, team: str | None = None) -> None:
 def require(actor: Actor, *roles: str) -> None:
     if actor.role not in roles:
         raise PermissionDenied(t("access.denied", role=actor.role))
+
+
+def require_admin(actor: Actor) -> None:
+    require(actor, "admin")
 
 
 def client_scope(actor: Actor, alias: str = "clients") -> tuple[str, list]:

@@ -183,12 +183,26 @@ def load_config(path: Path | str | None) -> Config:
     except OSError as e:
         raise BadInput(t("config.unreadable", file=path, error=e.strerror)) from None
     cfg = _build(Config, raw, "", path)
+    warn_if_exposed(path)
     cfg = dataclasses.replace(cfg, path=path)
     _validate_values(cfg, path)
     return cfg
 
 
 def _validate_values(cfg: Config, path: Path) -> None:
+def warn_if_exposed(path: Path) -> bool:
+    """Warn (on the log) when others may read config.toml or anyone but the owner may change it.
+    True when it warned."""
+    import logging
+    import stat
+
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXO | stat.S_IWGRP):
+        logging.getLogger("caseload").warning(t("secrets.config_readable", file=path, mode=oct(mode & 0o777)))
+        return True
+    return False
+
+
     try:
         ZoneInfo(cfg.organisation.timezone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -41,6 +41,7 @@ def open_db(path: Path | str, create: bool = False) -> sqlite_utils.Database:
         db.execute("PRAGMA busy_timeout = 30000")
         db.execute("PRAGMA cache_size = -65536")
         db.execute("PRAGMA temp_store = MEMORY")
+        db.execute("PRAGMA secure_delete = ON")  # deleted personal data is zeroed, not left in free pages
         migrations.apply(db)
     finally:
         os.umask(old_umask)

@@ -138,3 +138,29 @@ def m0002_segments(db):
         CREATE INDEX segment_members_client ON segment_members (client_id);
         """
     )
+
+
+@migrations(name="0005_trust")
+def m0005_trust(db):
+    from .audit import init_head
+
+    db.executescript(
+        """
+        CREATE TABLE audit_head (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            entries INTEGER NOT NULL,
+            last_id INTEGER NOT NULL,
+            last_hash TEXT NOT NULL,
+            base_id INTEGER NOT NULL,
+            base_hash TEXT NOT NULL,
+            seal TEXT NOT NULL
+        );
+        CREATE TRIGGER audit_head_keep BEFORE DELETE ON audit_head
+            BEGIN SELECT RAISE(ABORT, 'the audit head stays'); END;
+        CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+            WHEN old.id > (SELECT base_id FROM audit_head WHERE id = 1)
+            BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+        CREATE INDEX audit_at ON audit (at);
+        """
+    )
+    init_head(db.conn)

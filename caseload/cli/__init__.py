@@ -10,7 +10,7 @@ import click
 
 from .. import i18n
 from ..config import load_config
-from ..errors import CaseloadError
+from ..errors import CaseloadError, PermissionDenied
 from ..i18n import t
 from ..paths import default_config_path, default_db_path
 
@@ -21,12 +21,24 @@ class Env:
     """What every command needs, opened lazily: config, store, acting user."""
 
     def __init__(self, config_path, db_path, lang):
+        from ..access import under_sudo
+
+        if under_sudo():  # only the service's own config counts, never the caller's files or flags
+            ctx = click.get_current_context()
+            for name in ("config_path", "db_path"):
+                if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+                    raise CaseloadError(t("sudo.no_override", option="--" + name.split("_")[0]))
+            if not config_path:
+                from ..paths import config_dir
+
+                config_path = config_dir() / "config.toml"
         self.config_path = Path(config_path) if config_path else default_config_path()
         self._db_path = db_path
         self.lang = lang
         self._config = None
         self._store = None
         self._actor = None
+        self.command = None
 
     @property
     def config(self):
@@ -48,6 +60,8 @@ class Env:
 
     def actor(self, interface: str = "cli"):
         if self._actor is None:
+            leaf = click.get_current_context(silent=True)
+            self.command = " ".join(leaf.command_path.split()[1:]) if leaf else None
             from ..access import resolve_actor
 
             self._actor = resolve_actor(self.store().db, interface=interface)
@@ -65,6 +79,8 @@ class CaseloadGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CaseloadError as e:
+            if isinstance(e, PermissionDenied):
+                _audit_refusal(ctx)
             click.echo(t("cli.error", message=e.message), err=True)
             for line in e.details:
                 click.echo(f"  {line}", err=True)
@@ -85,6 +101,20 @@ class CaseloadGroup(click.Group):
             env = ctx.find_object(Env)
             if env is not None:
                 env.close()
+
+
+def _audit_refusal(ctx) -> None:
+    """A refused command is a fact for the audit trail too (BIO: result and actor of every access)."""
+    env = ctx.find_object(Env)
+    if env is None or env._store is None:
+        return
+    from .. import access, audit
+
+    actor = env._actor or access.Actor(access.os_user(), "none", origin=access.origin("cli"))
+    try:
+        audit.record(env._store.db, actor, "refused", f"command:{env.command or '?'}", "denied")
+    except Exception:  # the refusal itself is what the user must hear about
+        log.error("could not audit a refusal")
 
 
 pass_env = click.make_pass_decorator(Env)
@@ -111,4 +141,5 @@ def main(ctx, db_path, config_path, lang):
 
 
 from . import clients as _clients  # noqa: E402  (commands register themselves on main)
+from . import trust as _trust  # noqa: E402
 from . import segments as _segments  # noqa: E402

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .. import access, clients as core, exporter, importer, interventions
+from .. import access, clients as core, exporter, importer, interventions, users
 from ..config import example_toml
 from ..errors import BadInput
 from ..i18n import t
@@ -39,13 +39,13 @@ def init(env):
     """
     if not env.config_path.exists():
         env.config_path.parent.mkdir(parents=True, exist_ok=True)
-        env.config_path.write_text(example_toml(), encoding="utf-8")
+        with private_file(env.config_path) as f:  # no secrets in it, but nobody else's business
+            f.write(example_toml())
         note(t("cli.config_written", file=env.config_path))
     existed = env.db_path.exists()
     store = env.store(create=True)
     user = access.os_user()
-    if not store.db.execute("SELECT 1 FROM users LIMIT 1").fetchone():
-        access.add_user(store.db, user, "admin")
+    if users.register_first_admin(store, user):
         note(t("cli.first_admin", user=user))
     note(t("cli.db_exists" if existed else "cli.db_created", file=env.db_path))
 
@@ -64,6 +64,9 @@ def demo(env, n, seed, force):
     if path.exists():
         if not force:
             raise BadInput(t("demo.exists", file=path))
+        access.require_admin(env.actor())  # only an admin may throw a database away
+        env.close()
+        env._store = env._actor = None
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
     store = env.store(create=True)

@@ -1,0 +1,156 @@
+"""Backups with SQLite's online backup API: a consistent copy while the daemon keeps writing,
+and a restore that checks what it restores before it replaces anything."""
+
+import os
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import access, audit
+from .db import check_file_mode, open_db, write_transaction
+from .erasure import checkpoint, erase
+from .errors import BadInput, CaseloadError, PermissionDenied
+from .i18n import t
+from .migrations import migrations
+
+ERASURES = ("forget", "retention_erase", "forget_again")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _new_private_file(path: Path) -> None:
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def backup(store, actor, dest: Path | str, force: bool = False) -> dict:
+    """Copy the open database to DEST (a file, or a directory for a dated file), mode 0600.
+    The copy is written beside DEST first and renamed into place, so DEST is never half a copy."""
+    access.require_admin(actor)
+    dest = Path(dest)
+    if dest.is_dir():
+        dest = dest / f"caseload-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}.db"
+    if dest.exists() and not force:
+        raise BadInput(t("backup.exists", file=dest))
+    if not dest.parent.is_dir():
+        raise BadInput(t("backup.no_directory", file=dest.parent))
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.partial")
+    tmp.unlink(missing_ok=True)
+    _new_private_file(tmp)
+    try:
+        target = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            store.conn.backup(target)  # all pages in one step: one consistent snapshot
+            target.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+            status = target.execute("PRAGMA quick_check").fetchone()[0]
+            entries = audit.head(target)
+        finally:
+            target.close()
+        if status != "ok":
+            raise CaseloadError(t("backup.check_failed", file=dest, error=status))
+        os.chmod(tmp, 0o600)
+        _fsync(tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    audit.record(store.db, actor, "backup", "database")
+    return {"file": str(dest), "bytes": dest.stat().st_size,
+            "audit_entries": entries.entries if entries else 0}
+
+
+def inspect(src: Path | str) -> dict:
+    """What a backup holds, checked: SQLite integrity, a caseload database, migrations this
+    version knows, an intact audit trail. BadInput lists every problem."""
+    src = Path(src)
+    if not src.is_file():
+        raise BadInput(t("backup.src_missing", file=src))
+    try:
+        with sqlite3.connect(f"{src.resolve().as_uri()}?mode=ro", uri=True) as conn:
+            problems, names, head = _inspect(conn)
+    except sqlite3.DatabaseError as e:
+        problems, names, head = [t("backup.unreadable", error=str(e))], [], None
+    if problems:
+        raise BadInput(t("backup.refused", file=src), details=problems)
+    known = [m.name for m in migrations._migrations]
+    return {"file": str(src), "migrations": len(names), "pending": len([n for n in known if n not in names]),
+            "audit_entries": head.entries, "last_id": head.last_id, "last_hash": head.last_hash}
+
+
+def _inspect(conn) -> tuple[list[str], list[str], audit.Head | None]:
+    status = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+    if status != ["ok"]:
+        return [t("backup.integrity", error="; ".join(status[:3]))], [], None
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not {"_sqlite_migrations", "audit", "audit_head", "users"} <= tables:
+        return [t("backup.not_caseload")], [], None
+    names = [r[0] for r in conn.execute(
+        "SELECT name FROM _sqlite_migrations WHERE migration_set = ? ORDER BY rowid", [migrations.name])]
+    unknown = [n for n in names if n not in {m.name for m in migrations._migrations}]
+    if unknown:
+        return [t("backup.newer", names=", ".join(unknown))], names, None
+    return [str(p) for p in audit.check(conn)], names, audit.head(conn)
+
+
+def _admin_in(conn, user: str) -> bool:
+    row = conn.execute("SELECT role, active FROM users WHERE name = ?", [user]).fetchone()
+    return row is not None and row[0] == "admin" and bool(row[1])
+
+
+def restore(src: Path | str, target: Path | str, user: str | None = None, force: bool = False,
+            interface: str = "cli") -> dict:
+    """Put a backup in place of the database. The user must be an active admin in the backup
+    and, when there is one, in the database it replaces; an existing database needs force.
+    The copy goes through SQLite (backup API), never by moving files under a running process."""
+    src, target = Path(src), Path(target)
+    user = user or access.os_user()
+    info = inspect(src)
+    with sqlite3.connect(f"{src.resolve().as_uri()}?mode=ro", uri=True) as conn:
+        if not _admin_in(conn, user):
+            raise PermissionDenied(t("backup.not_admin_in_backup", user=user))
+    later: list[tuple] | None = None
+    if target.exists():
+        if not force:
+            raise BadInput(t("backup.target_exists", file=target))
+        check_file_mode(target)
+        try:
+            with sqlite3.connect(target) as conn:
+                is_admin = _admin_in(conn, user)
+                later = audit.since(conn, info["last_id"], info["last_hash"])
+        except sqlite3.DatabaseError:
+            is_admin = True  # the database being replaced is unreadable: the backup's admin decides
+        if not is_admin:
+            raise PermissionDenied(t("backup.not_admin_in_target", user=user))
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _new_private_file(target)
+    source = sqlite3.connect(f"{src.resolve().as_uri()}?mode=ro", uri=True)
+    dest = sqlite3.connect(target, isolation_level=None)
+    try:
+        dest.execute("PRAGMA busy_timeout = 30000")
+        source.backup(dest)
+    finally:
+        source.close()
+        dest.close()
+    db = open_db(target)  # WAL again, and any migrations the backup predates
+    try:
+        actor = access.resolve_actor(db, user, interface=interface)
+        with write_transaction(db) as conn:
+            carried = audit.carry(conn, later or [])
+            erased = [int(r[5].split(":")[1]) for r in later or []
+                      if r[4] in ERASURES and r[5].startswith("client:") and r[5][7:].isdigit()]
+            again = [r[0] for r in conn.execute(
+                f"SELECT id FROM clients WHERE id IN ({', '.join('?' * len(erased))})", erased)]
+            if again:
+                erase(conn, actor, again, action="forget_again")
+            audit.record(conn, actor, "restore", "database", "trail_carried" if later is not None else "trail_reset")
+        checkpoint(db.conn)
+    finally:
+        db.close()
+    return {**info, "file": str(target), "source": str(src), "carried": carried, "erased_again": len(again),
+            "trail_continues": later is not None}

@@ -1,0 +1,170 @@
+"""Erasure: `caseload client forget N` removes a client's personal data and history from every
+table, and keeps only the audit fact that it happened.
+
+Which tables hold a client is found at run time, so tables added later are covered without
+changes here: every table with a `client_id` column or a foreign key to `clients`, and every
+table whose foreign key points at a row being deleted (a reply that belongs to a message of
+the client, say). A final check looks for leftovers (rows still pointing at the client, and
+the client's number, email, phone or full name as a value anywhere) and rolls everything back
+if it finds one, naming the table and column.
+
+Deleted bytes: the database runs with `PRAGMA secure_delete = ON`, so freed space is zeroed,
+and after the change the WAL is checkpointed and truncated, so the old pages leave the files.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from . import access, audit
+from .db import write_transaction
+from .errors import CaseloadError, NotFound
+from .i18n import t
+
+NEVER_TOUCHED = {"audit", "audit_head", "_sqlite_migrations"}
+# Characteristic stores of *other* clients: a value there equal to the forgotten client's email
+# would be that other client's data, not a copy. Rows of the forgotten client are deleted.
+NO_VALUE_CHECK = {"profile", "observations", "characteristics", "users"}
+TEXT_TYPES = ("", "TEXT", "ANY", "BLOB")
+
+
+@dataclass
+class Step:
+    table: str
+    predicates: list[str]
+    depth: int
+
+    @property
+    def where(self) -> str:
+        return " OR ".join(f"({p})" for p in self.predicates)
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _tables(conn) -> list[str]:
+    rows = conn.execute("PRAGMA main.table_list").fetchall()
+    return sorted(r[1] for r in rows
+                  if r[0] == "main" and r[2] in ("table", "virtual") and not r[1].startswith("sqlite_")
+                  and r[1] not in NEVER_TOUCHED)
+
+
+def _columns(conn, table: str) -> list[tuple[str, str]]:
+    return [(r[1], (r[2] or "").upper()) for r in conn.execute(f"PRAGMA main.table_xinfo({_q(table)})")]
+
+
+def _pk(conn, table: str) -> str:
+    pks = [r[1] for r in conn.execute(f"PRAGMA main.table_info({_q(table)})") if r[5]]
+    return pks[0] if len(pks) == 1 else "rowid"
+
+
+def plan(conn) -> list[Step]:
+    """Every table that can hold rows of a client, children before parents."""
+    tables = _tables(conn)
+    fks = {tb: conn.execute(f"PRAGMA main.foreign_key_list({_q(tb)})").fetchall() for tb in tables}
+    steps: dict[str, Step] = {"clients": Step("clients", ["id IN (SELECT id FROM temp.forget_ids)"], 0)}
+    for tb in tables:
+        if tb == "clients":
+            continue
+        cols = {c for c, _ in _columns(conn, tb)}
+        direct = {"client_id"} & cols
+        direct |= {fk[3] for fk in fks[tb] if fk[2] == "clients"}
+        if direct:
+            steps[tb] = Step(tb, [f"{_q(c)} IN (SELECT id FROM temp.forget_ids)" for c in sorted(direct)], 1)
+    for _ in range(len(tables)):  # follow foreign keys down until nothing new turns up
+        changed = False
+        for tb in tables:
+            for fk in fks[tb]:
+                parent, col, pcol = fk[2], fk[3], fk[4]
+                if parent not in steps or parent == tb or tb == "clients":
+                    continue
+                pcol = pcol or _pk(conn, parent)
+                pred = f"{_q(col)} IN (SELECT {_q(pcol)} FROM {_q(parent)} WHERE {steps[parent].where})"
+                step = steps.setdefault(tb, Step(tb, [], 0))
+                if pred not in step.predicates:
+                    step.predicates.append(pred)
+                    changed = True
+                if step.depth <= steps[parent].depth:
+                    step.depth = steps[parent].depth + 1
+                    changed = True
+        if not changed:
+            break
+    return sorted(steps.values(), key=lambda s: (-s.depth, s.table))
+
+
+def _values(conn) -> list[str]:
+    """The client's identifying values, as they may have been copied elsewhere."""
+    out = set()
+    for number, email, phone, first, last in conn.execute(
+            "SELECT client_number, email, phone, first_name, last_name FROM clients"
+            " WHERE id IN (SELECT id FROM temp.forget_ids)"):
+        out.update(v for v in (number, email, phone) if v)
+        if email:
+            out.add(email.lower())
+        if phone and phone.startswith("+31"):
+            out.add("0" + phone[3:])
+        if first and last:
+            out.add(f"{first} {last}")
+    return sorted(out)
+
+
+def _leftovers(conn, steps: list[Step]) -> list[tuple[str, str]]:
+    found = []
+    for step in steps:
+        if conn.execute(f"SELECT 1 FROM {_q(step.table)} WHERE {step.where} LIMIT 1").fetchone():
+            found.append((step.table, "client_id"))
+    for tb in _tables(conn):
+        if tb in NO_VALUE_CHECK:
+            continue
+        cols = [c for c, ty in _columns(conn, tb) if ty in TEXT_TYPES or "CHAR" in ty or "CLOB" in ty]
+        if not cols:
+            continue
+        cond = " OR ".join(f"{_q(c)} IN (SELECT v FROM temp.forget_values)" for c in cols)
+        row = conn.execute(f"SELECT {', '.join(_q(c) for c in cols)} FROM {_q(tb)} WHERE {cond} LIMIT 1").fetchone()
+        if row is not None:
+            values = {v for (v,) in conn.execute("SELECT v FROM temp.forget_values")}
+            found.append((tb, next(c for c, v in zip(cols, row) if v in values)))
+    return found
+
+
+def erase(conn, actor, ids: list[int], action: str = "forget") -> dict[str, int]:
+    """Delete the clients with these internal ids and everything of theirs, inside the caller's
+    write transaction; audits one entry per client. Returns rows deleted per table."""
+    conn.execute("PRAGMA secure_delete = ON")
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS forget_ids (id INTEGER PRIMARY KEY)")
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS forget_values (v TEXT PRIMARY KEY)")
+    conn.execute("DELETE FROM temp.forget_ids")
+    conn.execute("DELETE FROM temp.forget_values")
+    conn.executemany("INSERT OR IGNORE INTO temp.forget_ids (id) VALUES (?)", [(i,) for i in ids])
+    conn.executemany("INSERT OR IGNORE INTO temp.forget_values (v) VALUES (?)", [(v,) for v in _values(conn)])
+    steps = plan(conn)
+    deleted: dict[str, int] = defaultdict(int)
+    for step in steps:
+        deleted[step.table] += conn.execute(f"DELETE FROM {_q(step.table)} WHERE {step.where}").rowcount
+    left = _leftovers(conn, steps)
+    if left:
+        raise CaseloadError(t("erasure.leftover", places=", ".join(f"{tb}.{col}" for tb, col in left)))
+    for cid in ids:
+        audit.record(conn, actor, action, f"client:{cid}")
+    conn.execute("DELETE FROM temp.forget_ids")
+    conn.execute("DELETE FROM temp.forget_values")
+    return {k: v for k, v in deleted.items() if v}
+
+
+def checkpoint(conn) -> bool:
+    """Move the WAL into the database file and truncate it, so deleted pages leave the disk
+    files. False when another connection still reads an older snapshot (it then happens at the
+    next checkpoint)."""
+    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return busy == 0
+
+
+def forget(store, actor, number: str) -> dict:
+    """Erase one client. Admins only. Returns {"tables": {table: rows}, "checkpointed": bool}."""
+    access.require_admin(actor)
+    with write_transaction(store.db) as conn:
+        row = conn.execute("SELECT id FROM clients WHERE client_number = ?", [number]).fetchone()
+        if row is None:
+            raise NotFound(t("client.not_found", number=number))
+        tables = erase(conn, actor, [row[0]])
+    return {"tables": tables, "checkpointed": checkpoint(store.conn)}
