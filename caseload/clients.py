@@ -12,6 +12,10 @@ from .fields import FIELDS
 from .i18n import t
 
 SOURCES = ("import", "coach", "reply", "system")
+OBSERVE_SQL = (
+    "INSERT INTO observations (client_id, characteristic_id, observed_at, seq, value, source, author)"
+    " VALUES (?, ?, ?, (SELECT COALESCE(MAX(seq) + 1, 0) FROM observations"
+    " WHERE client_id = ? AND characteristic_id = ? AND observed_at = ?), ?, ?, ?)")
 LIST_COLUMNS = ("client_number", "first_name", "last_name", "coach", "status", "preferred_channel",
                 "intake_date", "last_activity")
 
@@ -95,7 +99,7 @@ def history(store, actor, number: str, key: str) -> list[dict]:
     audit.record(store.db, actor, "view_history", f"client:{cid}")
     return [{"value": c.from_sql(v), "observed_at": at, "source": s, "author": a} for v, at, s, a in store.db.execute(
         "SELECT value, observed_at, source, author FROM observations WHERE client_id = ? AND characteristic_id = ?"
-        " ORDER BY observed_at, id", [cid, store.ids[key]])]
+        " ORDER BY observed_at, seq", [cid, store.ids[key]])]
 
 
 def list_clients(store, actor, limit: int | None = None, after: tuple | None = None,
@@ -177,9 +181,8 @@ def observe(conn, store, cid: int, key: str, value, observed_at: str, source: st
     """Write one typed observation and move the profile if it is the newest. Inside a transaction."""
     c = store.catalog[key]
     stored = c.to_sql(value)
-    conn.execute(
-        "INSERT INTO observations (client_id, characteristic_id, value, observed_at, source, author)"
-        " VALUES (?, ?, ?, ?, ?, ?)", (cid, store.ids[key], stored, observed_at, source, author))
+    kid = store.ids[key]
+    conn.execute(OBSERVE_SQL, (cid, kid, observed_at, cid, kid, observed_at, stored, source, author))
     conn.execute(
         f'UPDATE profile SET "{c.column}" = ?, "{c.at_column}" = ? WHERE client_id = ?'
         f' AND ("{c.at_column}" IS NULL OR "{c.at_column}" <= ?)', (stored, observed_at, cid, observed_at))

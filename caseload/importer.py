@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import access, audit, values
+from .clients import OBSERVE_SQL
 from .db import utcnow
 from .errors import BadInput
 from .fields import FIELDS
@@ -308,7 +309,8 @@ class _Writer:
             if v is None or (prof is not None and prof[k] == v):
                 continue
             c = self.chars[k]
-            conn.execute(self.obs_sql, (cid, self.char_ids[k], v, self.now, self.author))
+            kid = self.char_ids[k]
+            conn.execute(OBSERVE_SQL, (cid, kid, self.now, cid, kid, self.now, v, "import", self.author))
             conn.execute(f'UPDATE profile SET "{c.column}" = ?, "{c.at_column}" = ? WHERE client_id = ?',
                          (v, self.now, cid))
             report.observations += 1

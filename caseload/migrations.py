@@ -52,16 +52,19 @@ def m0001_initial(db):
         CREATE TABLE profile (
             client_id INTEGER PRIMARY KEY REFERENCES clients (id)
         );
+        -- Clustered by client and characteristic: history reads are one range scan, bulk
+        -- imports append, and no second index is needed at tens of millions of rows.
+        -- seq tells apart two observations of the same characteristic in the same second.
         CREATE TABLE observations (
-            id INTEGER PRIMARY KEY,
             client_id INTEGER NOT NULL REFERENCES clients (id),
             characteristic_id INTEGER NOT NULL REFERENCES characteristics (id),
-            value ANY,
             observed_at TEXT NOT NULL,
+            seq INTEGER NOT NULL DEFAULT 0,
+            value ANY,
             source TEXT NOT NULL CHECK (source IN ('import', 'coach', 'reply', 'system')),
-            author TEXT
-        );
-        CREATE INDEX observations_client ON observations (client_id, characteristic_id, observed_at);
+            author TEXT,
+            PRIMARY KEY (client_id, characteristic_id, observed_at, seq)
+        ) WITHOUT ROWID;
         CREATE TABLE notes (
             id INTEGER PRIMARY KEY,
             client_id INTEGER NOT NULL REFERENCES clients (id),
