@@ -34,6 +34,7 @@ class Database:
 @dataclass(frozen=True)
 class Reports:
     min_cell_size: int = doc("Groups smaller than this are suppressed in every aggregate.", default=5)
+    attention_recent_days: int = doc("A new barrier, a wellbeing drop or an unread reply this recent puts a client on the attention list.", default=14)
 
 
 @dataclass(frozen=True)

@@ -143,3 +143,4 @@ def main(ctx, db_path, config_path, lang):
 from . import clients as _clients  # noqa: E402  (commands register themselves on main)
 from . import trust as _trust  # noqa: E402
 from . import segments as _segments  # noqa: E402
+from . import reports as _reports  # noqa: E402

@@ -135,9 +135,7 @@ def effect_report(store, actor, intervention: str, outcome: str = "outflow_work"
     if n_p < k_min:
         report.update(participants=None, participants_total=None if len(prow) < k_min else len(prow),
                       suppressed=True)
-        if record:
-            record_report(store, actor, "effect")
-        return report
+        return _finish(store, actor, report, record)
 
     all_ids = np.concatenate([p_ids, c_ids[c_idx]])
     all_day = np.concatenate([p_start, c_day])
@@ -200,6 +198,13 @@ def effect_report(store, actor, intervention: str, outcome: str = "outflow_work"
             report["verdict"] = "negative"
         else:
             report["verdict"] = "no_clear_difference"
+    return _finish(store, actor, report, record)
+
+
+def _finish(store, actor, report: dict, record: bool) -> dict:
+    r = report
+    r["conclusion"] = t(f"reports.effect_verdict.{r['verdict']}", effect=r["effect_pp"], low=r["ci_low_pp"],
+                        high=r["ci_high_pp"], naive=r["naive_effect_pp"], mde=r["mde_pp"])
     if record:
         record_report(store, actor, "effect")
-    return report
+    return r

@@ -1,5 +1,6 @@
 """Small-cell suppression: a group smaller than config.reports.min_cell_size is never shown,
-and neither is a second group when the first could be recomputed from a total."""
+and neither is a second group when the first could be recomputed from a total. An empty group
+(nobody has that value) shows as 0: it says nothing about anyone."""
 
 HIDDEN = ("n", "outflow", "rate_pct", "ci_low_pct", "ci_high_pct", "difference_pp", "share_pct")
 
@@ -14,17 +15,17 @@ def hide(row: dict) -> dict:
 
 def suppress_partition(rows: list[dict], k: int, total_shown: bool = True) -> list[dict]:
     """Rows that together make up a shown total (the values of one characteristic, the outflow
-    types, the coaches): hide each row with n < k, then, if exactly one row is hidden, also the
+    types, the coaches): hide each row with 0 < n < k, then, if exactly one row is hidden, also the
     smallest other row so the hidden one cannot be recomputed by subtraction."""
     for r in rows:
         r.setdefault("suppressed", False)
-    small = [r for r in rows if not r["suppressed"] and r["n"] < k]
+    small = [r for r in rows if not r["suppressed"] and 0 < r["n"] < k]
     for r in small:
         r["_n"] = r["n"]
         hide(r)
     hidden = [r for r in rows if r["suppressed"]]
     if total_shown and len(hidden) == 1:
-        shown = [r for r in rows if not r["suppressed"]]
+        shown = [r for r in rows if not r["suppressed"] and r["n"] > 0]
         if shown:
             extra = min(shown, key=lambda r: r["n"])
             extra["_n"] = extra["n"]
@@ -40,7 +41,7 @@ def suppress_subgroup(row: dict, k: int, total: int | None) -> dict:
     n = row.get("n")
     if n is None:
         return row
-    if n < k or (total is not None and 0 < total - n < k):
+    if 0 < n < k or (total is not None and 0 < total - n < k):
         hide(row)
     else:
         row.setdefault("suppressed", False)

@@ -1,0 +1,213 @@
+"""`caseload report ...`: outflow, effect, compare, attention, engagement, caseload."""
+
+import json
+from pathlib import Path
+
+import click
+
+from ..i18n import t
+from ..reports import (attention_list, caseload_report, compare_report, effect_report, engagement_report,
+                       outflow_report)
+from ..reports.common import OUTCOMES
+from ..reports.html import render_html
+from . import main, pass_env
+from .output import emit, emit_record, format_option, note
+
+html_option = click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+                           help="Also write one self-contained HTML page with charts (opens without network).")
+cohort_options = [
+    click.option("--date", "cohort_date", help="Cohort: the clients in the caseload on this date"
+                 " (default: MONTHS months ago)."),
+    click.option("--months", type=click.IntRange(1, 120), default=12, show_default=True,
+                 help="Follow the cohort this many months."),
+    click.option("--outcome", type=click.Choice(list(OUTCOMES)), default="outflow", show_default=True,
+                 help="outflow: any type; outflow_work: fulltime, parttime or self-employed."),
+]
+
+
+def _cohort(f):
+    for opt in reversed(cohort_options):
+        f = opt(f)
+    return f
+
+
+def _write_html(path: Path | None, report: dict, catalog=None) -> None:
+    if path is None:
+        return
+    from .clients import private_file
+
+    with private_file(path) as f:
+        f.write(render_html(report, catalog))
+    note(t("reports.cli.html_written", file=path))
+
+
+def _json(report) -> None:
+    click.echo(json.dumps(report, ensure_ascii=False, indent=1, default=str))
+
+
+def _pct(row, key="rate_pct"):
+    return None if row.get(key) is None else f"{row[key]:.1f}"
+
+
+def _ci(row, lo="ci_low_pct", hi="ci_high_pct"):
+    return None if row.get(lo) is None else f"{row[lo]:.1f}-{row[hi]:.1f}"
+
+
+def _suppressed(row, value):
+    return t("reports.suppressed") if row.get("suppressed") else value
+
+
+@main.group()
+def report():
+    """Honest reports: outflow, intervention effect, control groups, attention, engagement, caseload.
+
+    Every group smaller than reports.min_cell_size is suppressed.
+    """
+
+
+@report.command("outflow")
+@_cohort
+@click.option("--key", "keys", multiple=True, help="Only these characteristics (repeatable; default all).")
+@click.option("--segment", "segments", multiple=True, help="Also a segment's outflow (repeatable).")
+@format_option
+@html_option
+@pass_env
+def outflow(env, cohort_date, months, outcome, keys, segments, fmt, html_path):
+    """Outflow of a cohort, overall, by type and for every characteristic value (95% Wilson interval)."""
+    store = env.store()
+    r = outflow_report(store, env.actor(), cohort_date, months, list(keys) or None, list(segments), outcome)
+    _write_html(html_path, r, store.catalog)
+    if fmt == "json":
+        return _json(r)
+    rows = [{**r["overall"], "section": "overall", "group": t("reports.overall"), "value": ""}]
+    rows += [dict(section="type", group=t("reports.by_type"), value=x["type"], value_label=t(f"reports.type.{x['type']}"),
+                  **{k: v for k, v in x.items() if k != "type"}) for x in r["by_type"]]
+    rows += [dict(section="segment", group=x["segment"], value="", **{k: v for k, v in x.items() if k != "segment"})
+             for x in r["segments"]]
+    for x in r["by_characteristic"]:
+        rows.append(dict(section="characteristic", group=x["key"], value=x["value"], value_label=x["label"],
+                         **{k: v for k, v in x.items() if k not in ("key", "value", "label")}))
+    if not r["follow_up_complete"]:
+        note(t("reports.cli.follow_up_incomplete", end=r["end_date"]))
+    if fmt == "csv":
+        return emit(rows, ["section", "group", "value", "n", "outflow", "rate_pct", "ci_low_pct", "ci_high_pct",
+                           "difference_pp", "share_pct", "suppressed"], "csv")
+    for row in rows:
+        if row["section"] == "characteristic":
+            row["group"] = store.catalog[row["group"]].title()
+        row["value"] = row.get("value_label", row["value"])
+        row["rate"] = _suppressed(row, _pct(row) or _pct(row, "share_pct"))
+        row["ci"] = _ci(row)
+        row["n"] = _suppressed(row, row["n"])
+    emit(rows, ["group", "value", "n", "outflow", "rate", "ci", "difference_pp"], "table",
+         headers=[t("reports.col.group"), t("reports.col.value"), t("reports.col.n"), t("reports.col.outflow"),
+                  t("reports.col.rate"), t("reports.col.ci"), t("reports.col.difference")],
+         title=t("reports.outflow_title", start=r["cohort_date"], end=r["end_date"], outcome=outcome))
+
+
+@report.command("effect")
+@click.option("--intervention", required=True, help="The intervention's name.")
+@click.option("--outcome", type=click.Choice(list(OUTCOMES)), default="outflow_work", show_default=True)
+@click.option("--within", type=click.IntRange(1, 3650), default=365, show_default=True,
+              help="Outcome within this many days of the start.")
+@click.option("--match", "match", help="Characteristics to match on, comma separated (default: the key"
+              " characteristics); months in caseload and calendar quarter always.")
+@format_option
+@html_option
+@pass_env
+def effect(env, intervention, outcome, within, match, fmt, html_path):
+    """What an intervention adds: participants against comparable non-participants, beside the naive comparison."""
+    keys = [k.strip() for k in match.split(",") if k.strip()] if match is not None else None
+    r = effect_report(env.store(), env.actor(), intervention, outcome, within, keys)
+    _write_html(html_path, r)
+    if fmt == "json":
+        return _json(r)
+    record = {k: (", ".join(v) if isinstance(v, list) else v) for k, v in r.items()}
+    emit_record(record, fmt, labels={k: t(f"reports.field.{k}") for k in record})
+
+
+@report.command("compare")
+@click.argument("a")
+@click.argument("b")
+@_cohort
+@click.option("--target", "target_pp", type=click.FloatRange(0.1, 100), default=5.0, show_default=True,
+              help="The difference (percentage points) the power is given for.")
+@format_option
+@html_option
+@pass_env
+def compare(env, a, b, cohort_date, months, outcome, target_pp, fmt, html_path):
+    """Outflow in two segments (e.g. the halves of `caseload segment split`), the difference, a test and power."""
+    r = compare_report(env.store(), env.actor(), a, b, cohort_date, months, outcome, target_pp)
+    _write_html(html_path, r)
+    if fmt == "json":
+        return _json(r)
+    record = {}
+    for side in ("a", "b"):
+        g = r[side]
+        record[f"{side}_segment"] = g["group"]
+        record[f"{side}_n"] = _suppressed(g, g["n"])
+        record[f"{side}_outflow"] = g["outflow"]
+        record[f"{side}_rate_pct"] = g["rate_pct"]
+        record[f"{side}_ci_pct"] = _ci(g)
+    record.update({k: v for k, v in r.items() if k not in ("a", "b", "report")})
+    emit_record(record, fmt, labels={k: t(f"reports.field.{k}") for k in record})
+
+
+@report.command("attention")
+@click.option("--coach", help="Only this coach's clients (team leads and admins).")
+@format_option
+@html_option
+@pass_env
+def attention(env, coach, fmt, html_path):
+    """Today's attention list: who needs a coach now, and why, ranked."""
+    rows = attention_list(env.store(), env.actor(), coach)
+    _write_html(html_path, {"report": "attention", "rows": rows})
+    if fmt == "json":
+        return _json(rows)
+    emit(rows, ["coach", "client_number", "name", "score", "why"], fmt,
+         headers=[t("reports.col.coach"), t("reports.col.client"), t("reports.col.name"), t("reports.col.score"),
+                  t("reports.col.why")])
+
+
+@report.command("engagement")
+@format_option
+@html_option
+@pass_env
+def engagement(env, fmt, html_path):
+    """Reply rate by channel, template and campaign, and check-in response by month."""
+    r = engagement_report(env.store(), env.actor())
+    _write_html(html_path, r)
+    if fmt == "json":
+        return _json(r)
+    rows = [dict(dimension=dim, **x) for dim, xs in r["by"].items() for x in xs]
+    if fmt == "csv":
+        return emit(rows, ["dimension", "value", "n", "replied", "rate_pct", "ci_low_pct", "ci_high_pct",
+                           "suppressed"], fmt)
+    for row in rows:
+        row["rate"] = _suppressed(row, _pct(row))
+        row["ci"] = _ci(row)
+    emit(rows, ["dimension", "value", "n", "replied", "rate", "ci"], fmt,
+         headers=[t("reports.col.dimension"), t("reports.col.value"), t("reports.col.n"), t("reports.col.replied"),
+                  t("reports.col.rate"), t("reports.col.ci")])
+
+
+@report.command("caseload")
+@format_option
+@html_option
+@pass_env
+def caseload(env, fmt, html_path):
+    """Clients per coach and attention load per coach."""
+    r = caseload_report(env.store(), env.actor())
+    _write_html(html_path, r)
+    if fmt == "json":
+        return _json(r)
+    rows = [dict(r) for r in r["coaches"]]
+    if fmt == "csv":
+        return emit(rows, ["coach", "n", "attention", "attention_pct", "suppressed", "attention_suppressed"], fmt)
+    for row in rows:
+        row["n"] = _suppressed(row, row["n"])
+        if row.get("attention_suppressed") and not row["suppressed"]:
+            row["attention"] = t("reports.suppressed")
+    emit(rows, ["coach", "n", "attention", "attention_pct"], fmt,
+         headers=[t("reports.col.coach"), t("reports.col.active"), t("reports.col.attention"),
+                  t("reports.col.attention_pct")])

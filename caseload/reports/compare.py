@@ -1,0 +1,54 @@
+"""Control groups: outflow in two segments (or the two halves of a random split) of the same
+cohort, the difference, a significance test and the power the sizes allow."""
+
+from datetime import date
+
+from ..i18n import t
+
+from .common import FROM_SQL, outcome_codes, rate_row, record_report, segment_where, y_expr
+from .outflow import cohort
+from .stats import compare_proportions
+from .suppress import hide, suppress_subgroup
+
+
+def compare_report(store, actor, a: str, b: str, cohort_date=None, months: int = 12, outcome: str = "outflow",
+                   target_pp: float = 5.0, now: date | None = None, record: bool = True) -> dict:
+    k_min = store.config.reports.min_cell_size
+    ok = ", ".join(map(str, outcome_codes(outcome)))
+    start, end, where, params, complete = cohort(store, actor, cohort_date, months, now)
+    wa, pa = segment_where(store, a)
+    wb, pb = segment_where(store, b)
+    y = f"({y_expr(start, end)} IN ({ok}))"
+    total, ka, na, kb, nb, both = store.conn.execute(
+        f"SELECT count(*), COALESCE(SUM(({wa}) AND {y}), 0), COALESCE(SUM({wa}), 0),"
+        f" COALESCE(SUM(({wb}) AND {y}), 0), COALESCE(SUM({wb}), 0), COALESCE(SUM(({wa}) AND ({wb})), 0)"
+        f" FROM {FROM_SQL} WHERE {where}", [*pa, *pa, *pb, *pb, *pa, *pb, *params]).fetchone()
+    ga = suppress_subgroup(rate_row(ka, na, group=a), k_min, total)
+    gb = suppress_subgroup(rate_row(kb, nb, group=b), k_min, total)
+    report = {
+        "report": "compare", "outcome": outcome, "cohort_date": start.isoformat(), "end_date": end.isoformat(),
+        "follow_up_months": months, "follow_up_complete": complete, "min_cell_size": k_min,
+        "a": ga, "b": gb, "overlap": both, "difference_pp": None, "ci_low_pp": None, "ci_high_pp": None,
+        "p_value": None, "test": None, "mde_pp": None, "target_pp": target_pp, "power_at_target": None,
+        "verdict": "too_small", "suppressed": ga["suppressed"] or gb["suppressed"],
+    }
+    if 0 < both < k_min:
+        report["overlap"] = None
+    if report["suppressed"]:
+        hide(ga), hide(gb)
+    elif not both:
+        c = compare_proportions(ka, na, kb, nb, target=target_pp / 100)
+        report.update(difference_pp=round(100 * c.difference, 1), ci_low_pp=round(100 * c.ci_low, 1),
+                      ci_high_pp=round(100 * c.ci_high, 1), p_value=round(c.p_value, 4), test=c.test,
+                      mde_pp=round(100 * c.mde, 1), power_at_target=round(c.power, 2))
+        if c.p_value < 0.05:
+            report["verdict"] = "different"
+        elif c.power >= 0.8:
+            report["verdict"] = "no_difference_found"
+    else:
+        report["verdict"] = "overlap"
+    report["conclusion"] = t(f"reports.compare_verdict.{report['verdict']}", diff=report["difference_pp"],
+                             p=report["p_value"], mde=report["mde_pp"], target=target_pp)
+    if record:
+        record_report(store, actor, "compare")
+    return report
