@@ -54,6 +54,10 @@ def register(signal: Signal) -> Signal:
     return signal
 
 
+def unregister(name: str) -> None:
+    _REGISTRY[:] = [s for s in _REGISTRY if s.name != name]
+
+
 def _ts(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
