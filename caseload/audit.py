@@ -215,9 +215,11 @@ def prune(conn, before: str) -> int:
     h0 = head(conn)
     if h0 is None:
         raise CaseloadError(t("audit.head_missing"))
-    row = conn.execute("SELECT id, hash FROM audit WHERE at < ? ORDER BY id DESC LIMIT 1", [before]).fetchone()
-    if row is None or row[0] <= h0.base_id or row[0] >= h0.last_id:
-        return 0  # the newest entry always stays: it carries the chain on
+    # the newest entry always stays: it carries the chain on
+    row = conn.execute("SELECT id, hash FROM audit WHERE at < ? AND id < ? ORDER BY id DESC LIMIT 1",
+                       [before, h0.last_id]).fetchone()
+    if row is None or row[0] <= h0.base_id:
+        return 0
     n = conn.execute("SELECT COUNT(*) FROM audit WHERE id <= ?", [row[0]]).fetchone()[0]
     _write_head(conn, h0, h0.entries - n, h0.last_id, h0.last_hash, row[0], row[1])
     conn.execute("DELETE FROM audit WHERE id <= ?", [row[0]])

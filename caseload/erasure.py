@@ -12,6 +12,7 @@ Deleted bytes: the database runs with `PRAGMA secure_delete = ON`, so freed spac
 and after the change the WAL is checkpointed and truncated, so the old pages leave the files.
 """
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -141,6 +142,10 @@ def erase(conn, actor, ids: list[int], action: str = "forget") -> dict[str, int]
     deleted: dict[str, int] = defaultdict(int)
     for step in steps:
         deleted[step.table] += conn.execute(f"DELETE FROM {_q(step.table)} WHERE {step.where}").rowcount
+    for step in steps:  # a full-text index keeps the tokens of deleted rows until it is merged
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", [step.table]).fetchone()[0] or ""
+        if deleted[step.table] and re.search(r"USING\s+fts[345]", sql, re.IGNORECASE):
+            conn.execute(f"INSERT INTO {_q(step.table)} ({_q(step.table)}) VALUES ('optimize')")
     left = _leftovers(conn, steps)
     if left:
         raise CaseloadError(t("erasure.leftover", places=", ".join(f"{tb}.{col}" for tb, col in left)))

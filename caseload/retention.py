@@ -89,7 +89,8 @@ def _clear_profile(conn, store, limits: dict[int, str]) -> int:
     if not conds:
         return 0
     where = " OR ".join(conds)
-    n = conn.execute(f"SELECT COALESCE(SUM({' + '.join(f'({c})' for c in conds)}), 0) FROM profile WHERE {where}",
+    counted = " + ".join(f"IFNULL({c}, 0)" for c in conds)
+    n = conn.execute(f"SELECT COALESCE(SUM({counted}), 0) FROM profile WHERE {where}",
                      [*cond_args, *cond_args]).fetchone()[0]
     conn.execute(f"UPDATE profile SET {', '.join(sets)} WHERE {where}", [*set_args, *cond_args])
     return n
