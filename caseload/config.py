@@ -71,6 +71,7 @@ class Policy:
     rate_per_minute_sms: int = doc("Rate limit for SMS.", default=120)
     pause_after_failures: int = doc("A campaign pauses after this many failures in a row.", default=10)
     max_attempts: int = doc("Temporary failures are retried this many times.", default=8)
+    expire_after_hours: int = doc("A message not sent this long after it was due expires; 0: never.", default=168)
 
 
 @dataclass(frozen=True)
@@ -183,14 +184,13 @@ def load_config(path: Path | str | None) -> Config:
         raise BadInput(t("config.syntax", file=path, error=str(e))) from None
     except OSError as e:
         raise BadInput(t("config.unreadable", file=path, error=e.strerror)) from None
-    cfg = _build(Config, raw, "", path)
     warn_if_exposed(path)
+    cfg = _build(Config, raw, "", path)
     cfg = dataclasses.replace(cfg, path=path)
     _validate_values(cfg, path)
     return cfg
 
 
-def _validate_values(cfg: Config, path: Path) -> None:
 def warn_if_exposed(path: Path) -> bool:
     """Warn (on the log) when others may read config.toml or anyone but the owner may change it.
     True when it warned."""
@@ -204,6 +204,7 @@ def warn_if_exposed(path: Path) -> bool:
     return False
 
 
+def _validate_values(cfg: Config, path: Path) -> None:
     try:
         ZoneInfo(cfg.organisation.timezone)
     except (ZoneInfoNotFoundError, ValueError):

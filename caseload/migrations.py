@@ -143,6 +143,109 @@ def m0002_segments(db):
     )
 
 
+@migrations(name="0003_messages")
+def m0003_messages(db):
+    """Templates, campaigns, the outbox (messages and their timestamped events), opt-outs per
+    channel and the per-minute usage behind each channel's rate limit."""
+    db.executescript(
+        """
+        CREATE TABLE templates (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            channel TEXT NOT NULL CHECK (channel IN ('sms', 'email')),
+            language TEXT NOT NULL,
+            subject TEXT,
+            body TEXT NOT NULL,
+            html TEXT,
+            author TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (name, channel, language)
+        );
+        CREATE TABLE campaigns (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            template TEXT,
+            segment TEXT,
+            channel TEXT NOT NULL DEFAULT 'auto' CHECK (channel IN ('auto', 'sms', 'email')),
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'paused')),
+            failures_in_a_row INTEGER NOT NULL DEFAULT 0,
+            paused_at TEXT,
+            author TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            campaign_id INTEGER REFERENCES campaigns (id),
+            occurrence TEXT NOT NULL DEFAULT '',
+            client_id INTEGER NOT NULL REFERENCES clients (id),
+            kind TEXT NOT NULL DEFAULT 'campaign' CHECK (kind IN ('campaign', 'checkin', 'system')),
+            channel TEXT NOT NULL CHECK (channel IN ('sms', 'email')),
+            language TEXT,
+            template TEXT,
+            subject TEXT,
+            body TEXT NOT NULL,
+            html TEXT,
+            token TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL DEFAULT 'queued' CHECK (status IN
+                ('queued', 'sending', 'sent', 'delivered', 'failed', 'cancelled', 'expired')),
+            reason TEXT,
+            due_at TEXT NOT NULL,
+            expires_at TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            possible_duplicate INTEGER NOT NULL DEFAULT 0,
+            lease_owner TEXT,
+            lease_until TEXT,
+            sent_at TEXT,
+            delivered_at TEXT,
+            provider_id TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (campaign_id, client_id, occurrence)
+        );
+        CREATE INDEX messages_queued ON messages (due_at, id) WHERE status = 'queued';
+        CREATE INDEX messages_sending ON messages (lease_owner, id) WHERE status = 'sending';
+        CREATE INDEX messages_client ON messages (client_id, sent_at);
+        CREATE INDEX messages_status ON messages (status, id);
+        CREATE INDEX messages_provider ON messages (provider_id) WHERE provider_id IS NOT NULL;
+        CREATE TABLE message_events (
+            id INTEGER PRIMARY KEY,
+            message_id INTEGER NOT NULL REFERENCES messages (id),
+            at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT,
+            attempts INTEGER NOT NULL
+        );
+        CREATE INDEX message_events_message ON message_events (message_id, id);
+        -- every change of state (and every deferral) is an event, written by SQLite itself
+        CREATE TRIGGER messages_created AFTER INSERT ON messages BEGIN
+            INSERT INTO message_events (message_id, at, status, reason, attempts)
+            VALUES (NEW.id, NEW.updated_at, NEW.status, NEW.reason, NEW.attempts);
+        END;
+        CREATE TRIGGER messages_changed AFTER UPDATE OF status, due_at, reason ON messages
+            WHEN NEW.status IS NOT OLD.status OR NEW.due_at IS NOT OLD.due_at OR NEW.reason IS NOT OLD.reason
+        BEGIN
+            INSERT INTO message_events (message_id, at, status, reason, attempts)
+            VALUES (NEW.id, NEW.updated_at, NEW.status, NEW.reason, NEW.attempts);
+        END;
+        CREATE TABLE opt_outs (
+            client_id INTEGER NOT NULL REFERENCES clients (id),
+            channel TEXT NOT NULL CHECK (channel IN ('sms', 'email')),
+            at TEXT NOT NULL,
+            source TEXT NOT NULL,
+            PRIMARY KEY (client_id, channel)
+        ) WITHOUT ROWID;
+        CREATE TABLE channel_usage (
+            channel TEXT NOT NULL,
+            minute INTEGER NOT NULL,
+            used INTEGER NOT NULL,
+            PRIMARY KEY (channel, minute)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
 @migrations(name="0005_trust")
 def m0005_trust(db):
     from .audit import init_head

@@ -144,3 +144,4 @@ from . import clients as _clients  # noqa: E402  (commands register themselves o
 from . import trust as _trust  # noqa: E402
 from . import segments as _segments  # noqa: E402
 from . import reports as _reports  # noqa: E402
+from . import messages as _messages  # noqa: E402

@@ -1,0 +1,262 @@
+"""Email over the organisation's SMTP relay, one persistent connection per send run.
+
+yagmail opens the connection (relay settings: STARTTLS or SSL with a verifying TLS context,
+login only when config.email.username is set; the password comes from CASELOAD_SMTP_PASSWORD or
+the keyring). The message itself is built here and sent with MAIL/RCPT/DATA on yagmail's smtplib
+connection, because:
+- yagmail.prepare_send puts `<br>` into the text/plain part even for yagmail.raw() text and copies
+  the unescaped text into an HTML part, and a body that equals a file path becomes an attachment;
+- building with the email package cost 0.26 ms (MIMEText) to 1.3 ms (EmailMessage) per message
+  here, more than a whole SMTP round trip to a local relay (bench/bench_send.py);
+- sending the three commands ourselves tells us whether a lost connection happened before the
+  relay could have accepted the message (safe to retry) or after (a retry may duplicate it).
+
+Every message carries:
+- Message-ID `<TOKEN.ID@domain>`: unique per message and the same on a retry, so a resend after a
+  crash is recognisably the same message (mail clients fold identical Message-IDs);
+- Reply-To `reply+TOKEN@domain`: the daemon matches a reply to its message by the token;
+- List-Unsubscribe: `mailto:unsubscribe+TOKEN@domain`, plus `https://.../unsubscribe/TOKEN` with
+  List-Unsubscribe-Post (RFC 8058) when config.daemon.public_url is https.
+"""
+
+import binascii
+import logging
+import re
+import smtplib
+import socket
+import ssl
+from email.header import Header
+from email.utils import formataddr, formatdate, parseaddr
+
+from ..secrets import get_secret
+from . import PERMANENT, SENT, TEMPORARY, UNAVAILABLE, Outcome, Outgoing
+
+log = logging.getLogger("caseload.email")
+
+_DOTS = re.compile(rb"(?m)^\.")
+_TOKEN_ADDRESS = re.compile(r"^(reply|unsubscribe)\+([0-9a-f]{8,64})@", re.I)
+
+
+def sender_parts(config) -> tuple[str, str, str]:
+    """(display name, address, domain) of config.email.sender."""
+    name, address = parseaddr(config.email.sender)
+    return name, address, address.rpartition("@")[2] or "localhost"
+
+
+def reply_domain(config) -> str:
+    return config.email.reply_domain or sender_parts(config)[2]
+
+
+def reply_address(config, token: str) -> str:
+    return f"reply+{token}@{reply_domain(config)}"
+
+
+def unsubscribe_url(config, token: str) -> str | None:
+    """The one-click unsubscribe link (served by the daemon), only when it is reachable over https."""
+    base = config.daemon.public_url.rstrip("/")
+    return f"{base}/unsubscribe/{token}" if base.startswith("https://") else None
+
+
+def token_from_address(address: str) -> tuple[str, str] | None:
+    """("reply" | "unsubscribe", token) from an address we handed out, else None."""
+    m = _TOKEN_ADDRESS.match(parseaddr(address)[1] or address)
+    return (m[1].lower(), m[2].lower()) if m else None
+
+
+def _qp(text: str) -> bytes:
+    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False).replace(b"\n", b"\r\n")
+
+
+def _header(name: str, value: str) -> str:
+    value = " ".join(value.split())  # one line: a CR or LF from data can never start a new header
+    if value.isascii() and len(name) + len(value) < 76:
+        return value
+    return Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+
+
+def build_message(*, from_header: str, to: str, subject: str, body: str, html: str | None,
+                  message_id: str, reply_to: str, unsubscribe: list[str], date: str,
+                  boundary: str) -> bytes:
+    """The message as SMTP DATA: CRLF lines, dot-stuffed, ending in CRLF.CRLF."""
+    head = [
+        f"From: {from_header}",
+        f"To: {to}",
+        f"Subject: {_header('Subject', subject)}",
+        f"Date: {date}",
+        f"Message-ID: {message_id}",
+        f"Reply-To: {reply_to}",
+        "List-Unsubscribe: " + ", ".join(f"<{u}>" for u in unsubscribe),
+    ]
+    if any(u.startswith("https://") for u in unsubscribe):
+        head.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+    head.append("MIME-Version: 1.0")
+    text_headers = "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+    if html is None:
+        data = "\r\n".join(head).encode() + b"\r\n" + text_headers.encode() + _qp(body)
+    else:  # "=_" never occurs in quoted-printable text, so the boundary cannot either
+        head.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
+        data = (("\r\n".join(head) + f"\r\n\r\n--{boundary}\r\n" + text_headers).encode() + _qp(body)
+                + (f"\r\n--{boundary}\r\nContent-Type: text/html; charset=utf-8\r\n"
+                   "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode() + _qp(html)
+                + f"\r\n--{boundary}--".encode())
+    data = _DOTS.sub(b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+class EmailChannel:
+    name = "email"
+
+    def __init__(self, config):
+        self.config = config
+        name, self.sender, self.domain = sender_parts(config)
+        self.from_header = formataddr((name, self.sender), charset="utf-8") if name else self.sender
+        self.reply_domain = reply_domain(config)
+        self.yag = None
+
+    @property
+    def smtp(self):
+        return self.yag.smtp if self.yag is not None else None
+
+    def _connect(self) -> Outcome | None:
+        """Open the connection; an Outcome when that failed (the channel is unavailable)."""
+        import yagmail
+
+        e = self.config.email
+        context = ssl.create_default_context()
+        options = dict(user={self.sender: self.sender}, host=e.host, port=e.port, smtp_skip_login=True,
+                       soft_email_validation=False, timeout=e.timeout)
+        if e.security == "ssl":
+            options.update(smtp_ssl=True, context=context)
+        elif e.security == "starttls":
+            options.update(smtp_ssl=False, smtp_starttls={"context": context})
+        else:
+            options.update(smtp_ssl=False, smtp_starttls=False)
+        password = None
+        if e.username:
+            password = get_secret("smtp_password")
+            if password is None:
+                return Outcome(UNAVAILABLE, "smtp_password_missing")
+        try:
+            yag = yagmail.SMTP(**options)
+            yag.set_logging(None)  # yagmail would log recipients
+            yag.login()
+            yag.smtp.ehlo_or_helo_if_needed()
+            if e.username:
+                yag.smtp.login(e.username, password)
+        except smtplib.SMTPAuthenticationError as err:
+            return Outcome(UNAVAILABLE, f"smtp login {err.smtp_code}")
+        except smtplib.SMTPResponseException as err:
+            return Outcome(UNAVAILABLE, f"smtp connect {err.smtp_code}")
+        except ssl.SSLError as err:
+            return Outcome(UNAVAILABLE, f"tls {type(err).__name__}")
+        except (OSError, smtplib.SMTPException) as err:
+            return Outcome(UNAVAILABLE, f"connect {_os_reason(err)}")
+        self.yag = yag
+        return None
+
+    def connect(self) -> Outcome | None:
+        """Connect now (if not connected); an Outcome when the channel is unavailable."""
+        return self._connect() if self.yag is None else None
+
+    def _drop(self) -> None:
+        if self.yag is not None:
+            try:
+                self.yag.smtp.close()
+            except Exception:  # the connection is being thrown away anyway
+                pass
+            self.yag.is_closed = True
+            self.yag = None
+
+    def _reset(self) -> None:
+        try:
+            self.smtp.rset()
+        except (OSError, smtplib.SMTPException):
+            self._drop()
+
+    def build(self, out: Outgoing) -> bytes:
+        unsubscribe = [f"mailto:unsubscribe+{out.token}@{self.reply_domain}"]
+        url = unsubscribe_url(self.config, out.token)
+        if url:
+            unsubscribe.append(url)
+        return build_message(
+            from_header=self.from_header, to=out.address, subject=out.subject or "", body=out.body, html=out.html,
+            message_id=f"<{out.token}.{out.id}@{self.domain}>", reply_to=f"reply+{out.token}@{self.reply_domain}",
+            unsubscribe=unsubscribe, date=formatdate(), boundary=f"=_caseload_{out.token}")
+
+    def send(self, out: Outgoing) -> Outcome:
+        address = out.address
+        if not address.isascii() or any(c in address for c in "\r\n<>, ") or "@" not in address:
+            return Outcome(PERMANENT, "bad_address")
+        data = self.build(out)
+        for attempt in (1, 2):
+            if self.yag is None:
+                down = self._connect()
+                if down is not None:
+                    return down
+            try:
+                return self._transaction(address, data)
+            except _Reconnect:
+                self._drop()
+                if attempt == 2:
+                    return Outcome(UNAVAILABLE, "connection lost")
+        raise AssertionError("unreachable")
+
+    def _transaction(self, address: str, data: bytes) -> Outcome:
+        smtp = self.smtp
+        try:
+            code, _ = smtp.mail(self.sender)
+            if code != 250:
+                self._reset()
+                # the relay refuses our sender: the channel is misconfigured, not this message
+                return Outcome(UNAVAILABLE, f"smtp {code} mail")
+            code, _ = smtp.rcpt(address)
+            if code not in (250, 251):
+                return self._refused(code, "rcpt")
+            code, _ = smtp.docmd("DATA")
+            if code != 354:
+                return self._refused(code, "data")
+        except (smtplib.SMTPServerDisconnected, OSError):
+            # nothing can have been accepted yet: reconnect and try once more
+            raise _Reconnect() from None
+        try:
+            smtp.send(data)
+            code, _ = smtp.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as err:
+            self._drop()
+            return Outcome(TEMPORARY, f"lost after data ({_os_reason(err)})", ambiguous=True)
+        if code == 250:
+            return Outcome(SENT)
+        return self._refused(code, "end of data")
+
+    def _refused(self, code: int, stage: str) -> Outcome:
+        if code == 421:
+            self._drop()
+        else:
+            self._reset()
+        return Outcome(TEMPORARY if 400 <= code < 500 else PERMANENT, f"smtp {code} {stage}")
+
+    def close(self) -> None:
+        if self.yag is not None:
+            try:
+                self.yag.smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                pass
+            self.yag.is_closed = True
+            self.yag = None
+
+
+class _Reconnect(Exception):
+    pass
+
+
+def _os_reason(err: BaseException) -> str:
+    if isinstance(err, (socket.timeout, TimeoutError)):
+        return "timeout"
+    if isinstance(err, ConnectionRefusedError):
+        return "refused"
+    if isinstance(err, smtplib.SMTPServerDisconnected):
+        return "disconnected"
+    return type(err).__name__

@@ -1,0 +1,237 @@
+"""Commands for messages: template, queue, send, outbox, and client optout."""
+
+import signal
+import threading
+from pathlib import Path
+
+import click
+
+from .. import outbox as core, policy, templates
+from ..errors import BadInput
+from ..i18n import t
+from . import Env, main, pass_env
+from .clients import client
+from .output import emit, emit_record, format_option, note
+
+
+def _read(path: Path | None, what: str) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise BadInput(t("template.file_not_utf8", file=path, what=what)) from None
+    except OSError as e:
+        raise BadInput(t("template.file_unreadable", file=path, error=e.strerror)) from None
+
+
+@main.group()
+def template():
+    """Message texts with placeholders, per channel and language: add, list, show, preview.
+
+    Placeholders are client fields and characteristics by key: {{ first_name }},
+    {{ organisation }}, {{ interests }}. Health and other special-category characteristics are
+    refused unless the catalog allows them in messages (allow_in_messages = true).
+    """
+
+
+@template.command("add")
+@click.argument("name")
+@click.option("--channel", type=click.Choice(templates.CHANNELS), required=True)
+@click.option("--lang", "language", type=click.Choice(["nl", "en"]), help="Language (default: config's message language).")
+@click.option("--subject", help="Email subject (email only; placeholders allowed).")
+@click.option("--body", help="The text.")
+@click.option("--body-file", type=click.Path(dir_okay=False, path_type=Path), help="Read the text from a UTF-8 file.")
+@click.option("--html-file", type=click.Path(dir_okay=False, path_type=Path), help="Email only: an HTML part.")
+@click.option("--replace", is_flag=True, help="Replace this name + channel + language if it exists.")
+@pass_env
+def template_add(env, name, channel, language, subject, body, body_file, html_file, replace):
+    """Add a template variant: caseload template add tip --channel sms --body "Hoi {{ first_name }} ..." """
+    if (body is None) == (body_file is None):
+        raise BadInput(t("template.body_or_file"))
+    text = body if body is not None else _read(body_file, "--body-file")
+    html = _read(html_file, "--html-file")
+    v = templates.add_template(env.store(), env.actor(), name, channel, text, language=language, subject=subject,
+                               html=html, replace=replace)
+    note(t("template.added", name=v.name, channel=v.channel, language=v.language))
+
+
+@template.command("list")
+@format_option
+@pass_env
+def template_list(env, fmt):
+    """Every template variant."""
+    rows = templates.list_templates(env.store())
+    emit(rows, ["name", "channel", "language", "subject", "author", "updated_at"], fmt)
+
+
+@template.command("show")
+@click.argument("name")
+@format_option
+@pass_env
+def template_show(env, name, fmt):
+    """The texts of a template, every channel and language."""
+    found = templates.variants(env.store(), name)
+    cols = ["channel", "language", "subject", "body", "html", "author", "updated_at"]
+    if fmt == "table":
+        for v in found:
+            emit_record({c: getattr(v, c) for c in cols}, fmt)
+    else:
+        emit([{c: getattr(v, c) for c in cols} for v in found], cols, fmt)
+
+
+@template.command("preview")
+@click.argument("name")
+@click.option("--client", "number", required=True, help="Client number.")
+@click.option("--channel", type=click.Choice(templates.CHANNELS), help="Default: the client's channel.")
+@click.option("--lang", "language", type=click.Choice(["nl", "en"]), help="Default: the client's language.")
+@format_option
+@pass_env
+def template_preview(env, name, number, channel, language, fmt):
+    """A template rendered for one client; for SMS also characters, GSM-7 or UCS-2, and parts."""
+    emit_record(templates.preview(env.store(), env.actor(), name, number, channel, language), fmt)
+
+
+@main.command("queue")
+@click.option("--segment", required=True, help="A saved segment or an expression.")
+@click.option("--template", "template_name", required=True, help="Template name.")
+@click.option("--at", help='When (organisation time): "2025-03-01 09:30"; a date alone means 09:00. Default: now.')
+@click.option("--channel", type=click.Choice(["auto", "sms", "email"]), default="auto", show_default=True,
+              help="auto: each client's preferred channel, else the other.")
+@click.option("--campaign", help='Campaign name (default: "TEMPLATE DATE"). Queueing it again adds only new clients.')
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_env
+def queue(env, segment, template_name, at, channel, campaign, yes):
+    """Queue a template for every client in a segment (yours only, as a coach).
+
+    Shows how many and a sample first. Policies (opt-out, quiet hours, frequency cap, outflow)
+    are checked again when each message is sent.
+    """
+    store, actor = env.store(), env.actor()
+    plan = core.plan_queue(store, actor, segment, template_name, channel=channel, at=at, campaign=campaign)
+    channels = ", ".join(f"{ch} {n}" for ch, n in sorted(plan.by_channel().items())) or "-"
+    note(t("queue.plan", n=plan.count, in_segment=plan.in_segment, campaign=plan.campaign, channels=channels,
+           at=plan.due_at.astimezone(store.tz).strftime("%Y-%m-%d %H:%M")))
+    if plan.skipped:
+        note(t("queue.skipped", reasons=", ".join(f"{t('queue.reason.' + k)} {n}" for k, n in sorted(plan.skipped.items()))))
+    if not plan.count:
+        note(t("queue.nothing"))
+        return
+    sample = [{"client_number": p.client_number, "name": p.name, "channel": p.channel, "language": p.language,
+               "text": (p.subject + ": " if p.subject else "") + " ".join(p.body.split())[:70]} for p in plan.sample()]
+    emit(sample, ["client_number", "name", "channel", "language", "text"], "table", title=t("queue.sample"))
+    if not yes:
+        click.confirm(t("queue.confirm", n=plan.count), abort=True, err=True)
+    result = core.commit_queue(store, actor, plan)
+    note(t("queue.done", n=result["queued"], campaign=result["campaign"], already=result["already"]))
+
+
+@main.command("send")
+@click.option("--limit", type=click.IntRange(1), help="Send at most this many.")
+@click.option("--dry-run", is_flag=True, help="Show what is due, change nothing.")
+@click.option("-v", "--verbose", is_flag=True, help="Also report when all went well.")
+@pass_env
+def send(env, limit, dry_run, verbose):
+    """Send what is due and exit; silent unless something failed (for cron).
+
+    Safe to run in several processes at once and alongside the daemon. SIGTERM finishes the
+    message in flight and exits. Exit 1 when a message failed or a channel was unreachable.
+    """
+    store = env.store()
+    if dry_run:
+        emit_record(core.due_summary(store), "table")
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    report = core.send_due(store, limit=limit, stop=stop)
+    if verbose or not report.ok:
+        note(t("send.report", sent=report.sent, retried=report.retried, failed=report.failed,
+               cancelled=report.cancelled, expired=report.expired, deferred=report.deferred,
+               released=report.released))
+        if report.possible_duplicates:
+            note(t("send.duplicates", n=report.possible_duplicates))
+        if report.quiet_until:
+            note(t("send.quiet", until=policy.parse_iso(report.quiet_until).astimezone(store.tz).strftime("%H:%M")))
+        for ch in report.rate_limited:
+            note(t("send.rate_limited", channel=ch))
+    for ch, reason in sorted(report.unavailable.items()):
+        note(t("send.unavailable", channel=ch, reason=reason))
+    for reason, n in sorted(report.reasons.items()):
+        note(t("send.reason", reason=reason, n=n))
+    for cid in report.paused_campaigns:
+        note(t("send.paused", campaign=cid))
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+@main.group("outbox", invoke_without_command=True)
+@click.option("--status", type=click.Choice(core.STATES), help="Only messages in this state.")
+@click.option("--campaign", help="Only this campaign (name or id).")
+@click.option("--limit", type=click.IntRange(1), default=100, show_default=True)
+@format_option
+@click.pass_context
+def outbox(ctx, status, campaign, limit, fmt):
+    """The messages, newest first (no texts): caseload outbox --status failed.
+
+    Subcommands: summary, show ID, cancel, retry.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    env = ctx.find_object(Env)
+    rows = core.list_messages(env.store(), env.actor(), status=status, campaign=campaign, limit=limit)
+    emit(rows, list(core.LIST_COLUMNS), fmt)
+
+
+@outbox.command("summary")
+@format_option
+@pass_env
+def outbox_summary(env, fmt):
+    """Per campaign: how many messages are in each state, and whether it paused itself."""
+    rows = core.summary(env.store(), env.actor())
+    emit(rows, ["campaign", "campaign_status", *core.STATES, "possible_duplicate"], fmt)
+
+
+@outbox.command("show")
+@click.argument("message_id", type=int)
+@format_option
+@pass_env
+def outbox_show(env, message_id, fmt):
+    """Every change of one message, with its time."""
+    emit(core.events(env.store(), env.actor(), message_id), ["at", "status", "reason", "attempts"], fmt)
+
+
+@outbox.command("cancel")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--campaign", help="Cancel every queued message of this campaign.")
+@pass_env
+def outbox_cancel(env, ids, campaign):
+    """Cancel queued messages by id, or a whole campaign."""
+    n = core.cancel(env.store(), env.actor(), list(ids), campaign)
+    note(t("outbox.cancelled", n=n))
+
+
+@outbox.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--campaign", help="Retry the failed, expired and cancelled messages of a campaign and resume it.")
+@pass_env
+def outbox_retry(env, ids, campaign):
+    """Queue failed, expired or cancelled messages again (and resume a paused campaign)."""
+    n = core.retry(env.store(), env.actor(), list(ids), campaign)
+    note(t("outbox.retried", n=n))
+
+
+@client.command("optout")
+@click.argument("number")
+@click.option("--channel", type=click.Choice(["sms", "email", "all"]), required=True)
+@click.option("--undo", is_flag=True, help="Opt back in.")
+@pass_env
+def client_optout(env, number, channel, undo):
+    """Record that a client wants no more messages on a channel (or, with --undo, does again)."""
+    from .. import access, clients
+
+    store, actor = env.store(), env.actor()
+    access.can_change_clients(actor)
+    cid = clients.client_id(store, actor, number)
+    changed = policy.set_opt_out(store, cid, channel, opted_out=not undo, source="coach", actor=actor)
+    note(t("policy.opted_in" if undo else "policy.opted_out", channel=channel) if changed else t("policy.unchanged"))

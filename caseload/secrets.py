@@ -1,0 +1,53 @@
+"""Secrets (the SMTP password, the SMS token) come from an environment variable or the system
+keyring, never from config.toml, and are never logged or put in an error message.
+
+    CASELOAD_SMTP_PASSWORD   or  keyring: service "caseload", user "smtp_password"
+    CASELOAD_SMS_TOKEN       or  keyring: service "caseload", user "sms_token"
+
+An administrator stores one in the keyring with `keyring set caseload sms_token`.
+"""
+
+import logging
+import os
+
+log = logging.getLogger("caseload.secrets")
+
+SERVICE = "caseload"
+ENVIRONMENT = {
+    "smtp_password": "CASELOAD_SMTP_PASSWORD",
+    "sms_token": "CASELOAD_SMS_TOKEN",
+    "imap_password": "CASELOAD_IMAP_PASSWORD",
+    "webhook_token": "CASELOAD_WEBHOOK_TOKEN",
+}
+
+
+class Secret(str):
+    """A string that does not show itself in a repr, a traceback's locals or an f-string debug."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+
+def get_secret(name: str) -> Secret | None:
+    """The secret from its environment variable, else from the keyring; None when neither has it."""
+    env = ENVIRONMENT[name]
+    value = os.environ.get(env)
+    if value:
+        return Secret(value)
+    try:
+        import keyring
+        from keyring.errors import KeyringError
+
+        try:
+            value = keyring.get_password(SERVICE, name)
+        except KeyringError:
+            value = None
+    except Exception as e:  # a broken keyring backend must not stop a send run
+        log.warning("keyring unavailable (%s)", type(e).__name__)
+        value = None
+    return Secret(value) if value else None
+
+
+def where(name: str) -> str:
+    """Where a secret is looked for, for messages to an administrator (never the value)."""
+    return f"{ENVIRONMENT[name]} / keyring {SERVICE}:{name}"

@@ -1,0 +1,319 @@
+"""Templates: message text with placeholders, per language and per channel (SMS, or email with
+a subject and an optional HTML part), rendered with Jinja2's sandbox.
+
+Placeholders are client fields (`{{ first_name }}`), `{{ organisation }}` and characteristics
+by key (`{{ interests }}`). A special-category characteristic (health...) is refused unless its
+catalog entry sets `allow_in_messages = true`; this is checked when a template is added and
+again every time it is rendered, and such values are never even in the rendering context.
+A template is looked up in the client's language, else in config's message language.
+"""
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2.exceptions import TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from . import access, audit
+from .channels.sms import MAX_PARTS, sms_info
+from .db import utcnow, write_transaction
+from .errors import BadInput, NotFound
+from .fields import FIELDS, LANGUAGES
+from .i18n import t
+
+CHANNELS = ("sms", "email")
+EXTRA = ("organisation",)
+MAX_NAME = 80
+MAX_TEXT = 20_000
+COLUMNS = ("id", "name", "channel", "language", "subject", "body", "html", "author", "created_at", "updated_at")
+
+
+@dataclass(frozen=True)
+class Template:
+    id: int
+    name: str
+    channel: str
+    language: str
+    subject: str | None
+    body: str
+    html: str | None
+    author: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    def parts(self) -> list[tuple[str, str, bool]]:
+        """(part, source, is_html) for each text the template has."""
+        out = [("body", self.body, False)]
+        if self.subject is not None:
+            out.insert(0, ("subject", self.subject, False))
+        if self.html is not None:
+            out.append(("html", self.html, True))
+        return out
+
+
+@dataclass(frozen=True)
+class Rendered:
+    body: str
+    subject: str | None = None
+    html: str | None = None
+
+
+def _finalize(value):
+    return "" if value is None else value
+
+
+_ENVS: dict[bool, SandboxedEnvironment] = {}
+
+
+def environment(html: bool = False) -> SandboxedEnvironment:
+    if html not in _ENVS:
+        _ENVS[html] = SandboxedEnvironment(undefined=StrictUndefined, autoescape=html, finalize=_finalize,
+                                           keep_trailing_newline=False)
+    return _ENVS[html]
+
+
+# --- checking -------------------------------------------------------------------------------
+
+def placeholder_names(store) -> list[str]:
+    """Every name a template may use."""
+    names = [*FIELDS, *EXTRA]
+    names += [c.key for c in store.catalog if c.key not in FIELDS and (not c.special or c.allow_in_messages)]
+    return names
+
+
+def _where(source: str, tree, name: str) -> tuple[int, int]:
+    line = next((n.lineno for n in tree.find_all(nodes.Name) if n.name == name), 1)
+    lines = source.splitlines() or [""]
+    m = re.search(rf"\b{re.escape(name)}\b", lines[min(line, len(lines)) - 1])
+    return line, (m.start() + 1 if m else 1)
+
+
+def _refusal(store, name: str) -> str | None:
+    """Why a name may not be used in a message, or None when it may."""
+    if name in FIELDS or name in EXTRA:
+        return None
+    c = store.catalog.get(name)
+    if c is None:
+        import difflib
+
+        near = difflib.get_close_matches(name, placeholder_names(store), n=3, cutoff=0.6)
+        return t("template.unknown_placeholder", name=name) + (
+            t("catalog.did_you_mean", names=", ".join(near)) if near else "")
+    if c.special and not c.allow_in_messages:
+        return t("template.special_refused", name=name)
+    return None
+
+
+def check_source(store, source: str, part: str, html: bool = False) -> set[str]:
+    """The placeholders a template text uses; BadInput names the part, line and column of the
+    first problem (syntax, unknown name, refused special-category characteristic)."""
+    if len(source) > MAX_TEXT:
+        raise BadInput(t("template.too_long", part=part, max=MAX_TEXT))
+    try:
+        tree = environment(html).parse(source)
+    except TemplateSyntaxError as e:
+        raise BadInput(t("template.syntax", part=part, line=e.lineno or 1, error=e.message)) from None
+    names = meta.find_undeclared_variables(tree)
+    for name in sorted(names):
+        why = _refusal(store, name)
+        if why:
+            line, col = _where(source, tree, name)
+            raise BadInput(t("template.at", part=part, line=line, column=col, error=why))
+    return names
+
+
+def names_used(store, template: Template) -> set[str]:
+    out: set[str] = set()
+    for part, source, html in template.parts():
+        out |= check_source(store, source, part, html)
+    return out
+
+
+# --- storing --------------------------------------------------------------------------------
+
+def _check_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > MAX_NAME or any(unicodedata.category(c).startswith("C") for c in name):
+        raise BadInput(t("template.bad_name", max=MAX_NAME))
+    return name
+
+
+def _row(r) -> Template:
+    return Template(*r)
+
+
+def add_template(store, actor, name: str, channel: str, body: str, language: str | None = None,
+                 subject: str | None = None, html: str | None = None, replace: bool = False) -> Template:
+    """Add (or with replace=True, change) one variant: name + channel + language. Audited."""
+    access.require(actor, "coach", "teamlead", "admin")
+    name = _check_name(name)
+    if channel not in CHANNELS:
+        raise BadInput(t("template.bad_channel", channel=channel, allowed=", ".join(CHANNELS)))
+    language = language or store.config.message_language
+    if language not in LANGUAGES:
+        raise BadInput(t("template.bad_language", language=language, allowed=", ".join(LANGUAGES)))
+    if not body or not body.strip():
+        raise BadInput(t("template.empty_body"))
+    if channel == "email" and not (subject or "").strip():
+        raise BadInput(t("template.needs_subject"))
+    if channel == "sms" and (subject is not None or html is not None):
+        raise BadInput(t("template.sms_plain"))
+    draft = Template(0, name, channel, language, subject, body, html)
+    names_used(store, draft)
+    now = utcnow()
+    with write_transaction(store.db) as conn:
+        row = conn.execute("SELECT id FROM templates WHERE name = ? AND channel = ? AND language = ?",
+                           [name, channel, language]).fetchone()
+        if row and not replace:
+            raise BadInput(t("template.exists", name=name, channel=channel, language=language))
+        if row:
+            conn.execute("UPDATE templates SET subject = ?, body = ?, html = ?, author = ?, updated_at = ? WHERE id = ?",
+                         [subject, body, html, actor.name, now, row[0]])
+            tid = row[0]
+        else:
+            tid = conn.execute(
+                "INSERT INTO templates (name, channel, language, subject, body, html, author, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [name, channel, language, subject, body, html, actor.name, now, now],
+            ).lastrowid
+        audit.record(store.db, actor, "template_change" if row else "template_add", f"template:{tid}")
+    return get_variant(store, tid)
+
+
+def get_variant(store, template_id: int) -> Template:
+    r = store.db.execute(f"SELECT {', '.join(COLUMNS)} FROM templates WHERE id = ?", [template_id]).fetchone()
+    if r is None:
+        raise NotFound(t("template.not_found", name=template_id))
+    return _row(r)
+
+
+def variants(store, name: str) -> list[Template]:
+    rows = store.db.execute(f"SELECT {', '.join(COLUMNS)} FROM templates WHERE name = ? ORDER BY channel, language",
+                            [name]).fetchall()
+    if not rows:
+        raise NotFound(t("template.not_found", name=name))
+    return [_row(r) for r in rows]
+
+
+def list_templates(store) -> list[dict]:
+    return [dict(zip(("name", "channel", "language", "subject", "author", "updated_at"), r)) for r in store.db.execute(
+        "SELECT name, channel, language, subject, author, updated_at FROM templates ORDER BY name, channel, language")]
+
+
+def pick(found: list[Template], channel: str, language: str | None, fallback: str) -> Template | None:
+    """The variant for a channel in the client's language, else in the fallback language."""
+    by_lang = {v.language: v for v in found if v.channel == channel}
+    return by_lang.get(language or fallback) or by_lang.get(fallback)
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+def _template_line(exc: BaseException) -> int | None:
+    tb, line = exc.__traceback__, None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+@dataclass
+class Renderer:
+    """Renders many clients with one template, compiling each text once. Checks the names again
+    against the catalog as it is now (a characteristic may have become special)."""
+
+    store: object
+    _compiled: dict = field(default_factory=dict)
+
+    def _compile(self, template: Template):
+        key = (template.id, template.name, template.channel, template.language)
+        if key not in self._compiled:
+            names_used(self.store, template)
+            self._compiled[key] = [(part, environment(html).from_string(source))
+                                   for part, source, html in template.parts()]
+        return self._compiled[key]
+
+    def render(self, template: Template, context: dict) -> Rendered:
+        out = {}
+        for part, compiled in self._compile(template):
+            try:
+                out[part] = compiled.render(context)
+            except TemplateError as e:
+                raise BadInput(t("template.render_error", name=template.name, part=part,
+                                 line=_template_line(e) or "?", error=e.message or type(e).__name__)) from None
+            except Exception as e:  # a filter choking on a value: name the kind, never the value
+                raise BadInput(t("template.render_error", name=template.name, part=part,
+                                 line=_template_line(e) or "?", error=type(e).__name__)) from None
+        body = out["body"].strip()
+        if not body:
+            raise BadInput(t("template.rendered_empty", name=template.name))
+        if template.channel == "sms":
+            info = sms_info(body)
+            if info.parts > MAX_PARTS:
+                raise BadInput(t("template.sms_too_long", name=template.name, parts=info.parts, max=MAX_PARTS))
+        subject = " ".join(out["subject"].split()) if "subject" in out else None
+        return Rendered(body=body, subject=subject, html=out.get("html"))
+
+
+def profile_columns(store, names: set[str]) -> list:
+    """The catalog characteristics among `names` (the ones read from the profile)."""
+    return [store.catalog[n] for n in sorted(names) if n not in FIELDS and n not in EXTRA and n in store.catalog]
+
+
+def context(store, client: dict, profile: dict, names: set[str], language: str) -> dict:
+    """The values a template sees: only the names it uses, characteristic values as words in
+    the client's language (enum labels, yes/no), numbers and dates as they are."""
+    out = {}
+    for name in names:
+        if name in FIELDS:
+            out[name] = client.get(name)
+        elif name == "organisation":
+            out[name] = store.config.organisation.name
+        else:
+            c = store.catalog[name]
+            if c.special and not c.allow_in_messages:
+                raise BadInput(t("template.special_refused", name=name))
+            value = c.from_sql(profile.get(c.column))
+            out[name] = c.value_title(value, language) if c.type in ("enum", "bool") and value is not None else value
+    return out
+
+
+def preview(store, actor, name: str, number: str, channel: str | None = None, language: str | None = None) -> dict:
+    """A template rendered for one client (a view of that client, audited), with SMS facts."""
+    from . import clients
+
+    found = variants(store, name)
+    client = clients.get_client(store, actor, number)
+    fallback = store.config.message_language
+    lang = language or client.get("language") or fallback
+    if channel is None:
+        preferred = client.get("preferred_channel")
+        channels = [preferred] if preferred in CHANNELS else []
+        channels += [v.channel for v in found if v.channel not in channels]
+        channel = next((c for c in channels if pick(found, c, lang, fallback)), found[0].channel)
+    template = pick(found, channel, lang, fallback)
+    if template is None:
+        raise NotFound(t("template.no_variant", name=name, channel=channel, language=lang))
+    names = names_used(store, template)
+    cols = profile_columns(store, names)
+    profile = {}
+    if cols:
+        row = store.db.execute(f"SELECT {', '.join(quote_column(c.column) for c in cols)} FROM profile WHERE client_id = ?",
+                               [client["id"]]).fetchone()
+        profile = dict(zip([c.column for c in cols], row or [None] * len(cols)))
+    rendered = Renderer(store).render(template, context(store, client, profile, names, template.language))
+    out = {"template": name, "channel": template.channel, "language": template.language}
+    if rendered.subject is not None:
+        out["subject"] = rendered.subject
+    out["body"] = rendered.body
+    if rendered.html is not None:
+        out["html"] = rendered.html
+    if template.channel == "sms":
+        info = sms_info(rendered.body)
+        out.update(characters=info.characters, encoding=info.encoding, parts=info.parts)
+    return out
+
+
+def quote_column(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
