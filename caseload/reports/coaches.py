@@ -42,21 +42,24 @@ def caseload_report(store, actor, now: datetime | None = None, record: bool = Tr
             r.setdefault("attention_suppressed", r["suppressed"])
         if r["suppressed"]:
             r["attention"] = r["attention_pct"] = None
-    hidden = [r for r in rows if r["attention_suppressed"] and not r["suppressed"]]
-    if len(hidden) == 1:  # the one hidden attention count would follow from the total
-        shown = [r for r in rows if not r["attention_suppressed"]]
+    needing_shown = needing == 0 or (needing >= k_min and total - needing >= k_min)
+    hidden = [r for r in rows if r["attention"] is None]
+    if needing_shown and len(hidden) == 1:  # the one hidden attention count would follow from the total
+        shown = [r for r in rows if r["attention"] is not None and r["attention"] > 0]
         if shown:
             extra = min(shown, key=lambda r: r["attention"])
             extra["attention"] = extra["attention_pct"] = None
             extra["attention_suppressed"] = True
+        else:
+            needing_shown = False
     signals = [{"signal": name, "n": n} for name, n in sorted(by_signal.items())]
     for s in signals:
         if s["n"] < k_min or 0 < total - s["n"] < k_min:
             hide(s)
         else:
             s["suppressed"] = False
-    report = {"report": "caseload", "min_cell_size": k_min, "active": total if total >= k_min else None,
-              "needing_attention": needing if needing >= k_min and total - needing >= k_min or needing == 0 else None,
+    report = {"report": "caseload", "min_cell_size": k_min, "active": total if total >= k_min or total == 0 else None,
+              "needing_attention": needing if needing_shown else None,
               "coaches": rows, "signals": signals}
     if record:
         record_report(store, actor, "caseload")

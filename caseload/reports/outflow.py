@@ -31,7 +31,7 @@ def outflow_report(store, actor, cohort_date=None, months: int = 12, keys: list[
     chars = [store.catalog.require(k) for k in keys] if keys else list(store.catalog)
     coders = [coder(c, f'profile."{c.column}"', start) for c in chars]
     exprs = [y_expr(start, end)] + [cd.expr for cd in coders]
-    cards = [Y_CARD] + [cd.card for cd in coders]
+    cards = [Y_CARD] + [cd.radix for cd in coders]
     codes = scan_codes(store, exprs, cards, where, params)
     y = codes[:, 0] if len(codes) else np.zeros(0, dtype=np.int64)
     hit = np.isin(y, codes_ok).astype(np.int64)
@@ -51,6 +51,8 @@ def outflow_report(store, actor, cohort_date=None, months: int = 12, keys: list[
     report["by_type"] = suppress_partition(by_type, k_min)
     for i, (c, cd) in enumerate(zip(chars, coders), start=1):
         col = codes[:, i]
+        if cd.radix > cd.card:
+            col = np.where(col < cd.card, col, 0)
         counts = np.bincount(col, minlength=cd.card)
         outs = np.bincount(col, weights=hit, minlength=cd.card).astype(np.int64)
         rows = [rate_row(int(outs[j]), int(counts[j]), base, key=c.key, value=cd.values[j], label=cd.labels[j])
