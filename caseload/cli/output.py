@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import sys
 from datetime import date
 
@@ -17,7 +18,9 @@ format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), defa
 
 
 def stdout() -> Console:
-    return Console(file=sys.stdout, highlight=False, soft_wrap=False)
+    """Rich on stdout; piped output is not squeezed into 80 columns."""
+    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "200"))
+    return Console(file=sys.stdout, highlight=False, soft_wrap=False, width=width)
 
 
 def stderr() -> Console:
@@ -32,10 +35,19 @@ def _plain(value):
     return value
 
 
+def _json_default(value):
+    if isinstance(value, date):
+        return value.isoformat()
+    if hasattr(value, "__dict__"):
+        return vars(value)
+    return str(value)
+
+
 def emit(rows: list[dict], columns: list[str], fmt: str, headers: list[str] | None = None,
          title: str | None = None) -> None:
     if fmt == "json":
-        click.echo(json.dumps([{c: _plain(r.get(c)) for c in columns} for r in rows], ensure_ascii=False, indent=1))
+        click.echo(json.dumps([{c: r.get(c) for c in columns} for r in rows], ensure_ascii=False, indent=1,
+                              default=_json_default))
         return
     if fmt == "csv":
         w = csv.writer(sys.stdout, lineterminator="\n")
@@ -54,7 +66,7 @@ def emit(rows: list[dict], columns: list[str], fmt: str, headers: list[str] | No
 def emit_record(record: dict, fmt: str, labels: dict | None = None) -> None:
     """One object: key/value table for people, one JSON object or a two-column CSV for scripts."""
     if fmt == "json":
-        click.echo(json.dumps({k: _plain(v) for k, v in record.items()}, ensure_ascii=False, indent=1, default=str))
+        click.echo(json.dumps(record, ensure_ascii=False, indent=1, default=_json_default))
         return
     if fmt == "csv":
         w = csv.writer(sys.stdout, lineterminator="\n")
