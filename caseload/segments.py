@@ -287,6 +287,8 @@ def parse(text: str, catalog, *, tz=None, today=None) -> Node:
         raise SegmentError(t("segments.empty"))
     if len(text) > MAX_LENGTH:
         raise SegmentError(t("segments.too_long", max=MAX_LENGTH), text[:MAX_LENGTH], MAX_LENGTH)
+    if "\x00" in text:  # SQLite would cut a value at a NUL byte
+        raise SegmentError(t("segments.unexpected_char", char="\\0"), text, text.index("\x00"))
     if today is None:
         today = datetime.now(tz or timezone.utc).date()
     return _Parser(text, catalog, today).parse()
