@@ -311,3 +311,26 @@ def test_attention_signals_rank_and_plug_in(tmp_path):
     assert {x["signal"] for x in rows[0]["reasons"]} == {"failed_delivery", "missed_checkins"}
     lead = attention_list(store, actor(store, "tess"), now=now)
     assert {r["coach"] for r in lead} == {"cora"}
+
+
+def test_engagement_reply_rates_by_channel(tmp_path):
+    from caseload.errors import CaseloadError
+    from caseload.reports import engagement_report
+
+    store = new_store(tmp_path)
+    insert_clients(store, [{"id": i, "coach": "cora", "intake_date": "2025-01-01"} for i in range(1, 41)])
+    with pytest.raises(CaseloadError):  # no way yet to tell which messages got a reply
+        engagement_report(store, actor(store, "ana"))
+    for i in range(1, 41):
+        insert_message(store, client_id=i, status="sent", at="2026-05-01T10:00:00Z", sent_at="2026-05-01T10:00:00Z",
+                       channel="sms" if i <= 30 else "email", template="hello", kind="checkin")
+    store.conn.execute("CREATE TABLE replies (id INTEGER PRIMARY KEY, message_id INTEGER)")  # the inbound area's
+    store.conn.executemany("INSERT INTO replies (message_id) SELECT id FROM messages WHERE client_id = ?",
+                           [(i,) for i in range(1, 13)] + [(33,)])
+    store.conn.commit()
+    r = engagement_report(store, actor(store, "ana"))
+    sms = next(x for x in r["by"]["channel"] if x["value"] == "sms")
+    email = next(x for x in r["by"]["channel"] if x["value"] == "email")
+    assert (sms["n"], sms["replied"], sms["rate_pct"]) == (30, 12, 40.0)
+    assert (email["n"], email["replied"]) == (10, 1)
+    assert r["by"]["checkin_month"][0]["n"] == 40

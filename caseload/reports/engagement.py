@@ -16,29 +16,46 @@ def _columns(store, table: str) -> set[str]:
     return {r[1] for r in store.conn.execute(f'PRAGMA table_info("{table}")')}
 
 
+def _replied_sql(store, cols: set[str]) -> str | None:
+    """How to tell a message got a reply: a column on messages, or a replies table pointing at it."""
+    col = next((c for c in REPLIED if c in cols), None)
+    if col:
+        return f"messages.{col} IS NOT NULL"
+    for (name,) in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                                      " AND (name LIKE '%repl%' OR name LIKE 'inbound%')"):
+        if "message_id" in _columns(store, name):
+            return f'EXISTS (SELECT 1 FROM "{name}" r WHERE r.message_id = messages.id)'
+    return None
+
+
 def engagement_report(store, actor, record: bool = True) -> dict:
     k_min = store.config.reports.min_cell_size
     cols = _columns(store, "messages")
-    replied = next((c for c in REPLIED if c in cols), None)
+    replied = _replied_sql(store, cols) if cols else None
     if not cols or "client_id" not in cols or replied is None:
         raise CaseloadError(t("reports.no_engagement_data"))
     where, params = scope(actor)
     report = {"report": "engagement", "min_cell_size": k_min, "by": {}}
-    for dim in ("channel", "template", "campaign", "month"):
-        if dim == "month":
-            time_col = next((c for c in ("sent_at", "created_at", "queued_at") if c in cols), None)
-            if time_col is None:
+    time_col = next((c for c in ("sent_at", "created_at", "queued_at") if c in cols), None)
+    for dim in ("channel", "template", "campaign", "month", "checkin_month"):
+        only = ""
+        if dim in ("month", "checkin_month"):
+            if time_col is None or (dim == "checkin_month" and "kind" not in cols):
                 continue
             expr = f"substr(messages.{time_col}, 1, 7)"
+            only = " AND messages.kind = 'checkin'" if dim == "checkin_month" else ""
+        elif dim == "campaign" and "campaign_id" in cols:
+            expr = "(SELECT name FROM campaigns WHERE campaigns.id = messages.campaign_id)"
         else:
             col = next((c for c in (dim, f"{dim}_id", f"{dim}_name") if c in cols), None)
             if col is None:
                 continue
             expr = f"messages.{col}"
         rows = []
-        sql = (f"SELECT COALESCE({expr}, ''), count(*), SUM(messages.{replied} IS NOT NULL) FROM messages"
-               f" JOIN clients ON clients.id = messages.client_id WHERE ({where})"
-               + (" AND messages.status = 'sent'" if "status" in cols else "") + " GROUP BY 1 ORDER BY 1")
+        sql = (f"SELECT COALESCE({expr}, ''), count(*), SUM({replied}) FROM messages"
+               f" JOIN clients ON clients.id = messages.client_id WHERE ({where}){only}"
+               + (" AND messages.status IN ('sent', 'delivered')" if "status" in cols else "")
+               + " GROUP BY 1 ORDER BY 1")
         for value, n, k in store.conn.execute(sql, params):
             lo, hi = wilson(k, n)
             rows.append({"value": value, "n": n, "outflow": None, "replied": k, "rate_pct": round(100 * k / n, 1),
