@@ -201,9 +201,12 @@ def m0003_messages(db):
             delivered_at TEXT,
             provider_id TEXT,
             created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            UNIQUE (campaign_id, client_id, occurrence)
+            updated_at TEXT NOT NULL
         );
+        -- once per (campaign, client, occurrence); a check-in round without a campaign names its
+        -- occurrence; messages with neither (a STOP confirmation) may repeat
+        CREATE UNIQUE INDEX messages_once ON messages (COALESCE(campaign_id, 0), client_id, occurrence)
+            WHERE campaign_id IS NOT NULL OR occurrence != '';
         CREATE INDEX messages_queued ON messages (due_at, id) WHERE status = 'queued';
         CREATE INDEX messages_sending ON messages (lease_owner, id) WHERE status = 'sending';
         CREATE INDEX messages_client ON messages (client_id, sent_at);
@@ -242,6 +245,124 @@ def m0003_messages(db):
             used INTEGER NOT NULL,
             PRIMARY KEY (channel, minute)
         ) WITHOUT ROWID;
+        """
+    )
+
+
+@migrations(name="0004_daemon")
+def m0004_daemon(db):
+    """The daemon's heartbeat and job runs, campaign schedules, check-ins and their questions,
+    replies (SMS, email, one tap) and clicks on tracked links."""
+    db.executescript(
+        """
+        CREATE TABLE daemon_heartbeat (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            owner TEXT NOT NULL,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            started_at TEXT NOT NULL,
+            beat_at TEXT NOT NULL,
+            stopped_at TEXT,
+            tick_seconds REAL NOT NULL,
+            listen TEXT
+        );
+        CREATE TABLE daemon_jobs (
+            name TEXT PRIMARY KEY,
+            last_started_at TEXT,
+            last_finished_at TEXT,
+            last_ok_at TEXT,
+            last_error TEXT,
+            last_result TEXT,
+            runs INTEGER NOT NULL DEFAULT 0,
+            failures INTEGER NOT NULL DEFAULT 0,
+            done_for TEXT
+        );
+        CREATE TABLE campaign_schedules (
+            campaign_id INTEGER PRIMARY KEY REFERENCES campaigns (id),
+            kind TEXT NOT NULL CHECK (kind IN ('once', 'weekly', 'monthly', 'relative')),
+            at_time TEXT NOT NULL,
+            start_date TEXT,
+            end_date TEXT,
+            every_weeks INTEGER,
+            weekday INTEGER,
+            nth INTEGER,
+            date_field TEXT,
+            offset_days INTEGER,
+            next_at TEXT,
+            last_occurrence TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE checkin_schedules (
+            id INTEGER PRIMARY KEY,
+            segment TEXT NOT NULL,
+            every_days INTEGER NOT NULL CHECK (every_days >= 1),
+            ask TEXT NOT NULL DEFAULT '',
+            extra INTEGER NOT NULL DEFAULT 2 CHECK (extra BETWEEN 0 AND 2),
+            at_time TEXT NOT NULL DEFAULT '10:00',
+            channel TEXT NOT NULL DEFAULT 'auto' CHECK (channel IN ('auto', 'sms', 'email')),
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'paused')),
+            author TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE checkins (
+            id INTEGER PRIMARY KEY,
+            client_id INTEGER NOT NULL REFERENCES clients (id),
+            schedule_id INTEGER REFERENCES checkin_schedules (id),
+            channel TEXT NOT NULL CHECK (channel IN ('sms', 'email')),
+            language TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'answered', 'unanswered', 'cancelled')),
+            created_at TEXT NOT NULL,
+            replied_at TEXT,
+            closed_at TEXT
+        );
+        CREATE INDEX checkins_client ON checkins (client_id, created_at);
+        CREATE INDEX checkins_open ON checkins (client_id) WHERE status = 'open';
+        -- one row per question of a check-in; over SMS each has its own message, by email they share one
+        CREATE TABLE checkin_questions (
+            checkin_id INTEGER NOT NULL REFERENCES checkins (id),
+            position INTEGER NOT NULL,
+            client_id INTEGER NOT NULL REFERENCES clients (id),
+            characteristic TEXT NOT NULL,
+            message_id INTEGER REFERENCES messages (id),
+            status TEXT NOT NULL DEFAULT 'waiting' CHECK (status IN
+                ('waiting', 'queued', 'asked', 'answered', 'unanswered', 'skipped')),
+            asked_at TEXT,
+            closes_at TEXT,
+            answered_at TEXT,
+            PRIMARY KEY (checkin_id, position)
+        ) WITHOUT ROWID;
+        CREATE INDEX checkin_questions_client ON checkin_questions (client_id, status);
+        CREATE INDEX checkin_questions_message ON checkin_questions (message_id);
+        CREATE INDEX checkin_questions_pending ON checkin_questions (status, closes_at)
+            WHERE status IN ('queued', 'asked');
+        -- what clients sent us: the text stays with the client (erased with them); a sender we
+        -- do not know leaves no text and no number behind
+        CREATE TABLE replies (
+            id INTEGER PRIMARY KEY,
+            client_id INTEGER REFERENCES clients (id),
+            channel TEXT NOT NULL CHECK (channel IN ('sms', 'email', 'link')),
+            provider TEXT NOT NULL,
+            provider_id TEXT,
+            message_id INTEGER REFERENCES messages (id),
+            checkin_id INTEGER REFERENCES checkins (id),
+            position INTEGER,
+            text TEXT,
+            outcome TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX replies_once ON replies (provider, provider_id) WHERE provider_id IS NOT NULL;
+        CREATE INDEX replies_client ON replies (client_id, received_at);
+        CREATE INDEX replies_message ON replies (message_id);
+        CREATE TABLE clicks (
+            id INTEGER PRIMARY KEY,
+            message_id INTEGER NOT NULL REFERENCES messages (id),
+            client_id INTEGER NOT NULL REFERENCES clients (id),
+            kind TEXT NOT NULL CHECK (kind IN ('link', 'answer', 'unsubscribe')),
+            at TEXT NOT NULL
+        );
+        CREATE INDEX clicks_client ON clicks (client_id, at);
         """
     )
 

@@ -367,9 +367,13 @@ def _still_ours(conn, owner: str, now: datetime, c: Claimed, report: SendReport)
     """Check a claimed message again right before it goes out (opt-out and outflow from this moment)."""
     row = conn.execute(
         "SELECT m.status, m.lease_owner, c.status,"
-        " EXISTS (SELECT 1 FROM opt_outs o WHERE o.client_id = m.client_id AND o.channel = m.channel)"
-        " FROM messages m LEFT JOIN clients c ON c.id = m.client_id WHERE m.id = ?", [c.id]).fetchone()
+        " EXISTS (SELECT 1 FROM opt_outs o WHERE o.client_id = m.client_id AND o.channel = m.channel), p.status"
+        " FROM messages m LEFT JOIN clients c ON c.id = m.client_id LEFT JOIN campaigns p ON p.id = m.campaign_id"
+        " WHERE m.id = ?", [c.id]).fetchone()
     if row is None or row[0] != "sending" or row[1] != owner:
+        return False
+    if row[4] == "paused":  # paused meanwhile (by another sender)
+        _release(conn, now, [c], "campaign paused", report, owner)
         return False
     if row[2] is None or row[2] in NO_MESSAGES or (row[3] and c.kind != "system"):
         _set(conn, c.id, now, "cancelled", "opt_out" if row[3] else (row[2] or "erased"),
@@ -499,6 +503,8 @@ class _Run:
                 if pending is not None:
                     _record(conn, self.store, self.owner, now, *pending, self.report, self.dirty)
                     pending = None
+                if not release and c.campaign_id in self.report.paused_campaigns:
+                    release, reason = [c], "campaign paused"
                 if release:
                     _release(conn, now, release, reason, self.report, self.owner)
                     ok = False
