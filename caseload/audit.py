@@ -9,6 +9,7 @@ a consistent rewrite of the trail and its head visible.
 """
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime, time, timezone
 
@@ -18,6 +19,7 @@ from .errors import BadInput, CaseloadError, NotFound
 from .i18n import t
 from .values import parse_date
 
+log = logging.getLogger("caseload.audit")
 FIELDS = ("at", "actor", "origin", "action", "object", "result")
 
 
@@ -206,7 +208,10 @@ def check(db, anchors: list[str] = ()) -> list[Problem]:
 
 def verify(db, anchors: list[str] = ()) -> list[str]:
     """Problems found in the trail, each naming the entry (in the current language); empty when intact."""
-    return [str(p) for p in check(db, anchors)]
+    problems = check(db, anchors)
+    for p in problems:
+        log.warning("audit trail: %s at entry %d (%d)", p.kind, p.entry, p.other)
+    return [str(p) for p in problems]
 
 
 def prune(conn, before: str) -> int:

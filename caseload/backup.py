@@ -1,6 +1,7 @@
 """Backups with SQLite's online backup API: a consistent copy while the daemon keeps writing,
 and a restore that checks what it restores before it replaces anything."""
 
+import logging
 import os
 import sqlite3
 from datetime import datetime, timezone
@@ -13,6 +14,7 @@ from .errors import BadInput, CaseloadError, PermissionDenied
 from .i18n import t
 from .migrations import migrations
 
+log = logging.getLogger("caseload.backup")
 ERASURES = ("forget", "retention_erase", "forget_again")
 
 
@@ -60,6 +62,7 @@ def backup(store, actor, dest: Path | str, force: bool = False) -> dict:
         tmp.unlink(missing_ok=True)
         raise
     audit.record(store.db, actor, "backup", "database")
+    log.info("backup by %s: %s (%d bytes)", actor.name, dest, dest.stat().st_size)
     return {"file": str(dest), "bytes": dest.stat().st_size,
             "audit_entries": entries.entries if entries else 0}
 
@@ -152,5 +155,6 @@ def restore(src: Path | str, target: Path | str, user: str | None = None, force:
         checkpoint(db.conn)
     finally:
         db.close()
+    log.info("restore by %s from %s: %d entries carried, %d clients erased again", user, src, carried, len(again))
     return {**info, "file": str(target), "source": str(src), "carried": carried, "erased_again": len(again),
             "trail_continues": later is not None}

@@ -13,6 +13,7 @@ and after the change the WAL is checkpointed and truncated, so the old pages lea
 """
 
 import re
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from .db import write_transaction
 from .errors import CaseloadError, NotFound
 from .i18n import t
 
+log = logging.getLogger("caseload.erasure")
 NEVER_TOUCHED = {"audit", "audit_head", "_sqlite_migrations"}
 # Characteristic stores of *other* clients: a value there equal to the forgotten client's email
 # would be that other client's data, not a copy. Rows of the forgotten client are deleted.
@@ -151,6 +153,8 @@ def erase(conn, actor, ids: list[int], action: str = "forget") -> dict[str, int]
         raise CaseloadError(t("erasure.leftover", places=", ".join(f"{tb}.{col}" for tb, col in left)))
     for cid in ids:
         audit.record(conn, actor, action, f"client:{cid}")
+    log.info("%s by %s: %d clients, %d rows in %d tables", action, actor.name, len(ids), sum(deleted.values()),
+             len([v for v in deleted.values() if v]))
     conn.execute("DELETE FROM temp.forget_ids")
     conn.execute("DELETE FROM temp.forget_values")
     return {k: v for k, v in deleted.items() if v}

@@ -4,6 +4,7 @@ Rules come from config.toml ([retention]) and the catalog (a characteristic's ow
 `retention_days`). The daemon calls `apply` nightly; `caseload retention apply` runs it by hand.
 """
 
+import logging
 from datetime import datetime, timedelta, timezone
 
 from . import access, audit
@@ -11,6 +12,7 @@ from .db import write_transaction
 from .erasure import _q, checkpoint, erase
 
 ISO = "%Y-%m-%dT%H:%M:%SZ"
+log = logging.getLogger("caseload.retention")
 
 
 def _years_before(day, years: int):
@@ -68,6 +70,7 @@ def apply(store, actor, now: datetime | None = None) -> dict:
         audit.record(conn, actor, "retention", "retention",
                      " ".join(f"{k}:{v}" for k, v in done.items()))
     done["checkpointed"] = checkpoint(store.conn)
+    log.info("retention applied: %s", " ".join(f"{k}={v}" for k, v in done.items()))
     return done
 
 

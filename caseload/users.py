@@ -3,6 +3,7 @@
 A user's name is the account that sudo (or SSH) vouches for; a client's `coach` is a user name.
 """
 
+import logging
 import re
 
 from . import access, audit
@@ -11,6 +12,7 @@ from .db import utcnow, write_transaction
 from .errors import BadInput, NotFound
 from .i18n import t
 
+log = logging.getLogger("caseload.users")
 NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}")
 COLUMNS = ("name", "role", "team", "active", "created_at")
 
@@ -48,6 +50,7 @@ def add(store, actor, name: str, role: str, team: str | None = None) -> str:
             conn.execute("UPDATE users SET role = ?, team = ?, active = 1 WHERE name = ?", [role, team, name])
             outcome = "changed"
         audit.record(store.db, actor, "role_change", f"user:{name}", f"{outcome}:{role}")
+    log.info("role change by %s: user %s %s as %s", actor.name, name, outcome, role)
     return outcome
 
 
@@ -62,6 +65,7 @@ def disable(store, actor, name: str) -> None:
             raise BadInput(t("users.last_admin", name=name))
         conn.execute("UPDATE users SET active = 0 WHERE name = ?", [name])
         audit.record(store.db, actor, "user_disable", f"user:{name}")
+    log.info("user %s disabled by %s", name, actor.name)
 
 
 def list_users(store, actor) -> list[dict]:
