@@ -135,6 +135,31 @@ def converter(c):
     return lambda raw: c.to_sql(c.parse(raw))
 
 
+_MISS = object()
+
+
+def _convert(n: int, cells: list[str], columns, errors: list) -> list:
+    """Parse one row's cells; blank is None. Values repeat a lot, so each column keeps a cache."""
+    out = []
+    for i, header, parse, cache in columns:
+        raw = cells[i]
+        v = cache.get(raw, _MISS)
+        if v is _MISS:
+            if not raw or raw.isspace():
+                v = None
+            else:
+                try:
+                    v = parse(raw)
+                except ValueError as e:
+                    errors.append(CellError(n, header, raw, str(e)))
+                    out.append(None)
+                    continue
+            if len(cache) < 5000:
+                cache[raw] = v
+        out.append(v)
+    return out
+
+
 def import_file(store, actor, path, mapping_path=None, dry_run: bool = False, progress=None) -> ImportReport:
     access.require(actor, "admin", "teamlead")
     table = read_table(path)
@@ -150,22 +175,17 @@ def import_file(store, actor, path, mapping_path=None, dry_run: bool = False, pr
     try:
         writer = _Writer(store, actor, now, field_names, chars)
         seen: dict[str, int] = {}
+        width = len(table.headers)
+        builtin_cols = [(i, h, parse, {}) for i, h, _, parse in builtin]
+        char_cols = [(i, h, conv, {}) for i, h, _, conv in chars]
         for n, cells in table.rows:
             report.rows += 1
             if progress and report.rows % 1000 == 0:
                 progress(report.rows, table.total)
+            if len(cells) < width:
+                cells += [""] * (width - len(cells))
             row_errors = len(report.errors)
-            fields = []
-            for i, header, name, parse in builtin:
-                raw = cells[i] if i < len(cells) else ""
-                if not raw or raw.isspace():
-                    fields.append(None)
-                    continue
-                try:
-                    fields.append(parse(raw))
-                except ValueError as e:
-                    fields.append(None)
-                    report.errors.append(CellError(n, header, raw, str(e)))
+            fields = _convert(n, cells, builtin_cols, report.errors)
             number = fields[num_pos]
             if number is None and len(report.errors) == row_errors:
                 report.errors.append(CellError(n, table.headers[builtin[num_pos][0]], "", t("value.empty")))
@@ -174,17 +194,7 @@ def import_file(store, actor, path, mapping_path=None, dry_run: bool = False, pr
                                                t("import.duplicate_row", other=seen[number])))
             elif number is not None:
                 seen[number] = n
-            obs = []
-            for i, header, c, conv in chars:
-                raw = cells[i] if i < len(cells) else ""
-                if not raw or raw.isspace():
-                    obs.append(None)
-                    continue
-                try:
-                    obs.append(conv(raw))
-                except ValueError as e:
-                    obs.append(None)
-                    report.errors.append(CellError(n, header, raw, str(e)))
+            obs = _convert(n, cells, char_cols, report.errors)
             if not report.errors:
                 writer.add(fields, obs, report)
         if not report.errors:

@@ -6,7 +6,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from hypothesis import settings
+
 from caseload import access, i18n
+
+# The machine is shared and noisy: no per-example deadlines (timing lives in bench/).
+settings.register_profile("caseload", deadline=None)
+settings.load_profile("caseload")
 from caseload.config import load_config
 from caseload.store import open_store
 

@@ -49,3 +49,24 @@ def test_parsers_raise_only_value_error(text):
             parse(text)
         except ValueError:
             pass
+
+
+_local = st.from_regex(r"[A-Za-z0-9_%+.-]{1,20}", fullmatch=True)
+_domain = st.from_regex(r"([A-Za-z0-9-]{1,8}\.){1,3}[A-Za-z0-9]{1,6}", fullmatch=True)
+
+
+@given(_local, _domain)
+def test_email_fast_path_agrees_with_email_validator(local, domain):
+    from email_validator import EmailNotValidError, SPECIAL_USE_DOMAIN_NAMES, validate_email
+
+    assert set(SPECIAL_USE_DOMAIN_NAMES) == values._SPECIAL_USE
+    address = f"{local}@{domain}"
+    try:
+        expected = validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError:
+        expected = None
+    try:
+        got = values.parse_email(address)
+    except ValueError:
+        got = None
+    assert got == expected
