@@ -2,7 +2,6 @@
 
 import csv
 import json
-import os
 import sys
 from datetime import date
 
@@ -19,7 +18,7 @@ format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), defa
 
 def stdout() -> Console:
     """Rich on stdout; piped output is not squeezed into 80 columns."""
-    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "200"))
+    width = None if sys.stdout.isatty() else 200
     return Console(file=sys.stdout, highlight=False, soft_wrap=False, width=width)
 
 
@@ -83,5 +82,5 @@ def emit_record(record: dict, fmt: str, labels: dict | None = None) -> None:
 
 
 def note(message: str) -> None:
-    """A diagnostic for people, on stderr."""
-    stderr().print(Text(message))
+    """A diagnostic for people, on stderr, never wrapped (scripts and logs read it too)."""
+    click.echo(message, err=True)
