@@ -83,6 +83,8 @@ class Daemon:
     reply_window_hours: int = doc("How long a check-in question waits for its reply.", default=72)
     inactive_days: int = doc("No activity for this many days puts a client on the attention list.", default=30)
     missed_checkins: int = doc("This many check-ins without reply puts a client on the attention list.", default=2)
+    tick_seconds: float = doc("Seconds between the daemon's rounds (sending, check-ins, replies); tests use less.", default=60.0)
+    link_days: int = doc("One-tap answer links in check-in emails stay valid this many days.", default=14)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ class Imap:
     port: int = doc("IMAP port.", default=993)
     username: str = doc("IMAP user; password from CASELOAD_IMAP_PASSWORD or keyring.", default="")
     folder: str = doc("Folder to read.", default="INBOX")
+    security: str = doc("ssl | starttls | none", default="ssl")
 
 
 @dataclass(frozen=True)
@@ -214,6 +217,7 @@ def _validate_values(cfg: Config, path: Path) -> None:
         ("organisation.language", cfg.organisation.language, ("", "nl", "en")),
         ("email.security", cfg.email.security, ("starttls", "ssl", "none")),
         ("sms.provider", cfg.sms.provider, ("cm", "spryng", "messagebird", "twilio")),
+        ("imap.security", cfg.imap.security, ("ssl", "starttls", "none")),
     ]
     for key, value, allowed in checks:
         if value not in allowed:

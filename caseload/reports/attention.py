@@ -229,3 +229,8 @@ def attention_list(store, actor, coach: str | None = None, now: datetime | None 
     for r in rows:
         del r["_id"]
     return rows
+
+
+from .. import activity as _activity  # noqa: E402  (its signal: no reply to the last check-ins)
+
+_activity.register_signal(register, Signal)

@@ -1,0 +1,427 @@
+"""Check-ins: "hoe gaat het met je?" asked often, a question or two at a time.
+
+A check-in asks one client the wellbeing question and at most one or two other
+characteristics, on the client's channel and in the client's language, using the catalog's
+question texts. Which others: only those with a purpose for this client, missing or most stale
+first. A characteristic has a purpose for a client when the check-in names it (`--ask`, the
+coach's reason for this segment), or when the client already has a value for it (someone
+recorded it for a reason) and it is not special-category data; a missing one is asked only when
+named. Only missing or stale characteristics are asked (a fresh value needs no question).
+
+Over SMS each question is its own message, wellbeing first; the next is queued when the previous
+is answered (replies.py) or its reply window (config.daemon.reply_window_hours) closes
+(activity.update). By email all questions go in one message, each answer option a signed one-tap
+link. A check-in closes as answered (any answer), unanswered (none: counts towards inactivity)
+or cancelled (nothing could be asked, e.g. after STOP).
+
+Rhythm: a schedule (`caseload checkin schedule --segment S --every 2w`) gives every client in its
+segment a check-in when their last one, of any schedule, started `every` days ago or more (by
+local date), at the schedule's local time. `caseload checkin now` starts a round at once. The
+daemon's `run_schedules` is driven by the database ("due and not yet done"), never by the
+scheduler's memory, so a missed minute or a restart loses nothing and repeats nothing.
+"""
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+
+from . import access, audit, outbox, segments
+from .db import write_transaction
+from .errors import BadInput, NotFound
+from .i18n import pick, t
+from .policy import NO_MESSAGES, iso, parse_iso
+
+log = logging.getLogger("caseload.checkins")
+
+WELLBEING = "wellbeing"
+MAX_EXTRA = 2
+CHANNELS = ("auto", "sms", "email")
+_EVERY = re.compile(r"\s*(\d{1,3})\s*(d|day|days|dag|dagen|w|wk|week|weeks|weken)?\s*", re.I)
+_AT = re.compile(r"\s*(\d{1,2}):(\d{2})\s*")
+
+
+def parse_every(text: str) -> int:
+    """"2w", "14d", "3 weeks", "10 dagen" -> days (1 to 365); a bare number means days."""
+    m = _EVERY.fullmatch(str(text or ""))
+    if not m:
+        raise BadInput(t("checkin.bad_every", value=text))
+    n = int(m[1])
+    days = n * 7 if (m[2] or "d").lower().startswith("w") else n
+    if not 1 <= days <= 365:
+        raise BadInput(t("checkin.bad_every", value=text))
+    return days
+
+
+def parse_at(text: str) -> str:
+    m = _AT.fullmatch(str(text or ""))
+    if not m or int(m[1]) > 23 or int(m[2]) > 59:
+        raise BadInput(t("checkin.bad_at", value=text))
+    return f"{int(m[1]):02d}:{m[2]}"
+
+
+def _ask_keys(store, ask) -> list[str]:
+    keys = [k.strip() for k in (ask.split(",") if isinstance(ask, str) else ask or ()) if k and k.strip()]
+    for k in keys:
+        c = store.catalog.require(k)
+        if not c.question:
+            raise BadInput(t("checkin.no_question", key=k))
+    return list(dict.fromkeys(keys))
+
+
+def channel_order(channel: str, preferred: str | None) -> list[str]:
+    """auto: the client's preferred channel, else the other (as `caseload queue` does)."""
+    if channel != "auto":
+        return [channel]
+    return ["email", "sms"] if preferred == "email" else ["sms", "email"]
+
+
+# --- texts ---------------------------------------------------------------------------------
+
+def question_text(store, key: str, lang: str) -> str:
+    return pick(store.catalog[key].question, lang)
+
+
+def sms_body(store, key: str, lang: str, first: bool, name: str | None) -> str:
+    q = question_text(store, key, lang)
+    if not first:
+        return q
+    return t("checkin.sms_first", lang=lang, name=(name or "").strip() or t("checkin.no_name", lang=lang),
+             question=q)
+
+
+def options(c, lang: str) -> list[tuple[str, str]]:
+    """(value as put in a link, label in the client's language) for a closed set of answers."""
+    if c.type == "scale" and c.max - c.min <= 10:
+        return [(str(v), c.value_title(v, lang)) for v in range(int(c.min), int(c.max) + 1)]
+    if c.type == "bool":
+        return [("ja", c.value_title(True, lang)), ("nee", c.value_title(False, lang))]
+    if c.type == "enum":
+        return [(v, c.value_title(v, lang)) for v in c.values]
+    return []
+
+
+def email_body(store, keys: list[str], lang: str, name: str | None, links: dict | None) -> str:
+    """The text of a check-in email; `links` maps position -> [(label, url)] for one-tap answers."""
+    lines = [t("checkin.email_greeting", lang=lang, name=(name or "").strip() or t("checkin.no_name", lang=lang)), ""]
+    for pos, key in enumerate(keys):
+        lines.append(f"{pos + 1}. {question_text(store, key, lang)}")
+        for label, url in (links or {}).get(pos, []):
+            lines.append(f"   {label}: {url}")
+        lines.append("")
+    lines.append(t("checkin.email_reply_hint", lang=lang))
+    lines.append(t("checkin.email_stop_hint", lang=lang))
+    return "\n".join(lines) + "\n"
+
+
+# --- choosing questions --------------------------------------------------------------------
+
+def candidate_keys(store, ask: list[str]) -> list[str]:
+    """Characteristics a check-in may ask besides wellbeing: the named ones, and every
+    non-special one with a question (asked only when the client has a stale value)."""
+    out = list(k for k in ask if k != WELLBEING)
+    for c in store.catalog:
+        if c.key != WELLBEING and c.question and not c.special and c.key not in out:
+            out.append(c.key)
+    return out
+
+
+def choose(store, ask: list[str], extra: int, observed: dict[str, str | None], now: datetime) -> list[str]:
+    """The questions for one client: wellbeing, then up to `extra` others, missing first (only
+    named ones), then the most stale (age over max age, largest first)."""
+    keys = [WELLBEING] if WELLBEING in store.catalog and store.catalog[WELLBEING].question else []
+    if extra <= 0:
+        return keys
+    named = set(ask)
+    missing = [k for k in ask if k != WELLBEING and observed.get(k) is None]
+    stale = []
+    for k, at in observed.items():
+        if at is None or k == WELLBEING:
+            continue
+        c = store.catalog[k]
+        if c.special and k not in named:
+            continue
+        age = (now - parse_iso(at)).total_seconds() / 86400
+        if age > c.max_age_days:
+            stale.append((-(age / c.max_age_days), k))
+    stale.sort()
+    return keys + (missing + [k for _, k in stale])[:extra]
+
+
+@dataclass
+class Planned:
+    client_id: int
+    channel: str
+    language: str
+    name: str | None
+    keys: list[str]
+
+
+@dataclass
+class RoundPlan:
+    planned: list[Planned] = field(default_factory=list)
+    skipped: dict = field(default_factory=dict)
+    in_segment: int = 0
+
+    def skip(self, why: str) -> None:
+        self.skipped[why] = self.skipped.get(why, 0) + 1
+
+
+def _local_day_start(store, day: date) -> str:
+    return iso(datetime.combine(day, time(0), tzinfo=store.tz))
+
+
+def plan_round(store, actor, segment: str, now: datetime | None = None, *, ask=(), extra: int = MAX_EXTRA,
+               channel: str = "auto", every_days: int | None = None) -> RoundPlan:
+    """Who gets a check-in now and what it asks; writes nothing. Clients with an open check-in
+    are left out, and with `every_days` also those whose last check-in is more recent."""
+    access.require(actor, "coach", "teamlead", "admin")
+    if channel not in CHANNELS:
+        raise BadInput(t("checkin.bad_channel", channel=channel, allowed=", ".join(CHANNELS)))
+    if not 0 <= extra <= MAX_EXTRA:
+        raise BadInput(t("checkin.bad_questions", max=MAX_EXTRA + 1))
+    now = now or datetime.now(timezone.utc)
+    ask = _ask_keys(store, ask)
+    where, params = segments.resolve_where(store, segment)
+    scope, scope_params = access.client_scope(actor, "clients")
+    keys = candidate_keys(store, ask)
+    cols = ", ".join(f'profile."{store.catalog[k].at_column}"' for k in keys)
+    recent = ""
+    args = [*scope_params, *params]
+    if every_days is not None:
+        today = now.astimezone(store.tz).date()
+        recent = " OR c.created_at >= ?"
+        args.append(_local_day_start(store, today - timedelta(days=every_days - 1)))
+    sql = (f"SELECT clients.id, clients.first_name, clients.language, clients.preferred_channel,"
+           f" clients.email IS NOT NULL AND clients.email != '', clients.phone IS NOT NULL AND clients.phone != '',"
+           f" clients.status{', ' + cols if cols else ''}"
+           f" FROM clients LEFT JOIN profile ON profile.client_id = clients.id"
+           f" WHERE ({scope}) AND ({where})"
+           f" AND NOT EXISTS (SELECT 1 FROM checkins c WHERE c.client_id = clients.id AND (c.status = 'open'{recent}))"
+           f" ORDER BY clients.id")
+    opted: dict[int, set] = {}
+    for cid, ch in store.db.execute("SELECT client_id, channel FROM opt_outs"):
+        opted.setdefault(cid, set()).add(ch)
+    fallback = store.config.message_language
+    plan = RoundPlan()
+    for row in store.db.execute(sql, args):
+        cid, first, lang, preferred, has_email, has_phone, status = row[:7]
+        plan.in_segment += 1
+        if status in NO_MESSAGES:
+            plan.skip("outflow")
+            continue
+        chosen, why = None, "no_address"
+        for ch in channel_order(channel, preferred):
+            if not (has_email if ch == "email" else has_phone):
+                continue
+            if ch in opted.get(cid, ()):
+                why = "opted_out"
+                continue
+            chosen = ch
+            break
+        if chosen is None:
+            plan.skip(why)
+            continue
+        chosen_keys = choose(store, ask, extra, dict(zip(keys, row[7:])), now)
+        if not chosen_keys:
+            plan.skip("nothing_to_ask")
+            continue
+        plan.planned.append(Planned(cid, chosen, lang if lang in ("nl", "en") else fallback, first, chosen_keys))
+    return plan
+
+
+def _link_key():
+    from .links import link_key
+    from .errors import CaseloadError
+
+    try:
+        return link_key()
+    except CaseloadError:
+        return None  # no secret: emails ask for a reply instead of one-tap links
+
+
+def queue_round(store, actor, plan: RoundPlan, now: datetime | None = None, schedule_id: int | None = None) -> dict:
+    """Queue the planned check-ins in one transaction: per client a check-in, its questions and
+    the first message (SMS: the wellbeing question; email: all questions). Audited once."""
+    from . import links
+
+    access.require(actor, "coach", "teamlead", "admin")
+    now = now or datetime.now(timezone.utc)
+    now_s = iso(now)
+    key = _link_key()
+    base = store.config.daemon.public_url
+    expires = links.expiry(store.config, now)
+    queued = 0
+    with write_transaction(store.db) as conn:
+        next_id = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM checkins").fetchone()[0]
+        checkin_rows, question_rows = [], []
+        for p in plan.planned:
+            # a client planned twice (another sender meanwhile) is skipped: one open check-in each
+            if conn.execute("SELECT 1 FROM checkins WHERE client_id = ? AND status = 'open'", [p.client_id]).fetchone():
+                continue
+            kid = next_id
+            next_id += 1
+            checkin_rows.append((kid, p.client_id, schedule_id, p.channel, p.language, now_s))
+            conn.execute("INSERT INTO checkins (id, client_id, schedule_id, channel, language, status, created_at)"
+                         " VALUES (?, ?, ?, ?, ?, 'open', ?)", checkin_rows[-1])
+            if p.channel == "sms":
+                q = outbox.enqueue(store, p.client_id, "sms", sms_body(store, p.keys[0], p.language, True, p.name),
+                                   kind="checkin", occurrence=f"checkin:{kid}:0", language=p.language, conn=conn,
+                                   now=now)
+                for pos, k in enumerate(p.keys):
+                    question_rows.append((kid, pos, p.client_id, k, q.id if pos == 0 else None,
+                                          "queued" if pos == 0 else "waiting"))
+            else:
+                links_by_pos = {}
+                if key is not None:
+                    for pos, k in enumerate(p.keys):
+                        opts = options(store.catalog[k], p.language)
+                        if opts:
+                            token = links.answer_token(key, kid, pos, expires)
+                            links_by_pos[pos] = [(label, links.answer_url(base, token, value)) for value, label in opts]
+                body = email_body(store, p.keys, p.language, p.name, links_by_pos)
+                q = outbox.enqueue(store, p.client_id, "email", body, subject=t("checkin.email_subject", lang=p.language),
+                                   kind="checkin", occurrence=f"checkin:{kid}:0", language=p.language, conn=conn,
+                                   now=now)
+                for pos, k in enumerate(p.keys):
+                    question_rows.append((kid, pos, p.client_id, k, q.id, "queued"))
+            queued += 1
+        conn.executemany("INSERT INTO checkin_questions (checkin_id, position, client_id, characteristic, message_id,"
+                         " status) VALUES (?, ?, ?, ?, ?, ?)", question_rows)
+        if queued:
+            audit.record(conn, actor, "checkin_round", f"checkin_schedule:{schedule_id}" if schedule_id else "checkins",
+                         f"queued:{queued}")
+    return {"queued": queued, "skipped": dict(plan.skipped), "in_segment": plan.in_segment}
+
+
+def queue_next(conn, store, checkin_id: int, now: datetime) -> bool:
+    """Queue the next waiting SMS question of a check-in (inside the caller's transaction).
+    False when none is waiting; remaining questions are skipped when the client opted out."""
+    row = conn.execute(
+        "SELECT q.position, q.characteristic, q.client_id, k.language FROM checkin_questions q"
+        " JOIN checkins k ON k.id = q.checkin_id WHERE q.checkin_id = ? AND q.status = 'waiting'"
+        " ORDER BY q.position LIMIT 1", [checkin_id]).fetchone()
+    if row is None:
+        return False
+    pos, key, cid, lang = row
+    blocked = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM opt_outs WHERE client_id = ? AND channel = 'sms'),"
+        " (SELECT status FROM clients WHERE id = ?)", [cid, cid]).fetchone()
+    if blocked[0] or blocked[1] is None or blocked[1] in NO_MESSAGES or key not in store.catalog:
+        conn.execute("UPDATE checkin_questions SET status = 'skipped' WHERE checkin_id = ? AND status = 'waiting'",
+                     [checkin_id])
+        return False
+    q = outbox.enqueue(store, cid, "sms", sms_body(store, key, lang, False, None), kind="checkin",
+                       occurrence=f"checkin:{checkin_id}:{pos}", language=lang, conn=conn, now=now)
+    if q is None:  # queued before (a replay): point at that message
+        mid = conn.execute("SELECT id FROM messages WHERE campaign_id IS NULL AND client_id = ? AND occurrence = ?",
+                           [cid, f"checkin:{checkin_id}:{pos}"]).fetchone()
+        message_id = mid[0] if mid else None
+    else:
+        message_id = q.id
+    conn.execute("UPDATE checkin_questions SET status = 'queued', message_id = ? WHERE checkin_id = ? AND position = ?",
+                 [message_id, checkin_id, pos])
+    return True
+
+
+# --- schedules -----------------------------------------------------------------------------
+
+SCHEDULE_COLUMNS = ("id", "segment", "every_days", "ask", "extra", "at_time", "channel", "status", "author",
+                    "created_at")
+
+
+def add_schedule(store, actor, segment: str, every: str | int, ask=(), questions: int = 3, at: str = "10:00",
+                 channel: str = "auto", now: datetime | None = None) -> int:
+    """A check-in rhythm for a segment; the daemon starts the rounds. `questions` counts the
+    wellbeing question (1 to 3)."""
+    access.require(actor, "coach", "teamlead", "admin")
+    days = every if isinstance(every, int) else parse_every(every)
+    if not 1 <= questions <= MAX_EXTRA + 1:
+        raise BadInput(t("checkin.bad_questions", max=MAX_EXTRA + 1))
+    if channel not in CHANNELS:
+        raise BadInput(t("checkin.bad_channel", channel=channel, allowed=", ".join(CHANNELS)))
+    segments.resolve_where(store, segment)  # a bad expression fails now, not in the daemon
+    keys = _ask_keys(store, ask)
+    at_time = parse_at(at)
+    now_s = iso(now or datetime.now(timezone.utc))
+    with write_transaction(store.db) as conn:
+        sid = conn.execute(
+            "INSERT INTO checkin_schedules (segment, every_days, ask, extra, at_time, channel, status, author,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)",
+            [segment.strip(), days, ",".join(keys), questions - 1, at_time, channel, actor.name, now_s, now_s]).lastrowid
+        audit.record(conn, actor, "checkin_schedule", f"checkin_schedule:{sid}")
+    return sid
+
+
+def list_schedules(store, actor) -> list[dict]:
+    """Schedules with how many check-ins each started, is waiting on, and got answered."""
+    access.require(actor, "coach", "teamlead", "admin")
+    rows = []
+    for r in store.db.execute(f"SELECT {', '.join(SCHEDULE_COLUMNS)} FROM checkin_schedules ORDER BY id"):
+        d = dict(zip(SCHEDULE_COLUMNS, r))
+        if actor.role == "coach" and d["author"] != actor.name:
+            continue
+        counts = dict(store.db.execute("SELECT status, COUNT(*) FROM checkins WHERE schedule_id = ? GROUP BY status",
+                                       [d["id"]]).fetchall())
+        d.update(questions=d.pop("extra") + 1, open=counts.get("open", 0), answered=counts.get("answered", 0),
+                 unanswered=counts.get("unanswered", 0))
+        rows.append(d)
+    return rows
+
+
+def set_schedule_status(store, actor, schedule_id: int, status: str) -> None:
+    access.require(actor, "coach", "teamlead", "admin")
+    row = store.db.execute("SELECT author FROM checkin_schedules WHERE id = ?", [schedule_id]).fetchone()
+    if row is None or (actor.role == "coach" and row[0] != actor.name):
+        raise NotFound(t("checkin.no_schedule", id=schedule_id))
+    with write_transaction(store.db) as conn:
+        conn.execute("UPDATE checkin_schedules SET status = ?, updated_at = ? WHERE id = ?",
+                     [status, iso(datetime.now(timezone.utc)), schedule_id])
+        audit.record(conn, actor, "checkin_schedule_" + status, f"checkin_schedule:{schedule_id}")
+
+
+def round_now(store, actor, segment: str, now: datetime | None = None, *, ask=(), questions: int = 3,
+              channel: str = "auto") -> dict:
+    """`caseload checkin now`: a round at once for the segment (sent by the next send run)."""
+    plan = plan_round(store, actor, segment, now, ask=ask, extra=questions - 1, channel=channel)
+    return queue_round(store, actor, plan, now)
+
+
+def run_schedules(store, now: datetime | None = None) -> dict:
+    """The daemon's job: start the check-ins that are due for every active schedule whose local
+    time has come today. Each schedule runs as its author (their role scope)."""
+    now = now or datetime.now(timezone.utc)
+    local = now.astimezone(store.tz)
+    done = {"schedules": 0, "queued": 0}
+    rows = store.db.execute("SELECT id, segment, every_days, ask, extra, at_time, channel, author"
+                            " FROM checkin_schedules WHERE status = 'active' ORDER BY every_days, id").fetchall()
+    for sid, segment, every, ask, extra, at_time, channel, author in rows:
+        if local.strftime("%H:%M") < at_time:
+            continue
+        try:
+            actor = access.resolve_actor(store.db, author, interface="daemon")
+        except Exception:  # the author left: the schedule waits for an admin
+            log.warning("check-in schedule %d skipped: its author is not an active user", sid)
+            continue
+        plan = plan_round(store, actor, segment, now, ask=ask, extra=extra, channel=channel, every_days=every)
+        if plan.planned:
+            done["queued"] += queue_round(store, actor, plan, now, schedule_id=sid)["queued"]
+        done["schedules"] += 1
+    return done
+
+
+def list_checkins(store, actor, status: str | None = None, limit: int = 100) -> list[dict]:
+    """Recent check-ins of clients the actor may see: who, when, channel, answered questions."""
+    access.require(actor, "coach", "teamlead", "admin")
+    scope, args = access.client_scope(actor, "clients")
+    sql = ("SELECT k.id, clients.client_number, k.schedule_id, k.channel, k.status, k.created_at, k.replied_at,"
+           " (SELECT COUNT(*) FROM checkin_questions q WHERE q.checkin_id = k.id),"
+           " (SELECT COUNT(*) FROM checkin_questions q WHERE q.checkin_id = k.id AND q.status = 'answered')"
+           f" FROM checkins k JOIN clients ON clients.id = k.client_id WHERE ({scope})")
+    if status:
+        sql += " AND k.status = ?"
+        args.append(status)
+    sql += " ORDER BY k.id DESC LIMIT ?"
+    args.append(limit)
+    cols = ("id", "client_number", "schedule", "channel", "status", "created_at", "replied_at", "questions", "answered")
+    return [dict(zip(cols, r)) for r in store.db.execute(sql, args)]

@@ -1,0 +1,122 @@
+"""Signed links in messages: one-tap answers to a check-in question, and tracked links.
+
+    {public_url}/a/<signed>/<value>   records <value> as the answer to one check-in question
+    {public_url}/l/<signed>           records a click on a link in a message, then redirects
+
+<signed> is base64url(JSON payload) "." base64url(HMAC-SHA256(key, payload))[:22]. An answer
+link signs the question (check-in, position) and its expiry; the value stays outside the
+signature, since a client may give any answer by reply too: the signature proves that the link
+came from us, for that question, and is still valid. A tracked link signs the message token and
+the target URL, so the endpoint never redirects anywhere we did not write into a message.
+
+The key is derived from the webhook secret (CASELOAD_WEBHOOK_TOKEN or keyring), so an
+administrator manages one secret; rotating it invalidates the links in messages already sent.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
+
+from .errors import CaseloadError
+from .i18n import t
+from .secrets import get_secret
+
+SIG_CHARS = 22  # 132 bits of the HMAC
+MAX_SIGNED = 2048
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def link_key(secret: str | None = None) -> bytes:
+    """The HMAC key for links; CaseloadError when no webhook secret is configured."""
+    secret = secret if secret is not None else get_secret("webhook_token")
+    if not secret:
+        raise CaseloadError(t("links.no_secret"))
+    return hmac.new(secret.encode(), b"caseload links v1", hashlib.sha256).digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign(key: bytes, payload: dict) -> str:
+    raw = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    mac = hmac.new(key, raw, hashlib.sha256).digest()
+    return f"{_b64(raw)}.{_b64(mac)[:SIG_CHARS]}"
+
+
+def verify(key: bytes, signed: str) -> dict | None:
+    """The payload when the signature holds, else None (never raises on bad input)."""
+    if not isinstance(signed, str) or len(signed) > MAX_SIGNED or signed.count(".") != 1:
+        return None
+    body, mac = signed.split(".")
+    try:
+        raw = _unb64(body)
+    except (ValueError, TypeError):
+        return None
+    good = _b64(hmac.new(key, raw, hashlib.sha256).digest())[:SIG_CHARS]
+    if not hmac.compare_digest(good.encode(), mac.encode("ascii", "replace")):
+        return None
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+@dataclass(frozen=True)
+class Answer:
+    checkin_id: int
+    position: int
+    expires: int  # epoch seconds
+
+
+def answer_token(key: bytes, checkin_id: int, position: int, expires: datetime) -> str:
+    return sign(key, {"c": checkin_id, "p": position, "e": int(expires.timestamp())})
+
+
+def answer_url(base: str, token: str, value: str) -> str:
+    return f"{base.rstrip('/')}/a/{token}/{quote(str(value), safe='')}"
+
+
+def read_answer(key: bytes, token: str, now: datetime | None = None) -> tuple[Answer | None, str]:
+    """(answer, "") when valid; (None, "invalid") for a forged or broken link; (answer, "expired")."""
+    p = verify(key, token)
+    if p is None or not all(isinstance(p.get(k), int) and not isinstance(p.get(k), bool) for k in ("c", "p", "e")):
+        return None, "invalid"
+    answer = Answer(p["c"], p["p"], p["e"])
+    now = now or datetime.now(timezone.utc)
+    if now.timestamp() > answer.expires:
+        return answer, "expired"
+    return answer, ""
+
+
+def expiry(config, now: datetime) -> datetime:
+    return now + timedelta(days=config.daemon.link_days)
+
+
+def tracked_url(key: bytes, base: str, message_token: str, url: str) -> str:
+    return f"{base.rstrip('/')}/l/{sign(key, {'m': message_token, 'u': url})}"
+
+
+def read_tracked(key: bytes, signed: str) -> tuple[str, str] | None:
+    """(message token, target URL) of a valid tracked link, else None."""
+    p = verify(key, signed)
+    if p is None or not isinstance(p.get("m"), str) or not isinstance(p.get("u"), str):
+        return None
+    if not _URL.fullmatch(p["u"]):
+        return None
+    return p["m"], p["u"]
+
+
+def track_links(key: bytes, base: str, message_token: str, text: str) -> str:
+    """Every http(s) URL in a message text replaced by its tracked link."""
+    return _URL.sub(lambda m: tracked_url(key, base, message_token, m.group(0)), text)

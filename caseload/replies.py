@@ -1,0 +1,682 @@
+"""Replies: what clients send back, matched to the question it answers.
+
+- SMS (the providers' inbound webhooks, daemon/webhooks.py): the sender's number finds the client;
+  the provider's reference (CM.com) or else the latest question sent to them finds the question.
+- Email (IMAP, `fetch_imap`): the Reply-To address `reply+TOKEN@...` finds the message and so the
+  client and the check-in; `unsubscribe+TOKEN@...` opts out of email.
+- One tap (links.py): a signed link names the check-in question; the value is in the link.
+
+Parsing (`parse_answer`): digits, words and emoji ("4", "goed", "slecht", "ja", "nee", a smiley)
+become a typed value for the question's characteristic, recorded as an observation with source
+'reply'. STOP / STOPPEN / AFMELDEN opt the client out of that channel at once and queue a
+confirmation; START opts back in. Anything not understood is kept as a note with source 'reply'
+(it puts the client on the attention list) and never dropped. Every reply counts as activity
+(`clients.last_reply`, `clients.last_activity`).
+
+Provider payloads are parsed here as plain data (`parse_inbound`, `parse_status`); a payload that
+does not have the provider's documented shape raises BadPayload before anything is written.
+"""
+
+import email
+import email.policy
+import hashlib
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from . import access, activity, audit, checkins, outbox, policy
+from .db import write_transaction
+from .i18n import t
+from .policy import iso
+from .values import parse_bool, parse_date, parse_number
+
+log = logging.getLogger("caseload.replies")
+
+STOP = {"stop", "stoppen", "afmelden", "unsubscribe", "uitschrijven"}
+START = {"start", "starten", "aanmelden", "subscribe"}
+MAX_TEXT = 2000  # characters of a reply kept; a provider concatenates at most a few SMS parts
+INVERTED = {"loneliness", "stress_level"}  # scales where a higher value is worse: no mood words
+WORDS = {  # mood words -> 0 (worst) .. 1 (best), for scales where higher is better
+    "heel slecht": 0, "zeer slecht": 0, "erg slecht": 0, "heel erg slecht": 0, "verschrikkelijk": 0,
+    "vreselijk": 0, "very bad": 0, "terrible": 0, "awful": 0, "slecht": .25, "niet goed": .25, "bad": .25,
+    "not good": .25, "not so good": .25, "niet zo goed": .25, "matig": .5, "gaat wel": .5, "redelijk": .5,
+    "ok": .5, "oke": .5, "okay": .5, "so so": .5, "soso": .5, "zozo": .5, "neutraal": .5, "wisselend": .5,
+    "goed": .75, "prima": .75, "good": .75, "fine": .75, "wel goed": .75, "gaat goed": .75, "best goed": .75,
+    "heel goed": 1, "zeer goed": 1, "erg goed": 1, "heel erg goed": 1, "super": 1, "top": 1, "geweldig": 1,
+    "uitstekend": 1, "fantastisch": 1, "great": 1, "very good": 1, "excellent": 1, "perfect": 1,
+}
+EMOJI = {
+    "😭": 0, "😡": 0, "😩": 0, "😫": 0, "😖": 0, "😰": 0,
+    "😞": .25, "😟": .25, "🙁": .25, "☹": .25, "😢": .25, "😔": .25, "😕": .25, "👎": .25,
+    "😐": .5, "😑": .5, "🤷": .5, "😶": .5,
+    "🙂": .75, "😊": .75, "👍": .75, "☺": .75, "😌": .75,
+    "😀": 1, "😃": 1, "😄": 1, "😁": 1, "😍": 1, "🥰": 1, "🤩": 1, "💪": 1, "😆": 1,
+}
+YES_EMOJI, NO_EMOJI = {"👍", "✅", "✔"}, {"👎", "❌", "✖"}
+NUMBER_WORDS = {"een": 1, "één": 1, "one": 1, "twee": 2, "two": 2, "drie": 3, "three": 3, "vier": 4, "four": 4,
+                "vijf": 5, "five": 5, "zes": 6, "six": 6, "zeven": 7, "seven": 7, "acht": 8, "eight": 8,
+                "negen": 9, "nine": 9, "tien": 10, "ten": 10, "nul": 0, "zero": 0}
+YES = {"ja", "j", "yes", "y", "jazeker", "zeker", "klopt", "jawel", "yep", "yeah", "ja hoor", "ja zeker", "wel"}
+NO = {"nee", "n", "no", "nope", "nee hoor", "niet", "neen", "nah"}
+_SKIN = re.compile("[\U0001F3FB-\U0001F3FF\uFE0F\uFE0E\u200D]")
+_INTS = re.compile(r"(?<![\d,.])[+-]?\d+(?:[.,]\d+)?(?![\d])")
+_OUT_OF = re.compile(r"^\D*?(\d{1,2})\s*(?:/|van de|van|uit|out of|of)\s*(\d{1,2})\D*$")
+
+
+class BadPayload(ValueError):
+    """A webhook body without the provider's documented shape (the endpoint answers 400)."""
+
+
+# --- text -> meaning ------------------------------------------------------------------------
+
+def normalize(text: str) -> str:
+    """NFKC, lower case, single spaces, without surrounding punctuation or variation selectors."""
+    text = unicodedata.normalize("NFKC", str(text))
+    text = _SKIN.sub("", text).casefold()
+    text = " ".join(text.split())
+    return text.strip(" .,!?;:'\"()-*~")
+
+
+def command(text: str) -> str | None:
+    """"stop" or "start" when the whole reply is that keyword (a sentence that merely contains
+    it is not a command), else None."""
+    n = normalize(text)
+    if n in STOP:
+        return "stop"
+    if n in START:
+        return "start"
+    return None
+
+
+def _level_to_scale(c, level: float) -> int:
+    return int(c.min + round(level * (c.max - c.min)))
+
+
+def _mood(text: str) -> float | None:
+    n = normalize(text)
+    if n in WORDS:
+        return WORDS[n]
+    squeezed = n.replace(" ", "")
+    if squeezed and all(ch in EMOJI for ch in squeezed):
+        levels = {EMOJI[ch] for ch in squeezed}
+        return levels.pop() if len(levels) == 1 else None
+    words = [w for w in re.split(r"[\s,.!?]+", n) if w]
+    found = {WORDS[w] for w in words if w in WORDS} | {EMOJI[ch] for ch in n if ch in EMOJI}
+    return found.pop() if len(found) == 1 else None
+
+
+def _scale(c, text: str):
+    n = normalize(text)
+    m = _OUT_OF.match(n)
+    if m and int(m[2]) == int(c.max) and c.min <= int(m[1]) <= c.max:
+        return int(m[1])
+    numbers = _INTS.findall(n)
+    if len(numbers) == 1:
+        try:
+            v = parse_number(numbers[0])
+        except ValueError:
+            return None
+        if v == int(v) and c.min <= v <= c.max:
+            return int(v)
+        return None
+    if numbers:
+        return None
+    if n in NUMBER_WORDS and c.min <= NUMBER_WORDS[n] <= c.max:
+        return NUMBER_WORDS[n]
+    if c.key in INVERTED:
+        return None
+    level = _mood(text)
+    return None if level is None else _level_to_scale(c, level)
+
+
+def _bool(text: str):
+    n = normalize(text)
+    squeezed = n.replace(" ", "")
+    if squeezed and all(ch in YES_EMOJI for ch in squeezed):
+        return True
+    if squeezed and all(ch in NO_EMOJI for ch in squeezed):
+        return False
+    if n in YES:
+        return True
+    if n in NO:
+        return False
+    first = n.split(" ")[0] if n else ""
+    if first in ("ja", "yes") and not any(w in n.split() for w in NO):
+        return True
+    if first in ("nee", "no") and not any(w in n.split() for w in ("ja", "yes")):
+        return False
+    try:
+        return parse_bool(n)
+    except ValueError:
+        return None
+
+
+def parse_answer(c, text: str):
+    """The reply as a value of characteristic `c`, or None when it is not understood. Never
+    raises; a value returned always passes `c.check`."""
+    if not isinstance(text, str):
+        return None
+    text = text[:MAX_TEXT]
+    if not normalize(text):
+        return None
+    try:
+        if c.type == "scale":
+            v = _scale(c, text)
+        elif c.type == "bool":
+            v = _bool(text)
+        elif c.type == "enum":
+            v = c.parse(normalize(text))
+        elif c.type == "number":
+            numbers = _INTS.findall(normalize(text))
+            v = parse_number(numbers[0]) if len(numbers) == 1 else None
+        elif c.type == "date":
+            v = parse_date(normalize(text)).isoformat()
+        else:
+            v = " ".join(text.split())[:500] or None
+        return None if v is None else c.check(v)
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
+# --- provider payloads ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Inbound:
+    provider: str
+    provider_id: str | None
+    number: str  # E.164
+    text: str
+    reference: str | None = None  # the provider's reference of our message this replies to
+
+
+@dataclass(frozen=True)
+class Status:
+    provider: str
+    status: str | None  # delivered | failed | None (an intermediate state: nothing to record)
+    message_id: int | None
+    provider_id: str | None
+    reason: str | None
+
+
+def _field(fields: dict, *names):
+    low = {str(k).lower(): v for k, v in fields.items()}
+    for n in names:
+        v = low.get(n.lower())
+        if v is not None and v != "":
+            return v
+    return None
+
+
+def _text(value, what: str, limit: int = MAX_TEXT) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise BadPayload(what)
+    if len(value) > limit or "\x00" in value:
+        raise BadPayload(what)
+    return value
+
+
+def e164(raw) -> str:
+    """A sender number as the providers write it ("0031612345678", "31612345678", "+316...")."""
+    s = _text(raw, "number", 32).strip().replace(" ", "")
+    if s.startswith("00"):
+        s = "+" + s[2:]
+    elif not s.startswith("+"):
+        s = "+" + s
+    if not re.fullmatch(r"\+[1-9]\d{6,14}", s):
+        raise BadPayload("number")
+    return s
+
+
+def _optional_id(value) -> str | None:
+    if value is None:
+        return None
+    s = _text(value, "id", 128).strip()
+    if not re.fullmatch(r"[A-Za-z0-9._:@<>+=/-]{1,128}", s):
+        raise BadPayload("id")
+    return s
+
+
+def parse_inbound(provider: str, fields: dict) -> Inbound:
+    """An inbound SMS from a provider's webhook fields (JSON object, form or query)."""
+    if not isinstance(fields, dict):
+        raise BadPayload("not an object")
+    if provider == "cm":
+        sender, text = fields.get("from"), None
+        if isinstance(sender, dict):  # Business Messaging MO webhook
+            number = sender.get("number")
+            message = fields.get("message")
+            text = message.get("text") if isinstance(message, dict) else None
+            reference = fields.get("reference")
+            pid = fields.get("messageContext") or None
+        else:  # the gateway's reply webhook: flat fields
+            number, text = sender, _field(fields, "body", "message")
+            reference, pid = fields.get("reference"), None
+        channel = fields.get("channel")
+        if channel is not None and str(channel).upper() != "SMS":
+            raise BadPayload("channel")
+    elif provider == "twilio":
+        number, text = fields.get("From"), fields.get("Body")
+        pid, reference = fields.get("MessageSid") or fields.get("SmsSid"), None
+        if pid is None:
+            raise BadPayload("MessageSid")
+    elif provider == "messagebird":
+        number, text = _field(fields, "originator"), _field(fields, "body", "payload", "message")
+        pid, reference = _field(fields, "id"), None
+    elif provider == "spryng":
+        number, text = _field(fields, "originator", "from", "msisdn", "sender"), _field(fields, "body", "message", "text")
+        pid, reference = _field(fields, "id", "messageid"), _field(fields, "reference")
+    else:
+        raise BadPayload("provider")
+    if number is None or text is None:
+        raise BadPayload("missing field")
+    return Inbound(provider, _optional_id(pid), e164(number), _text(text, "text"), _optional_id(reference))
+
+
+CM_STATUS = {"0": None, "1": "failed", "2": "delivered", "3": "failed"}
+SPRYNG_STATUS = {"10": "delivered", "20": "failed", "delivered": "delivered", "not delivered": "failed",
+                 "buffered": None}
+MESSAGEBIRD_STATUS = {"delivered": "delivered", "delivery_failed": "failed", "expired": "failed", "sent": None,
+                      "buffered": None, "scheduled": None}
+TWILIO_STATUS = {"delivered": "delivered", "undelivered": "failed", "failed": "failed", "sent": None,
+                 "queued": None, "accepted": None, "sending": None, "read": None}
+
+
+def _code(value) -> str | None:
+    if value is None or value == "":
+        return None
+    s = _text(value, "code", 16).strip()
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,16}", s):
+        raise BadPayload("code")
+    return s
+
+
+def _message_id(reference) -> int | None:
+    ref = _optional_id(reference)
+    if ref is None:
+        return None
+    return int(ref) if ref.isdigit() and len(ref) <= 12 else None
+
+
+def parse_status(provider: str, fields: dict) -> Status:
+    """A delivery report from a provider's webhook fields. The reason kept is a code only."""
+    if not isinstance(fields, dict):
+        raise BadPayload("not an object")
+    if provider == "cm":
+        msg = fields.get("messages", {}).get("msg") if isinstance(fields.get("messages"), dict) else None
+        if isinstance(msg, list):
+            if len(msg) != 1:
+                raise BadPayload("msg")
+            msg = msg[0]
+        if not isinstance(msg, dict) or not isinstance(msg.get("status"), dict):
+            raise BadPayload("messages.msg")
+        code = _code(msg["status"].get("code"))
+        if code not in CM_STATUS:
+            raise BadPayload("status.code")
+        status, ref, pid = CM_STATUS[code], msg.get("reference"), None
+        reason = f"cm {_code(msg['status'].get('errorCode')) or code}"
+    elif provider == "spryng":
+        raw = _field(fields, "status")
+        key = _text(raw, "status", 32).strip().lower() if raw is not None else None
+        if key not in SPRYNG_STATUS:
+            raise BadPayload("STATUS")
+        status, ref, pid = SPRYNG_STATUS[key], _field(fields, "reference"), _field(fields, "id")
+        reason = f"spryng {_code(_field(fields, 'reasoncode')) or key.replace(' ', '_')}"
+    elif provider == "messagebird":
+        raw = fields.get("status")
+        key = _text(raw, "status", 32).strip().lower() if raw is not None else None
+        if key not in MESSAGEBIRD_STATUS:
+            raise BadPayload("status")
+        status, ref, pid = MESSAGEBIRD_STATUS[key], fields.get("reference"), fields.get("id")
+        reason = f"messagebird {_code(fields.get('statusErrorCode')) or key}"
+    elif provider == "twilio":
+        raw = fields.get("MessageStatus") or fields.get("SmsStatus")
+        key = _text(raw, "MessageStatus", 32).strip().lower() if raw is not None else None
+        if key not in TWILIO_STATUS:
+            raise BadPayload("MessageStatus")
+        status, ref, pid = TWILIO_STATUS[key], None, fields.get("MessageSid") or fields.get("SmsSid")
+        if pid is None:
+            raise BadPayload("MessageSid")
+        reason = f"twilio {_code(fields.get('ErrorCode')) or key}"
+    else:
+        raise BadPayload("provider")
+    mid = _message_id(ref)
+    pid = _optional_id(pid)
+    if mid is None and pid is None:
+        raise BadPayload("reference")
+    return Status(provider, status, mid, pid, reason if status == "failed" else None)
+
+
+def record_status(store, s: Status, now: datetime | None = None) -> bool:
+    """Record a delivery report in the outbox; False when nothing matched or changed."""
+    if s.status is None:
+        return False
+    return outbox.record_delivery(store, s.status, message_id=s.message_id,
+                                  provider_id=None if s.message_id is not None else s.provider_id,
+                                  reason=s.reason, now=now)
+
+
+# --- recording ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Result:
+    outcome: str  # observation | note | stop | start | duplicate | unknown_sender | expired | invalid
+    client_id: int | None = None
+    language: str | None = None
+
+
+def _already(conn, provider: str, provider_id: str | None) -> bool:
+    return provider_id is not None and conn.execute(
+        "SELECT 1 FROM replies WHERE provider = ? AND provider_id = ?", [provider, provider_id]).fetchone() is not None
+
+
+def _save(conn, cid, channel, provider, provider_id, message_id, checkin_id, position, text, outcome, now) -> None:
+    conn.execute("INSERT INTO replies (client_id, channel, provider, provider_id, message_id, checkin_id, position,"
+                 " text, outcome, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 [cid, channel, provider, provider_id, message_id, checkin_id, position,
+                  None if text is None else text[:MAX_TEXT], outcome, iso(now)])
+
+
+def _note(conn, cid: int, text: str, now: datetime) -> None:
+    conn.execute("INSERT INTO notes (client_id, text, source, author, created_at) VALUES (?, ?, 'reply', 'client', ?)",
+                 [cid, text[:MAX_TEXT], iso(now)])
+
+
+def answer(conn, store, checkin_id: int, position: int, value, now: datetime, channel: str) -> None:
+    """Record a parsed answer to one question (inside the caller's transaction): the
+    observation, the question answered, the next SMS question queued or the check-in closed."""
+    row = conn.execute("SELECT q.client_id, q.characteristic, k.status FROM checkin_questions q"
+                       " JOIN checkins k ON k.id = q.checkin_id WHERE q.checkin_id = ? AND q.position = ?",
+                       [checkin_id, position]).fetchone()
+    cid, key, kstatus = row
+    from .clients import observe
+
+    observe(conn, store, cid, key, value, iso(now), "reply", "client")
+    conn.execute("UPDATE checkin_questions SET status = 'answered', answered_at = ? WHERE checkin_id = ?"
+                 " AND position = ?", [iso(now), checkin_id, position])
+    conn.execute("UPDATE checkins SET replied_at = COALESCE(replied_at, ?) WHERE id = ?", [iso(now), checkin_id])
+    if kstatus == "open":
+        pending = conn.execute("SELECT 1 FROM checkin_questions WHERE checkin_id = ? AND status IN ('queued', 'asked')",
+                               [checkin_id]).fetchone()
+        if pending is None and not (channel == "sms" and checkins.queue_next(conn, store, checkin_id, now)):
+            activity.close_checkin(conn, checkin_id, now)
+
+
+def _open_question(conn, cid: int, message_id: int | None = None):
+    """(checkin id, position, key, status) of the question an SMS answers: the one asked in
+    `message_id` when the provider told us, else the latest question sent to the client by SMS
+    (a late answer still counts while no newer question went out; a second reply corrects)."""
+    sql = ("SELECT q.checkin_id, q.position, q.characteristic, q.status FROM checkin_questions q"
+           " JOIN checkins k ON k.id = q.checkin_id JOIN messages m ON m.id = q.message_id"
+           " WHERE q.client_id = ? AND k.channel = 'sms' AND m.status IN ('sent', 'delivered')"
+           " AND q.status IN ('queued', 'asked', 'unanswered', 'answered')")
+    args = [cid]
+    if message_id is not None:
+        sql += " AND q.message_id = ?"
+        args.append(message_id)
+    sql += " ORDER BY m.sent_at DESC, m.id DESC LIMIT 1"
+    return conn.execute(sql, args).fetchone()
+
+
+def _confirm(conn, store, cid: int, channel: str, what: str, lang: str | None, now: datetime) -> None:
+    lang = lang or store.config.message_language
+    body = t(f"reply.{what}_confirm_{channel}", lang=lang)
+    subject = t(f"reply.{what}_subject", lang=lang) if channel == "email" else None
+    outbox.enqueue(store, cid, channel, body, subject=subject, kind="system", language=lang, conn=conn, now=now)
+
+
+def _client_by_phone(conn, number: str) -> tuple[int, str | None] | None:
+    rows = conn.execute("SELECT id, language FROM clients WHERE phone = ? AND status != 'erased' ORDER BY id",
+                        [number]).fetchall()
+    return rows[0] if len(rows) == 1 else None
+
+
+def _command(store, cid: int, lang, channel: str, what: str, provider: str, provider_id, message_id, text,
+             now: datetime) -> Result:
+    # the opt-out first, in its own transaction, so it holds even if what follows fails; a replay
+    # of the same webhook finds it done and only confirms
+    policy.set_opt_out(store, cid, channel, opted_out=(what == "stop"), source="reply", now=now)
+    with write_transaction(store.db) as conn:
+        if _already(conn, provider, provider_id):
+            return Result("duplicate", cid)
+        _save(conn, cid, channel, provider, provider_id, message_id, None, None, text, what, now)
+        activity.touch(conn, cid, now, reply=True)
+        if what == "stop":
+            conn.execute("UPDATE checkin_questions SET status = 'skipped' WHERE client_id = ? AND status = 'waiting'"
+                         " AND checkin_id IN (SELECT id FROM checkins WHERE channel = ? AND status = 'open')",
+                         [cid, channel])
+        _confirm(conn, store, cid, channel, what, lang, now)
+    return Result(what, cid, lang)
+
+
+def handle_sms(store, msg: Inbound, now: datetime | None = None) -> Result:
+    """An inbound SMS: a command, an answer to the open question, or a note. Idempotent per
+    provider message id (providers retry webhooks)."""
+    now = now or datetime.now(timezone.utc)
+    found = _client_by_phone(store.conn, msg.number)
+    if found is None:
+        with write_transaction(store.db) as conn:
+            if not _already(conn, msg.provider, msg.provider_id):
+                _save(conn, None, "sms", msg.provider, msg.provider_id, None, None, None, None, "unknown_sender", now)
+        log.info("reply from an unknown number (%s)", msg.provider)
+        return Result("unknown_sender")
+    cid, lang = found
+    what = command(msg.text)
+    ref_id = int(msg.reference) if msg.reference and msg.reference.isdigit() and len(msg.reference) <= 12 else None
+    if what:
+        return _command(store, cid, lang, "sms", what, msg.provider, msg.provider_id, ref_id, msg.text, now)
+    actor = access.system_actor("daemon")
+    with write_transaction(store.db) as conn:
+        if _already(conn, msg.provider, msg.provider_id):
+            return Result("duplicate", cid)
+        if ref_id is not None and conn.execute("SELECT 1 FROM messages WHERE id = ? AND client_id = ?",
+                                               [ref_id, cid]).fetchone() is None:
+            ref_id = None
+        q = _open_question(conn, cid, ref_id)
+        outcome = "note"
+        if q is not None:
+            value = parse_answer(store.catalog[q[2]], msg.text) if q[2] in store.catalog else None
+            if value is not None:
+                answer(conn, store, q[0], q[1], value, now, "sms")
+                outcome = "observation"
+        if outcome == "note":
+            _note(conn, cid, msg.text, now)
+        mid = conn.execute("SELECT message_id FROM checkin_questions WHERE checkin_id = ? AND position = ?",
+                           [q[0], q[1]]).fetchone()[0] if q else ref_id
+        _save(conn, cid, "sms", msg.provider, msg.provider_id, mid, q[0] if q else None, q[1] if q else None,
+              msg.text, outcome, now)
+        activity.touch(conn, cid, now, reply=True)
+        audit.record(conn, actor, "reply", f"client:{cid}", outcome)
+    return Result(outcome, cid, lang)
+
+
+def tap(store, checkin_id: int, position: int, value_text: str, now: datetime | None = None) -> Result:
+    """A one-tap answer from a verified link: recorded like a reply (a later tap replaces it)."""
+    now = now or datetime.now(timezone.utc)
+    row = store.conn.execute(
+        "SELECT q.client_id, q.characteristic, q.message_id, k.language, c.status FROM checkin_questions q"
+        " JOIN checkins k ON k.id = q.checkin_id JOIN clients c ON c.id = q.client_id"
+        " WHERE q.checkin_id = ? AND q.position = ?", [checkin_id, position]).fetchone()
+    if row is None or row[1] not in store.catalog or row[4] in policy.NO_MESSAGES:
+        return Result("invalid")
+    cid, key, mid, lang, _ = row
+    value = parse_answer(store.catalog[key], value_text)
+    if value is None:
+        return Result("invalid", cid, lang)
+    with write_transaction(store.db) as conn:
+        answer(conn, store, checkin_id, position, value, now, "link")
+        _save(conn, cid, "link", "link", None, mid, checkin_id, position, None, "observation", now)
+        conn.execute("INSERT INTO clicks (message_id, client_id, kind, at) VALUES (?, ?, 'answer', ?)",
+                     [mid, cid, iso(now)])
+        activity.touch(conn, cid, now, reply=True)
+        audit.record(conn, access.system_actor("daemon"), "reply", f"client:{cid}", "observation")
+    return Result("observation", cid, lang)
+
+
+def click(store, message_token: str, now: datetime | None = None) -> bool:
+    """A click on a tracked link in a message: activity for its client."""
+    now = now or datetime.now(timezone.utc)
+    m = outbox.find_by_token(store, message_token)
+    if m is None:
+        return False
+    with write_transaction(store.db) as conn:
+        if conn.execute("SELECT 1 FROM clients WHERE id = ?", [m["client_id"]]).fetchone() is None:
+            return False
+        conn.execute("INSERT INTO clicks (message_id, client_id, kind, at) VALUES (?, ?, 'link', ?)",
+                     [m["id"], m["client_id"], iso(now)])
+        activity.touch(conn, m["client_id"], now, reply=False)
+    return True
+
+
+def unsubscribe(store, message_token: str, now: datetime | None = None) -> Result:
+    """The one-click unsubscribe of an email (List-Unsubscribe): opt out of email at once."""
+    now = now or datetime.now(timezone.utc)
+    m = outbox.find_by_token(store, message_token)
+    if m is None:
+        return Result("invalid")
+    row = store.conn.execute("SELECT language FROM clients WHERE id = ?", [m["client_id"]]).fetchone()
+    if row is None:
+        return Result("invalid")
+    changed = policy.set_opt_out(store, m["client_id"], "email", opted_out=True, source="link", now=now)
+    if changed:
+        with write_transaction(store.db) as conn:
+            conn.execute("INSERT INTO clicks (message_id, client_id, kind, at) VALUES (?, ?, 'unsubscribe', ?)",
+                         [m["id"], m["client_id"], iso(now)])
+    return Result("stop", m["client_id"], row[0])
+
+
+# --- email ----------------------------------------------------------------------------------
+
+_QUOTE_START = re.compile(r"^\s*(?:(?:on|op)\b.*(?:wrote|schreef)\s*:?\s*$|-{2,}\s*(?:original message|oorspronkelijk"
+                          r" bericht|forwarded message|doorgestuurd bericht)|(?:from|van)\s*:)", re.I)
+
+
+def reply_text(msg) -> str:
+    """The new text of a reply: the plain part without quoted lines and what follows a quote header."""
+    part = msg.get_body(("plain",)) if hasattr(msg, "get_body") else None
+    if part is None:
+        html = msg.get_body(("html",)) if hasattr(msg, "get_body") else None
+        if html is None:
+            return ""
+        text = re.sub(r"<[^>]+>", " ", html.get_content())
+    else:
+        try:
+            text = part.get_content()
+        except (LookupError, UnicodeError):
+            text = part.get_payload(decode=True).decode("utf-8", "replace")
+    lines = []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if _QUOTE_START.match(line):
+            break
+        if line.lstrip().startswith(">"):
+            continue
+        lines.append(line)
+    return "\n".join(lines).strip()
+
+
+def _token(msg) -> tuple[str, str] | None:
+    from email.utils import getaddresses
+
+    from .channels.email import token_from_address
+
+    values = []
+    for header in ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To"):
+        values += [str(v) for v in msg.get_all(header, [])]
+    for _, address in getaddresses(values):
+        found = token_from_address(address)
+        if found:
+            return found
+    return None
+
+
+def handle_email(store, raw: bytes, now: datetime | None = None) -> Result:
+    """One email from the reply mailbox, matched by the token in the address it was sent to."""
+    now = now or datetime.now(timezone.utc)
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    found = _token(msg)
+    mid_header = str(msg.get("Message-ID", "")).strip()
+    provider_id = (mid_header or hashlib.sha256(raw).hexdigest())[:128]
+    if found is None:
+        return Result("unknown_sender")
+    kind, token = found
+    m = outbox.find_by_token(store, token)
+    if m is None:
+        return Result("unknown_sender")
+    cid = m["client_id"]
+    row = store.conn.execute("SELECT language FROM clients WHERE id = ?", [cid]).fetchone()
+    if row is None:
+        return Result("unknown_sender")
+    lang = row[0]
+    text = reply_text(msg)
+    if kind == "unsubscribe":
+        return _command(store, cid, lang, "email", "stop", "email", provider_id, m["id"], None, now)
+    first = next((ln for ln in text.split("\n") if ln.strip()), "")
+    what = command(first) if first and len([ln for ln in text.split("\n") if ln.strip()]) == 1 else None
+    if what:
+        return _command(store, cid, lang, "email", what, "email", provider_id, m["id"], text, now)
+    actor = access.system_actor("daemon")
+    with write_transaction(store.db) as conn:
+        if _already(conn, "email", provider_id):
+            return Result("duplicate", cid)
+        questions = conn.execute(
+            "SELECT q.checkin_id, q.position, q.characteristic FROM checkin_questions q WHERE q.message_id = ?"
+            " AND q.status IN ('queued', 'asked', 'unanswered') ORDER BY q.position", [m["id"]]).fetchall()
+        lines = [ln for ln in text.split("\n") if ln.strip()]
+        answered, leftover = 0, []
+        if len(lines) == 1 and questions:
+            pairs = [(questions[0], lines[0])]
+        else:
+            pairs = list(zip(questions, lines))
+            leftover = lines[len(pairs):]
+        for (kid, pos, key), line in pairs:
+            value = parse_answer(store.catalog[key], line) if key in store.catalog else None
+            if value is None:
+                leftover.append(line)
+            else:
+                answer(conn, store, kid, pos, value, now, "email")
+                answered += 1
+        outcome = "observation" if answered else "note"
+        if not questions and text:
+            leftover = [text]
+        if leftover or not answered:
+            note = "\n".join(leftover) if leftover else text
+            if note.strip():
+                _note(conn, cid, note, now)
+        _save(conn, cid, "email", "email", provider_id, m["id"], questions[0][0] if questions else None, None, text,
+              outcome, now)
+        activity.touch(conn, cid, now, reply=True)
+        audit.record(conn, actor, "reply", f"client:{cid}", outcome)
+    return Result(outcome, cid, lang)
+
+
+def _mailbox(config):
+    from imap_tools import MailBox, MailBoxTls, MailBoxUnencrypted
+
+    i = config.imap
+    cls = {"ssl": MailBox, "starttls": MailBoxTls, "none": MailBoxUnencrypted}[i.security]
+    return cls(i.host, i.port, timeout=30)
+
+
+def fetch_imap(store, now: datetime | None = None, limit: int = 500) -> dict:
+    """Read unseen mail in the reply folder, handle each, then mark it seen. A crash between the
+    two reads it again: the Message-ID makes the second time a no-op."""
+    from imap_tools import AND, MailMessageFlags
+
+    from .secrets import get_secret
+
+    i = store.config.imap
+    if not i.host:
+        return {"skipped": "imap off"}
+    password = get_secret("imap_password")
+    if password is None:
+        raise RuntimeError("imap password missing")
+    counts: dict[str, int] = {}
+    with _mailbox(store.config).login(i.username, password, initial_folder=i.folder) as box:
+        for mail in box.fetch(AND(seen=False), mark_seen=False, bulk=False, limit=limit):
+            result = handle_email(store, mail.obj.as_bytes(), now)
+            counts[result.outcome] = counts.get(result.outcome, 0) + 1
+            box.flag(mail.uid, MailMessageFlags.SEEN, True)
+    return counts
