@@ -55,6 +55,7 @@ class Received:
     rcpt_tos: list
     content: bytes
     at: float
+    peer: tuple = ()  # the client's (host, port): one per connection
 
     @property
     def message(self) -> email.message.EmailMessage:
@@ -88,28 +89,57 @@ class _SinkHandler:
         import asyncio
 
         reply = self.sink._next(self.sink.data_replies)
+        if reply == "drop":  # keep the message, then hang up before answering
+            self._keep(session, envelope)
+            server.transport.close()
+            return "421 closing"
         if reply:
             return reply
         # kept first, answered after the delay: a client that dies meanwhile did deliver it
-        with self.sink.lock:
-            self.sink.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content,
-                                               time.monotonic()))
+        self._keep(session, envelope)
         if self.sink.delay:
             await asyncio.sleep(self.sink.delay)
         return "250 Message accepted for delivery"
 
+    def _keep(self, session, envelope):
+        with self.sink.lock:
+            self.sink.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content,
+                                               time.monotonic(), tuple(session.peer or ())))
+
 
 class SmtpSink:
-    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it accepts."""
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it accepts.
 
-    def __init__(self, delay: float = 0.0):
+    users: {"name": "password"} turns on AUTH (LOGIN/PLAIN). tls: "starttls" (required before
+    MAIL) or "ssl" (implicit TLS), with a certificate for 127.0.0.1 from a throwaway CA; point the
+    client at `ca_file()` (e.g. SSL_CERT_FILE) to trust it."""
+
+    def __init__(self, delay: float = 0.0, users: dict | None = None, tls: str | None = None):
         self.delay = delay
+        self.users = users
+        self.tls = tls
+        self.ca = None
+        self.logins: list[str] = []
         self.received: list[Received] = []
         self.rcpt_replies: deque = deque()
         self.data_replies: deque = deque()
         self.lock = threading.Lock()
         self.controller = None
         self.port = None
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        if isinstance(auth_data, LoginPassword):
+            user, password = auth_data.login.decode(), auth_data.password.decode()
+            if self.users.get(user) == password:
+                self.logins.append(user)
+                return AuthResult(success=True)
+        return AuthResult(success=False, handled=False)  # handled=True would leave smtplib waiting
+
+    def ca_file(self, path: Path) -> Path:
+        self.ca.cert_pem.write_to_path(str(path))
+        return path
 
     def _next(self, replies: deque):
         with self.lock:
@@ -120,15 +150,34 @@ class SmtpSink:
         self.rcpt_replies.extend(replies)
 
     def refuse_data(self, *replies: str):
-        """The next messages get these replies at the end of DATA, e.g. "554 5.7.1 Rejected"."""
+        """The next messages get these replies at the end of DATA, e.g. "554 5.7.1 Rejected";
+        "drop" keeps the message and hangs up without answering (the client cannot know)."""
         self.data_replies.extend(replies)
+
+    def connections(self) -> int:
+        return len({r.peer for r in self.messages()})
 
     def start(self) -> "SmtpSink":
         from aiosmtpd.controller import Controller
 
+        kwargs = {}
+        if self.users is not None:
+            kwargs.update(authenticator=self._authenticate, auth_require_tls=False)
+        if self.tls:
+            import ssl
+
+            import trustme
+
+            self.ca = trustme.CA()
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self.ca.issue_cert(HOST).configure_cert(context)
+            if self.tls == "starttls":
+                kwargs.update(tls_context=context, require_starttls=True)
+            else:
+                kwargs.update(ssl_context=context)
         for _ in range(5):
             port = free_port()
-            controller = Controller(_SinkHandler(self), hostname=HOST, port=port, ready_timeout=5)
+            controller = Controller(_SinkHandler(self), hostname=HOST, port=port, ready_timeout=5, **kwargs)
             try:
                 controller.start()
             except Exception:  # the port was taken meanwhile: pick another
@@ -387,31 +436,40 @@ PROVIDERS = ("cm", "spryng", "messagebird", "twilio")
 
 # --- a caseload to send to ------------------------------------------------------------------
 
-def caseload_config(path: Path, smtp_port: int | None = None, sms: SmsStub | None = None, **policy) -> Path:
+def caseload_config(path: Path, smtp_port: int | None = None, sms: SmsStub | None = None,
+                    email: dict | None = None, daemon: dict | None = None, **policy) -> Path:
     """config.toml for tests: no quiet hours (tests must not depend on the hour), no rate limit
-    unless asked, the SMTP sink and the SMS stub on 127.0.0.1."""
-    p = {"quiet_hours": "", "max_per_week": 100, "rate_per_minute_email": 0, "rate_per_minute_sms": 0, **policy}
-    lines = ["[organisation]", 'name = "Gemeente Testdorp"', 'language = "nl"', "", "[email]",
-             'host = "127.0.0.1"', f"port = {smtp_port or refused_port()}", 'security = "none"',
-             'sender = "Werkplein Testdorp <noreply@testdorp.example>"', "timeout = 5", "", "[sms]",
-             f'provider = "{sms.provider if sms else "cm"}"', 'sender = "Testdorp"',
-             f'base_url = "{sms.url if sms else f"http://{HOST}:{refused_port()}"}"',
-             f'account = "{TWILIO_ACCOUNT}"', "timeout = 0.5", "", "[policy]"]
-    for k, v in p.items():
-        lines.append(f"{k} = {json.dumps(v)}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    unless asked, the SMTP sink and the SMS stub on 127.0.0.1. `email`/`daemon` override keys."""
+    sections = {
+        "organisation": {"name": "Gemeente Testdorp", "language": "nl"},
+        "email": {"host": HOST, "port": smtp_port or refused_port(), "security": "none",
+                  "sender": "Werkplein Testdorp <noreply@testdorp.example>", "timeout": 5, **(email or {})},
+        "sms": {"provider": sms.provider if sms else "cm", "sender": "Testdorp",
+                "base_url": sms.url if sms else f"http://{HOST}:{refused_port()}", "account": TWILIO_ACCOUNT,
+                "timeout": 0.5},
+        "policy": {"quiet_hours": "", "max_per_week": 100, "rate_per_minute_email": 0, "rate_per_minute_sms": 0,
+                   **policy},
+    }
+    if daemon:
+        sections["daemon"] = daemon
+    lines = []
+    for name, values in sections.items():
+        lines.append(f"[{name}]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
+        lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8")
     path.chmod(0o600)
     return path
 
 
 def make_store(tmp_path: Path, smtp_port: int | None = None, sms: SmsStub | None = None, name="caseload.db",
-               **policy):
+               email: dict | None = None, daemon: dict | None = None, **policy):
     """A store on a fresh database with users admin (admin) and coach1/coach2 (coaches)."""
     from caseload import access
     from caseload.config import load_config
     from caseload.store import open_store
 
-    config = load_config(caseload_config(tmp_path / "config.toml", smtp_port, sms, **policy))
+    config = load_config(caseload_config(tmp_path / "config.toml", smtp_port, sms, email, daemon, **policy))
     store = open_store(config, tmp_path / name, create=True)
     for user, role in (("admin", "admin"), ("coach1", "coach"), ("coach2", "coach")):
         if not store.db.execute("SELECT 1 FROM users WHERE name = ?", [user]).fetchone():

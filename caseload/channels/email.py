@@ -139,6 +139,7 @@ class EmailChannel:
             password = get_secret("smtp_password")
             if password is None:
                 return Outcome(UNAVAILABLE, "smtp_password_missing")
+        yag = None
         try:
             yag = yagmail.SMTP(**options)
             yag.set_logging(None)  # yagmail would log recipients
@@ -146,14 +147,12 @@ class EmailChannel:
             yag.smtp.ehlo_or_helo_if_needed()
             if e.username:
                 yag.smtp.login(e.username, password)
-        except smtplib.SMTPAuthenticationError as err:
-            return Outcome(UNAVAILABLE, f"smtp login {err.smtp_code}")
-        except smtplib.SMTPResponseException as err:
-            return Outcome(UNAVAILABLE, f"smtp connect {err.smtp_code}")
-        except ssl.SSLError as err:
-            return Outcome(UNAVAILABLE, f"tls {type(err).__name__}")
         except (OSError, smtplib.SMTPException) as err:
-            return Outcome(UNAVAILABLE, f"connect {_os_reason(err)}")
+            if yag is not None:  # never leave it to yagmail's __del__, which sends QUIT and waits
+                yag.is_closed = True
+                if yag.smtp is not None:
+                    yag.smtp.close()
+            return _connect_failure(err)
         self.yag = yag
         return None
 
@@ -246,6 +245,16 @@ class EmailChannel:
                 pass
             self.yag.is_closed = True
             self.yag = None
+
+
+def _connect_failure(err: BaseException) -> Outcome:
+    if isinstance(err, smtplib.SMTPAuthenticationError):
+        return Outcome(UNAVAILABLE, f"smtp login {err.smtp_code}")
+    if isinstance(err, smtplib.SMTPResponseException):
+        return Outcome(UNAVAILABLE, f"smtp connect {err.smtp_code}")
+    if isinstance(err, ssl.SSLError):
+        return Outcome(UNAVAILABLE, f"tls {type(err).__name__}")
+    return Outcome(UNAVAILABLE, f"connect {_os_reason(err)}")
 
 
 class _Reconnect(Exception):
