@@ -756,6 +756,18 @@ def _balanced(op: str, parts: list[str]) -> str:
     return f"({_balanced(op, parts[:mid])} {op} {_balanced(op, parts[mid:])})"
 
 
+PROFILE_SUBQUERIES = True
+
+
+def _on_values(n: Node) -> bool:
+    """Does the subtree look only at the profile (current values and when they were observed)?"""
+    if isinstance(n, Condition):
+        return n.subject.kind in ("characteristic", "updated") and n.within is None
+    if isinstance(n, Not):
+        return _on_values(n.item)
+    return all(_on_values(item) for item in n.items)
+
+
 def _negate(sql: str, nullable: bool) -> str:
     return f"({sql}) IS NOT 1" if nullable else f"NOT ({sql})"
 
@@ -769,23 +781,46 @@ class _Compiler:
         self.expanded = 0
 
     def node(self, n: Node, text: str) -> tuple[str, list, bool]:
+        """Conditions on current values only are gathered into one subquery over profile, which
+        SQLite can answer from a narrow index of the values instead of the wide table."""
+        if PROFILE_SUBQUERIES and _on_values(n):
+            if isinstance(n, Not):  # the smaller set: NOT (id IN clients with x)
+                sql, params, _ = self.node(n.item, text)
+                return f"NOT ({sql})", params, False
+            sql, params, _ = self.plain(n, text)
+            return f"clients.id IN (SELECT client_id FROM profile WHERE {sql})", params, False
         if isinstance(n, (And, Or)):
-            parts, params, nullable = [], [], False
-            for item in n.items:
-                sql, p, nul = self.node(item, text)
-                parts.append(sql)
-                params += p
-                nullable = nullable or nul
-            return _balanced("AND" if isinstance(n, And) else "OR", parts), params, nullable
+            items = list(n.items)
+            values = [item for item in items if _on_values(item)]
+            if PROFILE_SUBQUERIES and len(values) > 1:
+                items = [type(n)(tuple(values)), *(item for item in items if not _on_values(item))]
+            return self.join(n, items, text, self.node)
         if isinstance(n, Not):
             sql, params, nullable = self.node(n.item, text)
             return _negate(sql, nullable), params, False
-        self.expanded += 1
-        if self.expanded > MAX_EXPANDED:
-            raise SegmentError(t("segments.too_complex", max=MAX_EXPANDED), text, n.pos)
         return self.condition(n, text)
 
+    def plain(self, n: Node, text: str) -> tuple[str, list, bool]:
+        if isinstance(n, (And, Or)):
+            return self.join(n, n.items, text, self.plain)
+        if isinstance(n, Not):
+            sql, params, nullable = self.plain(n.item, text)
+            return _negate(sql, nullable), params, False
+        return self.condition(n, text)
+
+    def join(self, n: Node, items, text: str, each) -> tuple[str, list, bool]:
+        parts, params, nullable = [], [], False
+        for item in items:
+            sql, p, nul = each(item, text)
+            parts.append(sql)
+            params += p
+            nullable = nullable or nul
+        return _balanced("AND" if isinstance(n, And) else "OR", parts), params, nullable
+
     def condition(self, c: Condition, text: str) -> tuple[str, list, bool]:
+        self.expanded += 1
+        if self.expanded > MAX_EXPANDED:
+            raise SegmentError(t("segments.too_complex", max=MAX_EXPANDED), text, c.pos)
         s = c.subject
         if s.kind == "segment":
             return self.segment(c, text)
@@ -985,7 +1020,7 @@ def _conditions(node: Node):
             yield from _conditions(item)
 
 
-FROM = "FROM clients LEFT JOIN profile ON profile.client_id = clients.id"
+FROM = "FROM clients"  # compiled conditions read profile only inside their own subqueries
 SELECT_COLUMNS = ("id", "client_number", "first_name", "last_name", "coach", "status", "preferred_channel",
                   "intake_date", "last_activity")
 
