@@ -5,8 +5,8 @@ Which tables hold a client is found at run time, so tables added later are cover
 changes here: every table with a `client_id` column or a foreign key to `clients`, and every
 table whose foreign key points at a row being deleted (a reply that belongs to a message of
 the client, say). A final check looks for leftovers (rows still pointing at the client, and
-the client's number, email, phone or full name as a value anywhere) and rolls everything back
-if it finds one, naming the table and column.
+the client's number, email, phone or full name as a value in any table that holds no client's
+rows) and rolls everything back if it finds one, naming the table and column.
 
 Deleted bytes: the database runs with `PRAGMA secure_delete = ON`, so freed space is zeroed,
 and after the change the WAL is checkpointed and truncated, so the old pages leave the files.
@@ -24,9 +24,7 @@ from .i18n import t
 
 log = logging.getLogger("caseload.erasure")
 NEVER_TOUCHED = {"audit", "audit_head", "_sqlite_migrations"}
-# Characteristic stores of *other* clients: a value there equal to the forgotten client's email
-# would be that other client's data, not a copy. Rows of the forgotten client are deleted.
-NO_VALUE_CHECK = {"profile", "observations", "characteristics", "users"}
+NO_VALUE_CHECK = {"characteristics", "users"}
 TEXT_TYPES = ("", "TEXT", "ANY", "BLOB")
 
 
@@ -41,7 +39,7 @@ class Step:
         return " OR ".join(f"({p})" for p in self.predicates)
 
 
-def _q(name: str) -> str:
+def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -53,18 +51,18 @@ def _tables(conn) -> list[str]:
 
 
 def _columns(conn, table: str) -> list[tuple[str, str]]:
-    return [(r[1], (r[2] or "").upper()) for r in conn.execute(f"PRAGMA main.table_xinfo({_q(table)})")]
+    return [(r[1], (r[2] or "").upper()) for r in conn.execute(f"PRAGMA main.table_xinfo({quote(table)})")]
 
 
 def _pk(conn, table: str) -> str:
-    pks = [r[1] for r in conn.execute(f"PRAGMA main.table_info({_q(table)})") if r[5]]
+    pks = [r[1] for r in conn.execute(f"PRAGMA main.table_info({quote(table)})") if r[5]]
     return pks[0] if len(pks) == 1 else "rowid"
 
 
 def plan(conn) -> list[Step]:
     """Every table that can hold rows of a client, children before parents."""
     tables = _tables(conn)
-    fks = {tb: conn.execute(f"PRAGMA main.foreign_key_list({_q(tb)})").fetchall() for tb in tables}
+    fks = {tb: conn.execute(f"PRAGMA main.foreign_key_list({quote(tb)})").fetchall() for tb in tables}
     steps: dict[str, Step] = {"clients": Step("clients", ["id IN (SELECT id FROM temp.forget_ids)"], 0)}
     for tb in tables:
         if tb == "clients":
@@ -73,7 +71,7 @@ def plan(conn) -> list[Step]:
         direct = {"client_id"} & cols
         direct |= {fk[3] for fk in fks[tb] if fk[2] == "clients"}
         if direct:
-            steps[tb] = Step(tb, [f"{_q(c)} IN (SELECT id FROM temp.forget_ids)" for c in sorted(direct)], 1)
+            steps[tb] = Step(tb, [f"{quote(c)} IN (SELECT id FROM temp.forget_ids)" for c in sorted(direct)], 1)
     for _ in range(len(tables)):  # follow foreign keys down until nothing new turns up
         changed = False
         for tb in tables:
@@ -82,7 +80,7 @@ def plan(conn) -> list[Step]:
                 if parent not in steps or parent == tb or tb == "clients":
                     continue
                 pcol = pcol or _pk(conn, parent)
-                pred = f"{_q(col)} IN (SELECT {_q(pcol)} FROM {_q(parent)} WHERE {steps[parent].where})"
+                pred = f"{quote(col)} IN (SELECT {quote(pcol)} FROM {quote(parent)} WHERE {steps[parent].where})"
                 step = steps.setdefault(tb, Step(tb, [], 0))
                 if pred not in step.predicates:
                     step.predicates.append(pred)
@@ -112,18 +110,22 @@ def _values(conn) -> list[str]:
 
 
 def _leftovers(conn, steps: list[Step]) -> list[tuple[str, str]]:
+    """Rows still pointing at the client, and the client's values in tables that hold no
+    client's rows (a list of addresses, a cache). In tables of client rows the same value may
+    be another client's own (a shared email in a household): that is theirs, not a copy."""
     found = []
     for step in steps:
-        if conn.execute(f"SELECT 1 FROM {_q(step.table)} WHERE {step.where} LIMIT 1").fetchone():
+        if conn.execute(f"SELECT 1 FROM {quote(step.table)} WHERE {step.where} LIMIT 1").fetchone():
             found.append((step.table, "client_id"))
+    planned = {step.table for step in steps}
     for tb in _tables(conn):
-        if tb in NO_VALUE_CHECK:
+        if tb in NO_VALUE_CHECK or tb in planned:
             continue
         cols = [c for c, ty in _columns(conn, tb) if ty in TEXT_TYPES or "CHAR" in ty or "CLOB" in ty]
         if not cols:
             continue
-        cond = " OR ".join(f"{_q(c)} IN (SELECT v FROM temp.forget_values)" for c in cols)
-        row = conn.execute(f"SELECT {', '.join(_q(c) for c in cols)} FROM {_q(tb)} WHERE {cond} LIMIT 1").fetchone()
+        cond = " OR ".join(f"{quote(c)} IN (SELECT v FROM temp.forget_values)" for c in cols)
+        row = conn.execute(f"SELECT {', '.join(quote(c) for c in cols)} FROM {quote(tb)} WHERE {cond} LIMIT 1").fetchone()
         if row is not None:
             values = {v for (v,) in conn.execute("SELECT v FROM temp.forget_values")}
             found.append((tb, next(c for c, v in zip(cols, row) if v in values)))
@@ -143,11 +145,15 @@ def erase(conn, actor, ids: list[int], action: str = "forget") -> dict[str, int]
     steps = plan(conn)
     deleted: dict[str, int] = defaultdict(int)
     for step in steps:
-        deleted[step.table] += conn.execute(f"DELETE FROM {_q(step.table)} WHERE {step.where}").rowcount
+        deleted[step.table] += conn.execute(f"DELETE FROM {quote(step.table)} WHERE {step.where}").rowcount
     for step in steps:  # a full-text index keeps the tokens of deleted rows until it is merged
         sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", [step.table]).fetchone()[0] or ""
         if deleted[step.table] and re.search(r"USING\s+fts[345]", sql, re.IGNORECASE):
-            conn.execute(f"INSERT INTO {_q(step.table)} ({_q(step.table)}) VALUES ('optimize')")
+            conn.execute(f"INSERT INTO {quote(step.table)} ({quote(step.table)}) VALUES ('optimize')")
+    touched = [tb for tb, n in deleted.items() if n]
+    for stat in ("sqlite_stat4", "sqlite_stat3"):  # ANALYZE's samples are copies of index keys
+        if touched and conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [stat]).fetchone():
+            conn.execute(f"DELETE FROM {stat} WHERE tbl IN ({', '.join('?' * len(touched))})", touched)
     left = _leftovers(conn, steps)
     if left:
         raise CaseloadError(t("erasure.leftover", places=", ".join(f"{tb}.{col}" for tb, col in left)))

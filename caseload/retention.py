@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 from . import access, audit
 from .db import write_transaction
-from .erasure import _q, checkpoint, erase
+from .erasure import checkpoint, erase, quote
 
 ISO = "%Y-%m-%dT%H:%M:%SZ"
 log = logging.getLogger("caseload.retention")
@@ -80,7 +80,7 @@ def _clear_profile(conn, store, limits: dict[int, str]) -> int:
     cols = {r[1] for r in conn.execute("PRAGMA table_info(profile)")}
     sets, set_args, conds, cond_args = [], [], [], []
     for cid, before in limits.items():
-        v, at = _q(f"v_{by_id[cid]}"), _q(f"t_{by_id[cid]}")
+        v, at = quote(f"v_{by_id[cid]}"), quote(f"t_{by_id[cid]}")
         if f"t_{by_id[cid]}" not in cols:
             continue
         # SET expressions all read the row as it was before the UPDATE

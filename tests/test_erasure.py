@@ -122,6 +122,13 @@ def test_forget_refuses_when_a_copy_would_remain_and_writes_nothing(cl):
     assert "forget" not in cl.ok("audit", "--format", "csv").stdout
 
 
+def test_a_value_shared_with_another_client_is_theirs_and_stays(cl):
+    cl.with_people()
+    cl.ok("client", "update", B["client_number"], f"email={A['email']}")  # one address for a household
+    cl.ok("client", "forget", A["client_number"], "--yes")
+    assert A["email"] in cl.ok("client", "show", B["client_number"]).stdout
+
+
 def test_forget_plan_follows_foreign_keys_down(cl):
     cl.with_people()
     conn = sqlite3.connect(cl.db, isolation_level=None)
