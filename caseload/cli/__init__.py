@@ -145,4 +145,5 @@ from . import trust as _trust  # noqa: E402
 from . import segments as _segments  # noqa: E402
 from . import reports as _reports  # noqa: E402
 from . import messages as _messages  # noqa: E402
+from . import tui as _tui  # noqa: E402
 from . import daemon as _daemon  # noqa: E402

@@ -1,0 +1,1 @@
+"""The coach's terminal: a Textual app, thin over the headless core (never imported by it)."""

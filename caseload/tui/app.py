@@ -1,0 +1,135 @@
+"""The app and its one factory, `build_app`, used by `caseload tui`, the tests and the bench.
+
+Every screen is a mode of its own (switching keeps each screen's state); a client opens on top
+of the screen it was chosen from. Blocking work runs in thread workers: a sqlite3 connection
+belongs to the thread that opened it, so each worker thread gets its own Store on the same
+file (`store_here`), sharing config and catalog."""
+
+import logging
+import sqlite3
+import threading
+from contextlib import contextmanager
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.message import Message
+
+from .. import i18n
+from ..errors import CaseloadError
+from ..i18n import t
+from ..store import Store
+from ..db import open_db
+from .keys import localize
+
+log = logging.getLogger("caseload.tui")
+
+SCREENS = ("caseload", "attention", "segments", "compose", "outbox", "reports")
+ANALYST_SCREENS = ("reports",)
+
+
+class Problem(Message):
+    """Something the user must hear about (a core error's message, never a traceback)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class CaseloadApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "caseload"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("c", "go('caseload')", "tui.key.caseload"),
+        Binding("a", "go('attention')", "tui.key.attention"),
+        Binding("s", "go('segments')", "tui.key.segments"),
+        Binding("m", "go('compose')", "tui.key.compose"),
+        Binding("o", "go('outbox')", "tui.key.outbox"),
+        Binding("r", "go('reports')", "tui.key.reports"),
+        Binding("f1,question_mark", "help", "tui.key.help", key_display="F1"),
+        Binding("q", "quit", "tui.key.quit"),
+    ]
+
+    def __init__(self, store: Store, actor, start: str | None = None):
+        super().__init__()
+        localize(self)
+        self.store = store
+        self.actor = actor
+        self.allowed = ANALYST_SCREENS if actor.role == "analyst" else SCREENS
+        self.start = start if start in self.allowed else self.allowed[0]
+        self._local = threading.local()
+        self._main_thread = threading.get_ident()
+        self.sub_title = t("tui.subtitle", organisation=store.config.organisation.name, user=actor.name,
+                           role=t(f"tui.role.{actor.role}"))
+        from .screens import attention, caseload, compose, outbox, reports, segment_builder
+
+        makers = {"caseload": caseload.CaseloadScreen, "attention": attention.AttentionScreen,
+                  "segments": segment_builder.SegmentBuilderScreen, "compose": compose.ComposeScreen,
+                  "outbox": outbox.OutboxScreen, "reports": reports.ReportsScreen}
+        for name in self.allowed:
+            self.add_mode(name, makers[name])
+
+    # -- data ---------------------------------------------------------------------------------
+    def store_here(self) -> Store:
+        """The store for the calling thread (workers get their own connection, opened once)."""
+        if threading.get_ident() == self._main_thread:
+            return self.store
+        store = getattr(self._local, "store", None)
+        if store is None:
+            s = self.store
+            store = Store(db=open_db(s.path), config=s.config, catalog=s.catalog, ids=s.ids, path=s.path)
+            self._local.store = store
+        return store
+
+    @contextmanager
+    def reported(self):
+        """Inside a worker: a core error becomes one message to the user, never a traceback."""
+        try:
+            yield
+        except CaseloadError as e:
+            self.post_message(Problem(e.message))
+        except sqlite3.Error as e:
+            log.error("database error: %s", type(e).__name__)
+            self.post_message(Problem(t("cli.database_error", error=str(e))))
+
+    def on_problem(self, message: Problem) -> None:
+        self.notify(message.text, severity="error", markup=False, timeout=8)
+
+    # -- navigation ---------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.switch_mode(self.start)
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "go" and parameters and parameters[0] not in self.allowed:
+            return False
+        return True
+
+    def action_go(self, name: str) -> None:
+        if name in self.allowed:
+            self.switch_mode(name)
+
+    def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def open_client(self, number: str) -> None:
+        from .screens.client import ClientScreen
+
+        if self.actor.role != "analyst":
+            self.push_screen(ClientScreen(number))
+
+    def get_system_commands(self, screen):
+        for name in self.allowed:
+            yield SystemCommand(t(f"tui.title.{name}"), t(f"tui.help.{name}"), lambda n=name: self.action_go(n))
+        yield SystemCommand(t("tui.key.help"), t("tui.help.help"), self.action_help)
+        yield SystemCommand(t("tui.key.quit"), t("tui.help.quit"), self.exit)
+        yield from (c for c in super().get_system_commands(screen) if c.title in ("Theme", "Keys"))
+
+
+def build_app(store: Store, actor, lang: str | None = None, start: str | None = None) -> CaseloadApp:
+    """The TUI for this store and user. lang: nl or en (default: the language already set)."""
+    if lang:
+        i18n.set_language(lang)
+    return CaseloadApp(store, actor, start=start)

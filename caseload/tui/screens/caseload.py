@@ -1,0 +1,67 @@
+"""The caseload: the clients you may see, with wellbeing and its trend, last activity and why
+they need attention; a filter bar (`/`) that takes a segment expression; sortable."""
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from ...i18n import t
+from ..keys import Localized
+from ..widgets.client_table import ClientTable
+from ..widgets.filter_bar import FilterBar
+
+
+class CaseloadScreen(Localized, Screen):
+    BINDINGS = [
+        Binding("slash", "filter", "tui.key.filter", key_display="/"),
+        Binding("n", "sort('name')", "tui.key.sort_name"),
+        Binding("w", "sort('wellbeing')", "tui.key.sort_wellbeing"),
+        Binding("l", "sort('last_activity')", "tui.key.sort_activity"),
+        Binding("k", "sort('client_number')", "tui.key.sort_number", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield FilterBar(id="filter")
+        yield ClientTable(show_coach=self.app.actor.role != "coach", id="clients")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.title = t("tui.title.caseload")
+        table = self.query_one(ClientTable)
+        table.set_query("1", [])
+        table.focus()
+
+    @property
+    def table(self) -> ClientTable:
+        return self.query_one(ClientTable)
+
+    @on(FilterBar.Applied)
+    def _applied(self, event: FilterBar.Applied) -> None:
+        table = self.table
+        if (event.where, list(event.params)) == (table.where, table.params):
+            table.set_total(event.count)
+        else:
+            table.set_query(event.where, event.params, total=event.count)
+
+    @on(FilterBar.Left)
+    def _left(self) -> None:
+        self.table.focus()
+
+    @on(ClientTable.Opened)
+    def _opened(self, event: ClientTable.Opened) -> None:
+        self.app.open_client(event.number)
+
+    @on(ClientTable.SortWanted)
+    def _sort_wanted(self, event: ClientTable.SortWanted) -> None:
+        self.action_sort(event.sort)
+
+    def action_filter(self) -> None:
+        self.query_one(FilterBar).focus()
+
+    def action_sort(self, key: str) -> None:
+        table = self.table
+        descending = not table.descending if key == table.sort else False
+        table.set_query(table.where, table.params, sort=key, descending=descending, total=table.total)

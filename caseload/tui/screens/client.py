@@ -1,0 +1,311 @@
+"""One client: the profile by category with stale values marked, a wellbeing chart, the
+timeline (messages, replies, notes, interventions, outflow) and forms to record an
+observation, a note, an intervention or outflow. The core validates every value against
+the catalog; its message is shown as it is."""
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.suggester import SuggestFromList
+from textual.widgets import Button, Footer, Header, Input, Label, Select, Static, TabbedContent, TabPane
+from textual_plotext import PlotextPlot
+
+from ... import clients, interventions, timeline
+from ...catalog import CATEGORIES
+from ...fields import OUTFLOW_TYPES
+from ...i18n import language, pick, t
+from .. import format as fmt
+from ..keys import Localized
+from .confirm import ConfirmScreen
+
+WELLBEING = "wellbeing"
+
+
+class ClientScreen(Localized, Screen):
+    BINDINGS = [
+        Binding("escape", "back", "tui.key.back"),
+        Binding("p", "tab('profile')", "tui.key.profile"),
+        Binding("g", "tab('chart')", "tui.key.chart"),
+        Binding("t", "tab('timeline')", "tui.key.timeline"),
+        Binding("v", "record('observation')", "tui.key.observe"),
+        Binding("n", "record('note')", "tui.key.note"),
+        Binding("i", "record('intervention')", "tui.key.intervention"),
+        Binding("u", "record('outflow')", "tui.key.outflow"),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, client: dict, history: list, events: list, programmes: list) -> None:
+            super().__init__()
+            self.client, self.history, self.events, self.programmes = client, history, events, programmes
+
+    class Saved(Message):
+        def __init__(self, text: str, form: str) -> None:
+            super().__init__()
+            self.text, self.form = text, form
+
+    def __init__(self, number: str):
+        super().__init__()
+        self.number = number
+        self.client: dict | None = None
+
+    def compose(self) -> ComposeResult:
+        catalog = self.app.store.catalog
+        yield Header()
+        yield Static(Text(t("tui.loading")), id="card")
+        with TabbedContent(initial="profile", id="tabs"):
+            with TabPane(t("tui.tab.profile"), id="profile"):
+                with VerticalScroll():
+                    yield Static(id="profile-table")
+            with TabPane(t("tui.tab.chart"), id="chart"):
+                yield PlotextPlot(id="wellbeing-plot")
+            with TabPane(t("tui.tab.timeline"), id="timeline"):
+                with VerticalScroll():
+                    yield Static(id="timeline-table")
+            with TabPane(t("tui.tab.record"), id="record"):
+                with VerticalScroll(id="forms"):
+                    with Vertical(classes="form", id="form-observation"):
+                        yield Label(t("tui.form.observation"), classes="form-title")
+                        with Horizontal(classes="row"):
+                            yield Select([(Text(f"{c.title()} ({c.key})"), c.key) for c in catalog],
+                                         prompt=t("tui.form.characteristic"), id="obs-key")
+                            yield Input(placeholder=t("tui.form.value"), id="obs-value")
+                            yield Button(t("tui.form.save"), variant="primary", id="obs-save")
+                        yield Static(id="obs-help", classes="form-help")
+                    with Vertical(classes="form", id="form-note"):
+                        yield Label(t("tui.form.note"), classes="form-title")
+                        with Horizontal(classes="row"):
+                            yield Input(placeholder=t("tui.form.note_text"), id="note-text")
+                            yield Button(t("tui.form.save"), variant="primary", id="note-save")
+                    with Vertical(classes="form", id="form-intervention"):
+                        yield Label(t("tui.form.intervention"), classes="form-title")
+                        with Horizontal(classes="row"):
+                            yield Input(placeholder=t("tui.form.intervention_name"), id="iv-name")
+                            yield Input(placeholder=t("tui.form.date_today"), id="iv-date", classes="date")
+                            yield Select([(t(f"tui.result.{r}"), r) for r in interventions.RESULTS],
+                                         prompt=t("tui.form.result"), id="iv-result")
+                            yield Button(t("tui.form.start"), id="iv-start")
+                            yield Button(t("tui.form.end"), id="iv-end")
+                    with Vertical(classes="form", id="form-outflow"):
+                        yield Label(t("tui.form.outflow"), classes="form-title")
+                        with Horizontal(classes="row"):
+                            yield Select([(t(f"reports.type.{o}"), o) for o in OUTFLOW_TYPES],
+                                         prompt=t("tui.form.outflow_type"), id="out-type")
+                            yield Input(placeholder=t("tui.form.date_today"), id="out-date", classes="date")
+                            yield Button(t("tui.form.record_outflow"), variant="warning", id="out-save")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.title = t("tui.title.client", number=self.number)
+        self.load()
+
+    # -- loading --------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="client")
+    def load(self) -> None:
+        app = self.app
+        with app.reported():
+            store = app.store_here()
+            client = clients.show_client(store, app.actor, self.number)
+            history = clients.history(store, app.actor, self.number, WELLBEING) if WELLBEING in store.catalog else []
+            events = timeline.timeline(store, app.actor, self.number)
+            self.post_message(self.Loaded(client, history, events, interventions.active_names(store)))
+
+    def on_client_screen_loaded(self, message: Loaded) -> None:
+        self.client = c = message.client
+        self.query_one("#card", Static).update(self._card(c))
+        self.query_one("#profile-table", Static).update(self._profile(c))
+        self.query_one("#timeline-table", Static).update(self._timeline(message.events))
+        self._chart(message.history)
+        self.query_one("#iv-name", Input).suggester = SuggestFromList(message.programmes, case_sensitive=False)
+
+    def _card(self, c: dict) -> Text:
+        name = " ".join(p for p in (c.get("first_name"), c.get("last_name")) if p)
+        out = Text(name or c["client_number"], style="bold")
+        out.append(f"  {c['client_number']}", "dim")
+        status = t(f"tui.status.{c['status']}")
+        if c.get("outflow_type"):
+            status += f": {t('reports.type.' + c['outflow_type'])} {fmt.day(c.get('outflow_date'))}"
+        parts = [(t("tui.col.coach"), c.get("coach") or "-"), (t("tui.card.status"), status),
+                 (t("tui.card.channel"), c.get("preferred_channel") or "-"),
+                 (t("tui.card.language"), c.get("language") or "-"),
+                 (t("tui.card.intake"), fmt.day(c.get("intake_date")) or "-"),
+                 (t("tui.col.last_activity"), fmt.moment(c.get("last_activity"), self.app.store.tz) or "-")]
+        out.append("\n")
+        for i, (label, value) in enumerate(parts):
+            out.append(("   " if i else "") + f"{label}: ", "dim")
+            out.append(str(value))
+        return out
+
+    def _profile(self, c: dict) -> Table | Text:
+        catalog = self.app.store.catalog
+        if not c["profile"]:
+            return Text(t("tui.profile.empty"), style="dim")
+        by_cat: dict[str, list] = {}
+        for p in c["profile"]:
+            by_cat.setdefault(catalog[p.key].category, []).append(p)
+        table = Table(box=None, show_header=True, header_style="bold", expand=True, padding=(0, 1))
+        table.add_column(t("tui.col.characteristic"), ratio=3)
+        table.add_column(t("tui.col.value"), ratio=3)
+        table.add_column(t("tui.col.observed"), ratio=2)
+        for category in CATEGORIES:
+            if category not in by_cat:
+                continue
+            table.add_row(Text(t(f"tui.category.{category}"), style="bold underline"), "", "")
+            for p in by_cat[category]:
+                ch = catalog[p.key]
+                when = Text(fmt.moment(p.observed_at, self.app.store.tz))
+                if p.stale:
+                    when.append(f"  {t('cli.stale')}", "bold yellow")
+                value = fmt.day(p.value) if ch.type == "date" else ch.value_title(p.value)
+                table.add_row(Text(ch.title()), Text(value), when)
+        return table
+
+    def _timeline(self, events: list) -> Table | Text:
+        if not events:
+            return Text(t("tui.timeline.empty"), style="dim")
+        table = Table(box=None, show_header=True, header_style="bold", expand=True, padding=(0, 1))
+        table.add_column(t("tui.col.when"), width=17, no_wrap=True)
+        table.add_column(t("tui.col.what"), width=16, no_wrap=True)
+        table.add_column(t("tui.col.text"), ratio=1)
+        table.add_column(t("tui.col.detail"), width=26)
+        for e in events:
+            detail = e.detail
+            if e.kind == "intervention_end" and detail:
+                detail = t(f"tui.result.{detail}")
+            elif e.kind in ("note", "reply"):
+                detail = e.author or ""
+            elif e.kind == "outflow":
+                detail = ""
+            text = t(f"reports.type.{e.text}") if e.kind == "outflow" else e.text
+            style = {"reply": "bold cyan", "outflow": "bold green"}.get(e.kind, "")
+            table.add_row(Text(fmt.moment(e.at, self.app.store.tz)), Text(t(f"tui.event.{e.kind}"), style=style),
+                          Text(text), Text(detail, style="dim"))
+        return table
+
+    def _chart(self, history: list) -> None:
+        plot = self.query_one("#wellbeing-plot", PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        plt.clear_figure()
+        ch = self.app.store.catalog.get(WELLBEING)
+        plt.title(ch.title() if ch else "")
+        if history:
+            ys = [h["value"] for h in history]
+            xs = list(range(1, len(ys) + 1))
+            plt.plot(xs, ys, marker="braille")
+            plt.scatter(xs, ys, marker="dot")
+            step = max(1, len(xs) // 6)
+            ticks = xs[::step]
+            plt.xticks(ticks, [fmt.day(history[i - 1]["observed_at"]) for i in ticks])
+            if ch is not None and ch.min is not None:
+                plt.ylim(ch.min, ch.max)
+                plt.yticks(list(range(int(ch.min), int(ch.max) + 1)))
+        plot.refresh()
+
+    # -- recording ------------------------------------------------------------------------------
+    @on(Select.Changed, "#obs-key")
+    def _key_chosen(self, event: Select.Changed) -> None:
+        help_ = self.query_one("#obs-help", Static)
+        if event.value is Select.BLANK:
+            help_.update("")
+            return
+        ch = self.app.store.catalog[event.value]
+        value = self.query_one("#obs-value", Input)
+        if ch.type == "enum":
+            allowed = ", ".join(f"{v} ({ch.value_title(v)})" for v in ch.values)
+            value.suggester = SuggestFromList(list(ch.values), case_sensitive=False)
+        elif ch.type == "bool":
+            allowed = t("tui.form.bool_values")
+            value.suggester = SuggestFromList(["ja", "nee"] if language() == "nl" else ["yes", "no"],
+                                              case_sensitive=False)
+        elif ch.type == "scale":
+            allowed = ", ".join(ch.value_title(v) for v in range(int(ch.min), int(ch.max) + 1))
+        elif ch.type == "number":
+            allowed = t("tui.form.number_between", min=ch.min if ch.min is not None else "-",
+                        max=ch.max if ch.max is not None else "-")
+        elif ch.type == "date":
+            allowed = t("tui.form.date_format")
+        else:
+            allowed = t("tui.form.free_text")
+        question = pick(ch.question) if ch.question else ""
+        help_.update(Text(f"{allowed}" + (f"  ·  {question}" if question else "")))
+
+    @on(Button.Pressed, "#obs-save")
+    @on(Input.Submitted, "#obs-value")
+    def _observe(self) -> None:
+        key = self.query_one("#obs-key", Select).value
+        value = self.query_one("#obs-value", Input).value
+        if key is Select.BLANK:
+            self.notify(t("tui.form.choose_characteristic"), severity="warning")
+            return
+        self.save("observation", lambda s, a: clients.set_characteristics(s, a, self.number, {key: value}),
+                  t("tui.saved.observation", name=self.app.store.catalog[key].title()))
+
+    @on(Button.Pressed, "#note-save")
+    @on(Input.Submitted, "#note-text")
+    def _note(self) -> None:
+        text = self.query_one("#note-text", Input).value
+        self.save("note", lambda s, a: clients.add_note(s, a, self.number, text), t("tui.saved.note"))
+
+    @on(Button.Pressed, "#iv-start")
+    def _iv_start(self) -> None:
+        name, day = self.query_one("#iv-name", Input).value, self.query_one("#iv-date", Input).value
+        self.save("intervention", lambda s, a: interventions.start(s, a, self.number, name, day or None),
+                  t("tui.saved.intervention_start", name=name))
+
+    @on(Button.Pressed, "#iv-end")
+    def _iv_end(self) -> None:
+        name, day = self.query_one("#iv-name", Input).value, self.query_one("#iv-date", Input).value
+        result = self.query_one("#iv-result", Select).value
+        result = None if result is Select.BLANK else result
+        self.save("intervention", lambda s, a: interventions.end(s, a, self.number, name, day or None, result),
+                  t("tui.saved.intervention_end", name=name))
+
+    @on(Button.Pressed, "#out-save")
+    def _outflow(self) -> None:
+        kind = self.query_one("#out-type", Select).value
+        day = self.query_one("#out-date", Input).value
+        if kind is Select.BLANK:
+            self.notify(t("tui.form.choose_outflow"), severity="warning")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.save("outflow", lambda s, a: clients.record_outflow(s, a, self.number, kind, day or None),
+                          t("tui.saved.outflow"))
+
+        self.app.push_screen(ConfirmScreen(t("tui.confirm.outflow", type=t(f"reports.type.{kind}"),
+                                             number=self.number)), answered)
+
+    @work(thread=True, group="record")
+    def save(self, form: str, change, done: str) -> None:
+        app = self.app
+        with app.reported():
+            change(app.store_here(), app.actor)
+            self.post_message(self.Saved(done, form))
+
+    def on_client_screen_saved(self, message: Saved) -> None:
+        self.notify(message.text, markup=False)
+        clear = {"observation": ["#obs-value"], "note": ["#note-text"], "intervention": [], "outflow": []}
+        for selector in clear[message.form]:
+            self.query_one(selector, Input).value = ""
+        self.load()
+
+    # -- keys -----------------------------------------------------------------------------------
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def action_record(self, form: str) -> None:
+        self.query_one(TabbedContent).active = "record"
+        first = {"observation": "#obs-key", "note": "#note-text", "intervention": "#iv-name",
+                 "outflow": "#out-type"}[form]
+        widget = self.query_one(first)
+        self.call_after_refresh(widget.focus)
+        self.call_after_refresh(self.query_one(f"#form-{form}").scroll_visible)

@@ -1,0 +1,248 @@
+"""Compose: pick or write a template, preview it for the real clients in a segment (SMS
+length, parts and encoding), see the channel mix and who is skipped and why (opted out, no
+phone or email, outflow; quiet hours hold messages back), schedule, and queue after a
+confirmation that shows the count. Nothing is written before that confirmation."""
+
+from collections import Counter
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input, Label, Select, Static, TextArea
+
+from ... import outbox, policy, templates
+from ...channels.sms import sms_info
+from ...fields import LANGUAGES
+from ...i18n import language, t
+from .. import format as fmt
+from ..keys import Localized
+from ..widgets.filter_bar import FilterBar
+from .confirm import ConfirmScreen
+
+SAMPLE = 5
+
+
+class ComposeScreen(Localized, Screen):
+    BINDINGS = [
+        Binding("slash", "segment", "tui.key.segment", key_display="/"),
+        Binding("f5", "preview", "tui.key.preview"),
+        Binding("f8", "queue", "tui.key.queue"),
+    ]
+
+    class Templates(Message):
+        def __init__(self, rows: list, select: str | None = None) -> None:
+            super().__init__()
+            self.rows, self.select = rows, select
+
+    class Planned(Message):
+        def __init__(self, key: tuple, plan, quiet_until) -> None:
+            super().__init__()
+            self.key, self.plan, self.quiet_until = key, plan, quiet_until
+
+    class Queued(Message):
+        def __init__(self, result: dict) -> None:
+            super().__init__()
+            self.result = result
+
+    def __init__(self):
+        super().__init__()
+        self.plan = None
+        self._key: tuple | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="compose"):
+            with VerticalScroll(id="compose-left"):
+                yield Label(t("tui.compose.segment"), classes="form-title")
+                yield FilterBar(id="segment", placeholder=t("tui.compose.segment_placeholder"))
+                yield Label(t("tui.compose.template"), classes="form-title")
+                with Horizontal(classes="row"):
+                    yield Select([], prompt=t("tui.compose.pick_template"), id="template")
+                    yield Select([(t("tui.compose.channel_auto"), "auto"), ("SMS", "sms"), (t("tui.compose.email"), "email")],
+                                 value="auto", allow_blank=False, id="channel")
+                with Horizontal(classes="row"):
+                    yield Input(placeholder=t("tui.compose.at"), id="at")
+                    yield Input(placeholder=t("tui.compose.campaign"), id="campaign")
+                yield Button(t("tui.compose.queue"), variant="success", id="queue")
+                yield Label(t("tui.compose.new_template"), classes="form-title")
+                with Horizontal(classes="row"):
+                    yield Input(placeholder=t("tui.compose.template_name"), id="new-name")
+                    yield Select([("SMS", "sms"), (t("tui.compose.email"), "email")], value="sms",
+                                 allow_blank=False, id="new-channel")
+                    yield Select([(lang, lang) for lang in LANGUAGES], value=self.app.store.config.message_language
+                                 if self.app.store.config.message_language in LANGUAGES else "nl",
+                                 allow_blank=False, id="new-language")
+                yield Input(placeholder=t("tui.compose.subject"), id="new-subject")
+                yield TextArea(id="new-body")
+                yield Static(id="new-info", classes="form-help")
+                yield Button(t("tui.compose.save_template"), id="save-template")
+            with VerticalScroll(id="compose-right"):
+                yield Label(t("tui.compose.preview"), classes="form-title")
+                yield Static(Text(t("tui.compose.nothing_yet"), style="dim"), id="preview")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.title = t("tui.title.compose")
+        self.load_templates()
+
+    # -- templates ------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="templates")
+    def load_templates(self, select: str | None = None) -> None:
+        with self.app.reported():
+            self.post_message(self.Templates(templates.list_templates(self.app.store_here()), select))
+
+    def on_compose_screen_templates(self, message: Templates) -> None:
+        names = sorted({r["name"] for r in message.rows})
+        variants = {n: ", ".join(f"{r['channel']}/{r['language']}" for r in message.rows if r["name"] == n) for n in names}
+        select = self.query_one("#template", Select)
+        select.set_options([(Text(f"{n}  ({variants[n]})"), n) for n in names])
+        if message.select in names:
+            select.value = message.select
+
+    @on(TextArea.Changed, "#new-body")
+    def _body_changed(self, event: TextArea.Changed) -> None:
+        info = sms_info(event.text_area.text)
+        self.query_one("#new-info", Static).update(Text(t("tui.compose.sms_info", characters=info.characters,
+                                                           encoding=info.encoding, parts=info.parts)))
+
+    @on(Button.Pressed, "#save-template")
+    def _save_template(self) -> None:
+        name = self.query_one("#new-name", Input).value
+        channel = self.query_one("#new-channel", Select).value
+        lang = self.query_one("#new-language", Select).value
+        subject = self.query_one("#new-subject", Input).value if channel == "email" else None
+        body = self.query_one("#new-body", TextArea).text
+        self.save_template(name, channel, lang, subject, body)
+
+    @work(thread=True, group="templates")
+    def save_template(self, name, channel, lang, subject, body) -> None:
+        app = self.app
+        with app.reported():
+            v = templates.add_template(app.store_here(), app.actor, name, channel, body, language=lang,
+                                       subject=subject, replace=True)
+            app.call_from_thread(self.notify, t("template.added", name=v.name, channel=v.channel,
+                                                  language=v.language), markup=False)
+            self.load_templates(v.name)
+
+    # -- preview --------------------------------------------------------------------------------
+    def _inputs(self) -> tuple:
+        bar = self.query_one(FilterBar)
+        template = self.query_one("#template", Select).value
+        return (bar.value.strip(), None if template is Select.BLANK else template,
+                self.query_one("#channel", Select).value, self.query_one("#at", Input).value.strip(),
+                self.query_one("#campaign", Input).value.strip())
+
+    @on(FilterBar.Applied)
+    @on(Select.Changed, "#template, #channel")
+    @on(Input.Submitted, "#at, #campaign")
+    def action_preview(self) -> None:
+        key = self._inputs()
+        segment, template = key[0], key[1]
+        if not segment or template is None:
+            self.plan = None
+            self.query_one("#preview", Static).update(Text(t("tui.compose.nothing_yet"), style="dim"))
+            return
+        self._key = key
+        self.query_one("#preview", Static).update(Text(t("tui.loading"), style="dim"))
+        self.make_plan(key)
+
+    @work(thread=True, exclusive=True, group="plan")
+    def make_plan(self, key: tuple) -> None:
+        segment, template, channel, at, campaign = key
+        app = self.app
+        with app.reported():
+            store = app.store_here()
+            plan = outbox.plan_queue(store, app.actor, segment, template, channel=channel, at=at or None,
+                                     campaign=campaign or None)
+            self.post_message(self.Planned(key, plan, policy.quiet_until(store.config, plan.due_at)))
+
+    def on_compose_screen_planned(self, message: Planned) -> None:
+        if message.key != self._key:
+            return
+        self.plan = message.plan
+        self.query_one("#preview", Static).update(self._preview(message.plan, message.quiet_until))
+
+    def _preview(self, plan, quiet_until) -> Text:
+        tz = self.app.store.tz
+        out = Text()
+        channels = ", ".join(f"{ch} {fmt.number(n)}" for ch, n in sorted(plan.by_channel().items())) or "-"
+        out.append(t("queue.plan", n=fmt.number(plan.count), in_segment=fmt.number(plan.in_segment),
+                     campaign=plan.campaign, channels=channels, at=fmt.moment(_iso(plan.due_at), tz)) + "\n", "bold")
+        if plan.skipped:
+            reasons = ", ".join(f"{t('queue.reason.' + k)} {fmt.number(n)}" for k, n in sorted(plan.skipped.items()))
+            out.append(t("queue.skipped", reasons=reasons) + "\n", "yellow")
+        else:
+            out.append(t("tui.compose.none_skipped") + "\n", "dim")
+        if quiet_until is not None:
+            out.append(t("send.quiet", until=fmt.moment(_iso(quiet_until), tz)) + "\n", "yellow")
+        sms = [sms_info(p.body) for p in plan.messages if p.channel == "sms"]
+        if sms:
+            parts = Counter(i.parts for i in sms)
+            encodings = Counter(i.encoding for i in sms)
+            out.append(t("tui.compose.sms_summary", longest=max(i.characters for i in sms),
+                         parts=", ".join(f"{p}: {fmt.number(n)}" for p, n in sorted(parts.items())),
+                         encodings=", ".join(f"{e} {fmt.number(n)}" for e, n in sorted(encodings.items()))) + "\n")
+        if not plan.count:
+            out.append("\n" + t("queue.nothing") + "\n", "bold")
+            return out
+        out.append("\n" + t("tui.compose.sample", n=min(SAMPLE, plan.count)) + "\n", "bold underline")
+        for p in plan.sample(SAMPLE):
+            out.append(f"\n{p.client_number}  ", "dim")
+            out.append(p.name, "bold")
+            out.append(f"  · {p.channel} · {p.language}", "dim")
+            if p.subject:
+                out.append("\n" + t("tui.compose.subject") + ": ", "dim")
+                out.append(p.subject)
+            out.append("\n")
+            out.append(p.body)
+            if p.channel == "sms":
+                i = sms_info(p.body)
+                out.append("\n" + t("tui.compose.sms_info", characters=i.characters, encoding=i.encoding,
+                                    parts=i.parts), "dim")
+            out.append("\n")
+        return out
+
+    # -- queueing -------------------------------------------------------------------------------
+    @on(Button.Pressed, "#queue")
+    def action_queue(self) -> None:
+        plan = self.plan
+        if plan is None or self._inputs() != self._key:
+            self.action_preview()
+            self.notify(t("tui.compose.preview_first"), severity="warning")
+            return
+        if not plan.count:
+            self.notify(t("queue.nothing"), severity="warning")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.commit(plan)
+
+        self.app.push_screen(ConfirmScreen(t("queue.confirm", n=fmt.number(plan.count)) + "\n" +
+                                           t("tui.compose.confirm_detail", campaign=plan.campaign,
+                                             at=fmt.moment(_iso(plan.due_at), self.app.store.tz)),
+                                           yes=t("tui.compose.queue")), answered)
+
+    @work(thread=True, exclusive=True, group="queue")
+    def commit(self, plan) -> None:
+        app = self.app
+        with app.reported():
+            self.post_message(self.Queued(outbox.commit_queue(app.store_here(), app.actor, plan)))
+
+    def on_compose_screen_queued(self, message: Queued) -> None:
+        r = message.result
+        self.notify(t("queue.done", n=fmt.number(r["queued"]), campaign=r["campaign"], already=r["already"]),
+                    markup=False)
+        self.plan = None
+        self.action_preview()
+
+    def action_segment(self) -> None:
+        self.query_one(FilterBar).focus()
+
+
+def _iso(moment) -> str:
+    return policy.iso(moment)

@@ -1,0 +1,51 @@
+"""Help: the keys of the app and of the screen you came from, and the filter language."""
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from ...i18n import t
+from ..keys import Localized
+
+
+def _keys(node) -> list[tuple[str, str]]:
+    out = []
+    for key, bindings in node._bindings.key_to_bindings.items():
+        for b in bindings:
+            if b.description and not b.system:
+                out.append((node.app.get_key_display(b), b.description))
+    return out
+
+
+class HelpScreen(Localized, ModalScreen):
+    BINDINGS = [Binding("escape,f1,q", "dismiss", "tui.key.close")]
+
+    def compose(self) -> ComposeResult:
+        below = self.app.screen_stack[-1] if self.app.screen_stack else None
+        table = Table(box=None, show_header=False, padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column()
+        sections = [(t("tui.help.keys_app"), _keys(self.app))]
+        if below is not None and below is not self:
+            own = _keys(below)
+            for widget in below.query("*"):
+                if widget.can_focus:
+                    own += [k for k in _keys(widget) if k not in own]
+            sections.insert(0, (t("tui.help.keys_screen"), own))
+        for title, keys in sections:
+            table.add_row(Text(title, style="underline"), "")
+            for key, description in keys:
+                table.add_row(Text(key), Text(description))
+            table.add_row("", "")
+        table.add_row(Text("ctrl+p"), Text(t("tui.help.palette")))
+        with VerticalScroll(id="dialog"):
+            yield Static(Text(t("tui.title.help"), style="bold"))
+            yield Static(table)
+            yield Static(Text(t("tui.help.filter")), id="filter-help")
+
+    def action_dismiss(self) -> None:
+        self.dismiss()

@@ -1,0 +1,203 @@
+"""Reports: outflow by characteristic and the effect of an intervention, as charts and tables.
+Small groups are suppressed by the core (config.reports.min_cell_size) and shown as such.
+The only screen an analyst gets: aggregates, never a client."""
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, LoadingIndicator, Select, Static, TabbedContent, TabPane
+from textual_plotext import PlotextPlot
+
+from ... import interventions
+from ...i18n import t
+from .. import format as fmt
+from ..keys import Localized
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:.1f}".replace(".", "," if t("tui.decimal") == "," else ".")
+
+
+class ReportsScreen(Localized, Screen):
+    BINDINGS = [Binding("f5", "reload", "tui.key.reload"),
+                Binding("u", "tab('outflow')", "tui.key.outflow_report"),
+                Binding("e", "tab('effect')", "tui.key.effect_report")]
+
+    class Outflow(Message):
+        def __init__(self, key: str, report: dict) -> None:
+            super().__init__()
+            self.key, self.report = key, report
+
+    class Effect(Message):
+        def __init__(self, name: str, report: dict) -> None:
+            super().__init__()
+            self.name, self.report = name, report
+
+    class Programmes(Message):
+        def __init__(self, names: list) -> None:
+            super().__init__()
+            self.names = names
+
+    def compose(self) -> ComposeResult:
+        catalog = self.app.store.catalog
+        yield Header()
+        with TabbedContent(initial="outflow", id="report-tabs"):
+            with TabPane(t("tui.reports.outflow"), id="outflow"):
+                with Horizontal(classes="row"):
+                    yield Select([(Text(f"{c.title()} ({c.key})"), c.key) for c in catalog if c.type != "text"],
+                                 value="wellbeing" if "wellbeing" in catalog else Select.BLANK,
+                                 prompt=t("tui.form.characteristic"), id="outflow-key")
+                yield Static(id="outflow-summary")
+                yield LoadingIndicator(id="outflow-loading")
+                with Horizontal(classes="report"):
+                    yield PlotextPlot(id="outflow-plot")
+                    with VerticalScroll():
+                        yield Static(id="outflow-table")
+            with TabPane(t("tui.reports.effect"), id="effect"):
+                with Horizontal(classes="row"):
+                    yield Select([], prompt=t("tui.reports.pick_intervention"), id="effect-name")
+                yield Static(Text(t("tui.reports.effect_hint"), style="dim"), id="effect-summary")
+                yield LoadingIndicator(id="effect-loading")
+                with Horizontal(classes="report"):
+                    yield PlotextPlot(id="effect-plot")
+                    with VerticalScroll():
+                        yield Static(id="effect-table")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.title = t("tui.title.reports")
+        self.query_one("#effect-loading").display = False
+        self.load_programmes()
+        key = self.query_one("#outflow-key", Select).value
+        if key is not Select.BLANK:
+            self.outflow(key)
+        else:
+            self.query_one("#outflow-loading").display = False
+
+    @work(thread=True, exclusive=True, group="programmes")
+    def load_programmes(self) -> None:
+        with self.app.reported():
+            self.post_message(self.Programmes(interventions.active_names(self.app.store_here())))
+
+    def on_reports_screen_programmes(self, message: Programmes) -> None:
+        self.query_one("#effect-name", Select).set_options([(Text(n), n) for n in message.names])
+
+    # -- outflow by characteristic --------------------------------------------------------------
+    @on(Select.Changed, "#outflow-key")
+    def _outflow_key(self, event: Select.Changed) -> None:
+        if event.value is not Select.BLANK:
+            self.outflow(event.value)
+
+    def outflow(self, key: str) -> None:
+        self.query_one("#outflow-loading").display = True
+        self.run_outflow(key)
+
+    @work(thread=True, exclusive=True, group="outflow")
+    def run_outflow(self, key: str) -> None:
+        from ...reports import outflow_report
+
+        app = self.app
+        with app.reported():
+            self.post_message(self.Outflow(key, outflow_report(app.store_here(), app.actor, keys=[key])))
+
+    def on_reports_screen_outflow(self, message: Outflow) -> None:
+        self.query_one("#outflow-loading").display = False
+        r = message.report
+        o = r["overall"]
+        summary = Text(t("reports.outflow_title", outcome=t("tui.reports.outcome_outflow"), start=fmt.day(r["cohort_date"]),
+                         end=fmt.day(r["end_date"])), style="bold")
+        summary.append("\n" + t("tui.reports.overall", n=fmt.number(o["n"]), outflow=fmt.number(o["outflow"]),
+                                rate=_pct(o["rate_pct"])))
+        if not r["follow_up_complete"]:
+            summary.append("  " + t("tui.reports.incomplete"), "yellow")
+        self.query_one("#outflow-summary", Static).update(summary)
+        rows = [x for x in r["by_characteristic"] if x["key"] == message.key]
+        table = Table(box=None, header_style="bold", expand=True)
+        for col in ("value", "n", "outflow", "rate", "ci", "difference"):
+            table.add_column(t(f"reports.col.{col}"), justify="left" if col == "value" else "right")
+        for x in rows:
+            if x["suppressed"]:
+                table.add_row(Text(str(x["label"])), Text(t("reports.suppressed"), style="dim"), "", "", "", "")
+                continue
+            ci = f"{_pct(x['ci_low_pct'])}-{_pct(x['ci_high_pct'])}" if x["rate_pct"] is not None else "-"
+            diff = x.get("difference_pp")
+            table.add_row(Text(str(x["label"])), fmt.number(x["n"]), fmt.number(x["outflow"]), _pct(x["rate_pct"]),
+                          ci, "-" if diff is None else ("+" if diff > 0 else "") + _pct(diff))
+        self.query_one("#outflow-table", Static).update(table)
+        shown = [x for x in rows if not x["suppressed"] and x["rate_pct"] is not None]
+        plot = self.query_one("#outflow-plot", PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        plt.clear_figure()
+        ch = self.app.store.catalog[message.key]
+        plt.title(t("tui.reports.rate_by", name=ch.title()))
+        if shown:
+            plt.bar([str(x["label"])[:14] for x in shown], [x["rate_pct"] for x in shown])
+            if o["rate_pct"] is not None:
+                plt.hline(o["rate_pct"])
+        plot.refresh()
+
+    # -- intervention effect --------------------------------------------------------------------
+    @on(Select.Changed, "#effect-name")
+    def _effect_name(self, event: Select.Changed) -> None:
+        if event.value is not Select.BLANK:
+            self.query_one("#effect-loading").display = True
+            self.run_effect(event.value)
+
+    @work(thread=True, exclusive=True, group="effect")
+    def run_effect(self, name: str) -> None:
+        from ...reports import effect_report
+
+        app = self.app
+        with app.reported():
+            self.post_message(self.Effect(name, effect_report(app.store_here(), app.actor, name)))
+        app.call_from_thread(setattr, self.query_one("#effect-loading"), "display", False)
+
+    def on_reports_screen_effect(self, message: Effect) -> None:
+        self.query_one("#effect-loading").display = False
+        r = message.report
+        summary = Text(t("tui.reports.effect_of", name=message.name), style="bold")
+        summary.append("\n")
+        summary.append(r["conclusion"])
+        self.query_one("#effect-summary", Static).update(summary)
+        table = Table(box=None, show_header=False, expand=True)
+        table.add_column(style="bold")
+        table.add_column(justify="right")
+        for field in ("participants_total", "participants", "matched_participants", "controls",
+                      "participant_rate_pct", "control_rate_pct", "effect_pp", "naive_control_rate_pct",
+                      "naive_effect_pp"):
+            value = r.get(field)
+            shown = fmt.number(value) if isinstance(value, int) else _pct(value) if isinstance(value, float) else \
+                (t("reports.suppressed") if value is None and r["suppressed"] else "-")
+            table.add_row(Text(t(f"tui.effect.{field}")), Text(shown))
+        if r.get("ci_low_pp") is not None:
+            table.add_row(Text(t("tui.effect.ci")), Text(f"{_pct(r['ci_low_pp'])} .. {_pct(r['ci_high_pp'])}"))
+        self.query_one("#effect-table", Static).update(table)
+        plot = self.query_one("#effect-plot", PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title(t("tui.reports.rates"))
+        bars = [(t("tui.effect.bar_participants"), r.get("participant_rate_pct")),
+                (t("tui.effect.bar_matched"), r.get("control_rate_pct")),
+                (t("tui.effect.bar_naive"), r.get("naive_control_rate_pct"))]
+        bars = [(label, v) for label, v in bars if v is not None]
+        if bars:
+            plt.bar([b[0] for b in bars], [b[1] for b in bars])
+        plot.refresh()
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def action_reload(self) -> None:
+        key = self.query_one("#outflow-key", Select).value
+        if key is not Select.BLANK:
+            self.outflow(key)
+        name = self.query_one("#effect-name", Select).value
+        if name is not Select.BLANK:
+            self._effect_name(Select.Changed(self.query_one("#effect-name", Select), name))

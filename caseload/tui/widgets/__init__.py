@@ -1,0 +1,1 @@
+"""Reusable widgets: the paged client table, the filter bar, small dialogs."""
