@@ -302,35 +302,53 @@ def test_attention_signals_rank_and_plug_in(tmp_path):
 
     # a failed delivery in the outbox, and a signal plugged in by another area
     insert_message(store, client_id=7, status="failed", at=recent)
-    attention.register(attention.Signal("missed_checkins", 5, lambda ctx: {7: "2"}))
+    assert "missed_checkins" in {s.name for s in attention.signals(store)}  # the check-ins area's
+    attention.register(attention.Signal("plugged_in", 5, lambda ctx: {7: "2"}))
     try:
         rows = attention_list(store, actor(store, "cora"), now=now)
     finally:
-        attention.unregister("missed_checkins")
+        attention.unregister("plugged_in")
     assert rows[0]["client_number"] == "K7"
-    assert {x["signal"] for x in rows[0]["reasons"]} == {"failed_delivery", "missed_checkins"}
+    assert {x["signal"] for x in rows[0]["reasons"]} == {"failed_delivery", "plugged_in"}
     lead = attention_list(store, actor(store, "tess"), now=now)
     assert {r["coach"] for r in lead} == {"cora"}
 
 
-def test_engagement_reply_rates_by_channel(tmp_path):
-    from caseload.errors import CaseloadError
+def insert_row(store, table: str, **values) -> None:
+    """A row in another area's table, filling its other required columns."""
+    cols = store.conn.execute(f"PRAGMA table_info({table})").fetchall()
+    for _, name, _, notnull, default, pk in cols:
+        if notnull and default is None and not pk and name not in values:
+            values[name] = "x"
+    store.conn.execute(f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                       list(values.values()))
+    store.conn.commit()
+
+
+def test_engagement_reply_rates_by_channel_and_checkins_by_month(tmp_path):
     from caseload.reports import engagement_report
 
     store = new_store(tmp_path)
     insert_clients(store, [{"id": i, "coach": "cora", "intake_date": "2025-01-01"} for i in range(1, 41)])
-    with pytest.raises(CaseloadError):  # no way yet to tell which messages got a reply
-        engagement_report(store, actor(store, "ana"))
     for i in range(1, 41):
         insert_message(store, client_id=i, status="sent", at="2026-05-01T10:00:00Z", sent_at="2026-05-01T10:00:00Z",
-                       channel="sms" if i <= 30 else "email", template="hello", kind="checkin")
-    store.conn.execute("CREATE TABLE replies (id INTEGER PRIMARY KEY, message_id INTEGER)")  # the inbound area's
-    store.conn.executemany("INSERT INTO replies (message_id) SELECT id FROM messages WHERE client_id = ?",
-                           [(i,) for i in range(1, 13)] + [(33,)])
-    store.conn.commit()
+                       channel="sms" if i <= 30 else "email", template="hello", kind="campaign")
+    if not store.conn.execute("PRAGMA table_info(replies)").fetchall():
+        store.conn.execute("CREATE TABLE replies (id INTEGER PRIMARY KEY, message_id INTEGER)")
+    for i in list(range(1, 13)) + [33]:
+        (mid,) = store.conn.execute("SELECT id FROM messages WHERE client_id = ?", [i]).fetchone()
+        insert_row(store, "replies", message_id=mid, channel="sms", received_at="2026-05-01T11:00:00Z")
+    checkins = bool(store.conn.execute("PRAGMA table_info(checkins)").fetchall())
+    if checkins:
+        for i in range(1, 41):
+            insert_row(store, "checkins", client_id=i, channel="sms", language="nl",
+                       status="answered" if i % 4 == 0 else "unanswered", created_at="2026-04-02T10:00:00Z")
     r = engagement_report(store, actor(store, "ana"))
     sms = next(x for x in r["by"]["channel"] if x["value"] == "sms")
     email = next(x for x in r["by"]["channel"] if x["value"] == "email")
     assert (sms["n"], sms["replied"], sms["rate_pct"]) == (30, 12, 40.0)
     assert (email["n"], email["replied"]) == (10, 1)
-    assert r["by"]["checkin_month"][0]["n"] == 40
+    assert next(x for x in r["by"]["template"] if x["value"] == "hello")["replied"] == 13
+    if checkins:
+        assert r["by"]["checkin_month"] == [{"value": "2026-04", "n": 40, "replied": 10, "rate_pct": 25.0,
+                                             "ci_low_pct": 14.2, "ci_high_pct": 40.2, "suppressed": False}]

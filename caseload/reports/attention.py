@@ -170,6 +170,13 @@ for _s in (
 ):
     register(_s)
 
+try:  # the check-ins area's "no reply to the last N check-ins"
+    from ..activity import register_signal as _register_activity
+except ImportError:  # pragma: no cover - an installation without check-ins
+    _register_activity = None
+if _register_activity is not None:
+    _register_activity(register, Signal)
+
 
 def signals(store) -> list[Signal]:
     """The registered signals whose tables exist in this database."""

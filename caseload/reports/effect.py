@@ -203,7 +203,8 @@ def effect_report(store, actor, intervention: str, outcome: str = "outflow_work"
 
 def _finish(store, actor, report: dict, record: bool) -> dict:
     r = report
-    r["conclusion"] = t(f"reports.effect_verdict.{r['verdict']}", effect=r["effect_pp"], low=r["ci_low_pp"],
+    r["conclusion"] = t(f"reports.effect_verdict.{r['verdict']}", effect=r["effect_pp"],
+                        size=None if r["effect_pp"] is None else abs(r["effect_pp"]), low=r["ci_low_pp"],
                         high=r["ci_high_pp"], naive=r["naive_effect_pp"], mde=r["mde_pp"])
     if record:
         record_report(store, actor, "effect")

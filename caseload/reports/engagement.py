@@ -37,8 +37,12 @@ def engagement_report(store, actor, record: bool = True) -> dict:
     where, params = scope(actor)
     report = {"report": "engagement", "min_cell_size": k_min, "by": {}}
     time_col = next((c for c in ("sent_at", "created_at", "queued_at") if c in cols), None)
+    checkins = _columns(store, "checkins")
     for dim in ("channel", "template", "campaign", "month", "checkin_month"):
         only = ""
+        if dim == "checkin_month" and {"status", "created_at", "client_id"} <= checkins:
+            report["by"][dim] = _checkins_by_month(store, where, params, k_min)
+            continue
         if dim in ("month", "checkin_month"):
             if time_col is None or (dim == "checkin_month" and "kind" not in cols):
                 continue
@@ -69,3 +73,19 @@ def engagement_report(store, actor, record: bool = True) -> dict:
     if record:
         record_report(store, actor, "engagement")
     return report
+
+
+def _checkins_by_month(store, where: str, params: list, k_min: int) -> list[dict]:
+    """Check-ins closed per month of sending, and the share answered."""
+    rows = []
+    for month, n, k in store.conn.execute(
+            "SELECT substr(checkins.created_at, 1, 7), count(*), SUM(checkins.status = 'answered') FROM checkins"
+            f" JOIN clients ON clients.id = checkins.client_id WHERE ({where})"
+            " AND checkins.status IN ('answered', 'unanswered') GROUP BY 1 ORDER BY 1", params):
+        lo, hi = wilson(k, n)
+        rows.append({"value": month, "n": n, "replied": k, "rate_pct": round(100 * k / n, 1),
+                     "ci_low_pct": round(100 * lo, 1), "ci_high_pct": round(100 * hi, 1)})
+    for r in suppress_partition(rows, k_min):
+        if r["suppressed"]:
+            r["replied"] = None
+    return rows

@@ -1,11 +1,14 @@
 """Characteristics as they were on a given day, from the observation history (not today's
 profile): what matching needs to compare clients as they were when an intervention began."""
 
+import itertools
+
 import numpy as np
 
 from .coding import coder
 
 SECOND_BITS = 32  # seconds since 1970 fit in 32 bits until 2106
+CODE_BITS = 4     # coarse codes are below 16
 
 
 def to_days(iso: list[str | None] | np.ndarray) -> np.ndarray:
@@ -14,12 +17,6 @@ def to_days(iso: list[str | None] | np.ndarray) -> np.ndarray:
     days = arr.astype(np.int64)
     days[np.isnat(arr)] = np.iinfo(np.int64).max // 4
     return days
-
-
-def to_seconds(stamps) -> np.ndarray:
-    """UTC ISO timestamps (YYYY-MM-DDTHH:MM:SSZ) -> seconds since 1970."""
-    arr = np.array([s[:19] for s in stamps], dtype="datetime64[s]")
-    return arr.astype(np.int64)
 
 
 def codes_as_of(store, keys: list[str], clients: np.ndarray, days: np.ndarray, ref) -> np.ndarray:
@@ -31,24 +28,30 @@ def codes_as_of(store, keys: list[str], clients: np.ndarray, days: np.ndarray, r
     chars = [store.catalog[k] for k in keys]
     coders = [coder(c, "value", ref, coarse=True) for c in chars]
     ids = [store.ids[k] for k in keys]
-    cases = " ".join(f"WHEN {i} THEN {cd.expr}" for i, cd in zip(ids, coders))
-    rows = store.conn.execute(
-        f"SELECT client_id, characteristic_id, CASE characteristic_id {cases} ELSE 0 END, observed_at"
+    # one integer per observation: client | seconds | key index | code, unpacked by numpy
+    k_bits = max(1, (len(keys) - 1).bit_length())
+    c_bits = max(1, int(store.conn.execute("SELECT max(id) FROM clients").fetchone()[0] or 1).bit_length())
+    if c_bits + SECOND_BITS + k_bits + CODE_BITS > 63:
+        raise ValueError("client ids too large to pack")
+    cases = " ".join(f"WHEN {i} THEN {j << CODE_BITS} | ({cd.expr} & {(1 << CODE_BITS) - 1})"
+                     for j, (i, cd) in enumerate(zip(ids, coders)))
+    cur = store.conn.execute(
+        f"SELECT ((client_id << {SECOND_BITS}) | ifnull(unixepoch(observed_at), 0)) << {k_bits + CODE_BITS}"
+        f" | CASE characteristic_id {cases} ELSE 0 END"
         f" FROM observations WHERE characteristic_id IN ({', '.join(map(str, ids))})"
-        " ORDER BY client_id, characteristic_id, observed_at, seq").fetchall()
-    if not rows:
+        " ORDER BY client_id, characteristic_id, observed_at, seq")
+    packed = np.fromiter(itertools.chain.from_iterable(cur), dtype=np.int64)
+    if not len(packed):
         return out
-    cid, chid, code, at = zip(*rows)
-    cid = np.array(cid, dtype=np.int64)
-    chid = np.array(chid, dtype=np.int64)
-    code = np.array(code, dtype=np.int64)
-    obs_at = to_seconds(at)
+    code = packed & ((1 << CODE_BITS) - 1)
+    key_index = (packed >> CODE_BITS) & ((1 << k_bits) - 1)
+    stamp = packed >> (k_bits + CODE_BITS)  # client << 32 | seconds, as the lookup wants
     query = clients.astype(np.int64) << SECOND_BITS | (days.astype(np.int64) * 86400 + 86399)
-    for j, char_id in enumerate(ids):
-        sel = chid == char_id
+    for j in range(len(ids)):
+        sel = key_index == j
         if not sel.any():
             continue
-        keyed = cid[sel] << SECOND_BITS | obs_at[sel]
+        keyed = stamp[sel]
         order = np.argsort(keyed, kind="stable")  # the same second: the higher seq wins
         keyed, kcode = keyed[order], code[sel][order]
         idx = np.searchsorted(keyed, query, side="right") - 1
