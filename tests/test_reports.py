@@ -352,3 +352,17 @@ def test_engagement_reply_rates_by_channel_and_checkins_by_month(tmp_path):
     if checkins:
         assert r["by"]["checkin_month"] == [{"value": "2026-04", "n": 40, "replied": 10, "rate_pct": 25.0,
                                              "ci_low_pct": 14.2, "ci_high_pct": 40.2, "suppressed": False}]
+
+
+def test_outflow_as_of_the_cohort_date_reads_the_history(tmp_path):
+    store = new_store(tmp_path)
+    _mixed(store, n=400)
+    d = date(2024, 6, 1)
+    before = outflow_report(store, actor(store, "ana"), d, 12, ["debts", "wellbeing", "last_job_end"])
+    insert_observations(store, [(i, "debts", True, "2025-09-01T09:00:00Z") for i in range(1, 401)])
+    latest = outflow_report(store, actor(store, "ana"), d, 12, ["debts"])
+    as_of = outflow_report(store, actor(store, "ana"), d, 12, ["debts", "wellbeing", "last_job_end"], as_of=True)
+    yes = {r["value"]: r["n"] for r in latest["by_characteristic"]}
+    assert yes[True] == latest["overall"]["n"] and yes[False] == 0
+    assert as_of["values"] == "as_of_cohort_date"
+    assert as_of["by_characteristic"] == before["by_characteristic"]

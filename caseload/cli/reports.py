@@ -69,13 +69,16 @@ def report():
 @_cohort
 @click.option("--key", "keys", multiple=True, help="Only these characteristics (repeatable; default all).")
 @click.option("--segment", "segments", multiple=True, help="Also a segment's outflow (repeatable).")
+@click.option("--as-of", "as_of", is_flag=True, help="Characteristics as recorded on the cohort date (from the"
+              " history; slower) instead of the latest recorded.")
 @format_option
 @html_option
 @pass_env
-def outflow(env, cohort_date, months, outcome, keys, segments, fmt, html_path):
+def outflow(env, cohort_date, months, outcome, keys, segments, as_of, fmt, html_path):
     """Outflow of a cohort, overall, by type and for every characteristic value (95% Wilson interval)."""
     store = env.store()
-    r = outflow_report(store, env.actor(), cohort_date, months, list(keys) or None, list(segments), outcome)
+    r = outflow_report(store, env.actor(), cohort_date, months, list(keys) or None, list(segments), outcome,
+                       as_of=as_of)
     _write_html(html_path, r, store.catalog)
     if fmt == "json":
         return _json(r)

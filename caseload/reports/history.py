@@ -8,7 +8,7 @@ import numpy as np
 from .coding import coder
 
 SECOND_BITS = 32  # seconds since 1970 fit in 32 bits until 2106
-CODE_BITS = 4     # coarse codes are below 16
+CODE_BITS = 4     # every code is below 16 (the widest: a 0-10 scale, 12 codes)
 
 
 def to_days(iso: list[str | None] | np.ndarray) -> np.ndarray:
@@ -19,14 +19,15 @@ def to_days(iso: list[str | None] | np.ndarray) -> np.ndarray:
     return days
 
 
-def codes_as_of(store, keys: list[str], clients: np.ndarray, days: np.ndarray, ref) -> np.ndarray:
-    """For each (client, day) pair the coarse code of each key's latest observation on or before
-    that day (0 when there was none). Returns an int64 array (len(clients) x len(keys))."""
+def codes_as_of(store, keys: list[str], clients: np.ndarray, days: np.ndarray, ref,
+                coarse: bool = True) -> np.ndarray:
+    """For each (client, day) pair the code of each key's latest observation on or before that
+    day (0 when there was none). Returns an int64 array (len(clients) x len(keys))."""
     out = np.zeros((len(clients), len(keys)), dtype=np.int64)
     if not keys or not len(clients):
         return out
     chars = [store.catalog[k] for k in keys]
-    coders = [coder(c, "value", ref, coarse=True) for c in chars]
+    coders = [coder(c, "value", ref, coarse=coarse) for c in chars]
     ids = [store.ids[k] for k in keys]
     # one integer per observation: client | seconds | key index | code, unpacked by numpy
     k_bits = max(1, (len(keys) - 1).bit_length())

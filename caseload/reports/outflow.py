@@ -1,5 +1,9 @@
 """Outflow for a cohort (the clients in the caseload on a date, followed N months): overall,
-by outflow type, and for every value of every characteristic beside the overall rate."""
+by outflow type, and for every value of every characteristic beside the overall rate.
+
+Characteristic values are by default the latest recorded (the profile): fast, one scan. With
+as_of=True they are the values recorded on or before the cohort date, from the history: what
+the clients looked like when the cohort was drawn, slower (every observation is read)."""
 
 from datetime import date
 
@@ -7,6 +11,7 @@ import numpy as np
 
 from ..i18n import t
 from .coding import coder
+from .history import codes_as_of
 from .common import (FROM_SQL, OUTFLOW_TYPES, Y_CARD, active_on, add_months, outcome_codes, parse_day,
                      rate_row, record_report, scope, segment_where, today, y_expr)
 from .scan import scan_codes
@@ -24,15 +29,23 @@ def cohort(store, actor, cohort_date=None, months: int = 12, now: date | None = 
 
 def outflow_report(store, actor, cohort_date=None, months: int = 12, keys: list[str] | None = None,
                    segments: list[str] | None = None, outcome: str = "outflow", now: date | None = None,
-                   record: bool = True) -> dict:
+                   record: bool = True, as_of: bool = False) -> dict:
     k_min = store.config.reports.min_cell_size
     codes_ok = outcome_codes(outcome)
     start, end, where, params, complete = cohort(store, actor, cohort_date, months, now)
     chars = [store.catalog.require(k) for k in keys] if keys else list(store.catalog)
     coders = [coder(c, f'profile."{c.column}"', start) for c in chars]
-    exprs = [y_expr(start, end)] + [cd.expr for cd in coders]
-    cards = [Y_CARD] + [cd.radix for cd in coders]
-    codes = scan_codes(store, exprs, cards, where, params)
+    if as_of:
+        rows = store.conn.execute(f"SELECT clients.id, {y_expr(start, end)} FROM {FROM_SQL} WHERE {where}",
+                                  params).fetchall()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        day = np.full(len(ids), np.datetime64(start.isoformat(), "D").astype(np.int64))
+        codes = np.column_stack([np.array([r[1] for r in rows], dtype=np.int64),
+                                 codes_as_of(store, [c.key for c in chars], ids, day, start, coarse=False)])
+    else:
+        exprs = [y_expr(start, end)] + [cd.expr for cd in coders]
+        cards = [Y_CARD] + [cd.radix for cd in coders]
+        codes = scan_codes(store, exprs, cards, where, params)
     y = codes[:, 0] if len(codes) else np.zeros(0, dtype=np.int64)
     hit = np.isin(y, codes_ok).astype(np.int64)
     n, k = int(len(y)), int(hit.sum())
@@ -42,7 +55,7 @@ def outflow_report(store, actor, cohort_date=None, months: int = 12, keys: list[
     report = {
         "report": "outflow", "outcome": outcome, "cohort_date": start.isoformat(), "end_date": end.isoformat(),
         "follow_up_months": months, "follow_up_complete": complete, "min_cell_size": k_min,
-        "overall": overall, "by_type": [], "by_characteristic": [], "segments": [],
+        "values": "as_of_cohort_date" if as_of else "latest_recorded", "overall": overall, "by_type": [], "by_characteristic": [], "segments": [],
     }
     types = np.bincount(y, minlength=Y_CARD)
     by_type = [dict(type=o, n=int(types[i + 1]), share_pct=round(100 * int(types[i + 1]) / n, 1) if n else None)
