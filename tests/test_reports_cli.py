@@ -50,6 +50,15 @@ def test_outflow_formats_and_html(db, tmp_path):
     assert html.startswith("<!DOCTYPE html>") and html.count("<svg") >= 80
     assert "<script" not in html and not re.search(r'(src|href)=["\']?https?:', html)
     assert page.stat().st_mode & 0o077 == 0
+    assert all(float(w) <= 640 for w in re.findall(r'<rect[^>]* width="([0-9.]+)"', html))
+
+
+def test_effect_html_bars_fit(db, tmp_path):
+    page = tmp_path / "effect.html"
+    r = run(db, "effect", "--intervention", "assessment", "--html", str(page))
+    assert r.exit_code == 0, r.output
+    widths = [float(w) for w in re.findall(r'<rect[^>]* width="([0-9.]+)"', page.read_text())]
+    assert len(widths) == 3 and all(0 < w <= 640 - 260 - 60 + 1 for w in widths)
 
 
 def test_compare_caseload_attention_and_engagement(db):

@@ -203,6 +203,13 @@ def effect_report(store, actor, intervention: str, outcome: str = "outflow_work"
 
 def _finish(store, actor, report: dict, record: bool) -> dict:
     r = report
+    k = r["min_cell_size"]
+    # a count that differs from a shown count by a small group would give that group away
+    if r["participants"] is not None:
+        if r["participants_total"] is not None and 0 < r["participants_total"] - r["participants"] < k:
+            r["participants_total"] = None
+        if 0 < r["participants"] - r["matched_participants"] < k:
+            r["matched_participants"] = None
     r["conclusion"] = t(f"reports.effect_verdict.{r['verdict']}", effect=r["effect_pp"],
                         size=None if r["effect_pp"] is None else abs(r["effect_pp"]), low=r["ci_low_pp"],
                         high=r["ci_high_pp"], naive=r["naive_effect_pp"], mde=r["mde_pp"])

@@ -34,7 +34,7 @@ def bar_chart(items: list[tuple[str, float | None, float | None, float | None]],
     row_h, left, right = 20, 260, 60
     plot = width - left - right
     height = row_h * len(items) + 24
-    top = max([hi for _, _, _, hi in items if hi is not None] + [base or 0, 1])
+    top = max([v for _, rate, _, hi in items for v in (rate, hi) if v is not None] + [base or 0, 1])
     scale = plot / top
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img"'
              f' font-size="11" font-family="sans-serif">']
@@ -89,7 +89,8 @@ def _outflow_sections(r: dict, catalog) -> list[dict]:
 
 def _record_section(title: str, record: dict, text: str | None = None) -> dict:
     return {"title": title, "text": text, "headers": [t("reports.col.field"), t("reports.col.value")],
-            "rows": [(t(f"reports.field.{k}"), ", ".join(map(str, v)) if isinstance(v, list) else v)
+            "rows": [(t(f"reports.field.{k}"), ", ".join(map(str, v)) if isinstance(v, list)
+                      else (v if v is not None or record.get("suppressed") else "-"))
                      for k, v in record.items() if not isinstance(v, dict)]}
 
 
