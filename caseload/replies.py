@@ -235,6 +235,8 @@ def _optional_id(value) -> str | None:
     if value is None:
         return None
     s = _text(value, "id", 128).strip()
+    if not s:
+        return None
     if not re.fullmatch(r"[A-Za-z0-9._:@<>+=/-]{1,128}", s):
         raise BadPayload("id")
     return s
