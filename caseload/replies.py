@@ -552,7 +552,7 @@ def unsubscribe(store, message_token: str, now: datetime | None = None) -> Resul
 
 # --- email ----------------------------------------------------------------------------------
 
-_QUOTE_START = re.compile(r"^\s*(?:(?:on|op)\b.*(?:wrote|schreef)\s*:?\s*$|-{2,}\s*(?:original message|oorspronkelijk"
+_QUOTE_START = re.compile(r"^\s*(?:(?:on|op)\b.*\b(?:wrote|schreef)\b.*:\s*$|-{2,}\s*(?:original message|oorspronkelijk"
                           r" bericht|forwarded message|doorgestuurd bericht)|(?:from|van)\s*:)", re.I)
 
 
