@@ -366,7 +366,7 @@ def test_sql_selects_what_the_reference_evaluator_selects(tmp_path_factory, worl
             assert parse(text, catalog, today=today) == tree, text
             where, params = compile_where(store, tree, today=today)
             got = {r[0] for r in store.db.execute(
-                f"SELECT clients.id {segments.FROM} WHERE {where}", params)}
+                f"SELECT clients.id {segments.JOINED} WHERE {where}", params)}
             assert got == reference.select(tree, people), text
     finally:
         store.close()
