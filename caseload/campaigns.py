@@ -248,12 +248,13 @@ def _queue(store, actor, s: dict, occurrence: str, only: set[int] | None, now: d
                                  [advance[1], occurrence, iso(now), s["id"], advance[0]]).rowcount
             if not moved:  # another run took this occurrence
                 return 0
-        before = conn.total_changes
+        count = "SELECT COUNT(*) FROM messages WHERE campaign_id = ? AND occurrence = ?"
+        before = conn.execute(count, [s["id"], occurrence]).fetchone()[0]
         conn.executemany(
             "INSERT OR IGNORE INTO messages (campaign_id, occurrence, client_id, kind, channel, language, template,"
             " subject, body, html, token, due_at, expires_at, created_at, updated_at)"
             " VALUES (?, ?, ?, 'campaign', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        n = conn.total_changes - before
+        n = conn.execute(count, [s["id"], occurrence]).fetchone()[0] - before
         if n:
             audit.record(conn, actor, "queue", f"campaign:{s['id']}", f"occurrence:{occurrence}")
     return n
