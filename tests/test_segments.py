@@ -2,6 +2,7 @@
 saved segments, cycles, random splits, roles, suppression and injection attempts."""
 
 import hashlib
+import shutil
 import sqlite3
 from datetime import date
 
@@ -30,11 +31,30 @@ def english():
     set_language("en")
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = open_store(load_config(None), tmp_path / "seg.db", create=True)
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory):
+    """Databases built once per module and copied for each test: empty (users only) and people."""
+    base = tmp_path_factory.mktemp("templates")
+    s = open_store(load_config(None), base / "empty.db", create=True)
     for a in (ADMIN, COACH, COACH2, LEAD, ANALYST):
         access.add_user(s.db, a.name, a.role, a.team)
+    s.close()
+    shutil.copy(base / "empty.db", base / "people.db")
+    s = open_store(load_config(None), base / "people.db")
+    add_people(s)
+    s.close()
+    return base
+
+
+def opened(templates, name, tmp_path):
+    shutil.copy(templates / name, tmp_path / "seg.db")
+    s = open_store(load_config(None), tmp_path / "seg.db")
+    return s
+
+
+@pytest.fixture
+def store(templates, tmp_path):
+    s = opened(templates, "empty.db", tmp_path)
     yield s
     s.close()
 
@@ -63,7 +83,13 @@ def numbers(store, expr, today=TODAY):
 
 
 @pytest.fixture
-def people(store):
+def people(templates, tmp_path):
+    s = opened(templates, "people.db", tmp_path)
+    yield s
+    s.close()
+
+
+def add_people(store):
     """Five clients with known data; today is 2025-06-15 in Europe/Amsterdam (UTC+2 in June)."""
     client(store, "1", birth_date="1990-06-15", intake_date="2024-06-16", first_name="Jan", last_name="Jansen",
            obs=[("wellbeing", 2, "2025-06-01T10:00:00Z"), ("debts", True, "2025-06-01T10:00:00Z"),
@@ -76,7 +102,6 @@ def people(store):
     client(store, "4", last_reply="2025-06-14T22:30:00Z", last_activity="2025-05-16T21:59:00Z")
     client(store, "5", last_reply="2025-06-14T21:30:00Z", status="outflow", outflow_type="fulltime",
            outflow_date="2025-05-01")
-    return store
 
 
 # --- the language -------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import shutil
 
 import pytest
 from click.testing import CliRunner
@@ -13,9 +14,7 @@ from caseload.config import load_config
 from caseload.store import open_store
 
 
-@pytest.fixture
-def cli(tmp_path):
-    db, config = tmp_path / "c.db", tmp_path / "config.toml"
+def runner_for(db, config):
     runner = CliRunner()
 
     def run(*args, code=0):
@@ -24,13 +23,27 @@ def cli(tmp_path):
         assert "Traceback" not in result.output
         return result
 
+    return run
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """Made once through the CLI itself: init, four clients with wellbeing and debts."""
+    base = tmp_path_factory.mktemp("cli")
+    run = runner_for(base / "c.db", base / "config.toml")
     run("init")
     for i, (debts, wellbeing) in enumerate([("ja", 1), ("nee", 2), ("ja", 4), ("", 5)], start=1):
         run("client", "add", f"client_number=10{i}", f"first_name=Klant{i}", "last_name=Test")
         pairs = [f"wellbeing={wellbeing}"] + ([f"debts={debts}"] if debts else [])
         run("client", "set", f"10{i}", *pairs)
-    run.db, run.config = db, config
-    return run
+    return base
+
+
+@pytest.fixture
+def cli(template, tmp_path):
+    for name in ("c.db", "config.toml"):
+        shutil.copy(template / name, tmp_path / name)
+    return runner_for(tmp_path / "c.db", tmp_path / "config.toml")
 
 
 def test_count_prints_the_number_alone(cli):
