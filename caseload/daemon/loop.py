@@ -195,21 +195,22 @@ class Daemon:
         except Exception as e:  # a busy database now is no reason to stop
             log.warning("heartbeat not written: %s", type(e).__name__)
 
-    def run_job(self, name: str) -> JobResult:
+    def run_job(self, name: str, now: datetime | None = None) -> JobResult:
         if self.stop.is_set():
             return JobResult(True)
-        started = datetime.now(timezone.utc)
+        started = now or datetime.now(timezone.utc)
+        t0 = time.monotonic()
         try:
             result = getattr(self, f"job_{name}")(started)
             outcome = JobResult(True, result)
         except Exception as e:
             log.error("job %s failed: %s", name, type(e).__name__, exc_info=os.environ.get("CASELOAD_DEBUG") == "1")
             outcome = JobResult(False, error=type(e).__name__)
-        self._record(name, started, outcome)
+        self._record(name, started, started + timedelta(seconds=time.monotonic() - t0), outcome)
         return outcome
 
-    def _record(self, name: str, started: datetime, r: JobResult) -> None:
-        now = iso(datetime.now(timezone.utc))
+    def _record(self, name: str, started: datetime, finished: datetime, r: JobResult) -> None:
+        now = iso(finished)
         result = json.dumps(_numbers(r.result), sort_keys=True) if r.result else None
         try:
             with write_transaction(self.store.db) as conn:
@@ -271,7 +272,9 @@ class Daemon:
         done = retention.apply(self.store, self.actor, now)
         out = {k: int(v) for k, v in done.items()}
         if self.config.daemon.backup_dir:
-            made = backup.backup(self.store, self.actor, Path(self.config.daemon.backup_dir))
+            # one file per local day; a retry the same day replaces it
+            made = backup.backup(self.store, self.actor, Path(self.config.daemon.backup_dir) / f"caseload-{today}.db",
+                                 force=True)
             out["backup_bytes"] = made["bytes"]
         with write_transaction(self.store.db) as conn:
             conn.execute("INSERT INTO daemon_jobs (name, done_for) VALUES ('nightly', ?)"
