@@ -51,8 +51,9 @@ def operators(kind: str) -> list[Completion]:
 
 def value_candidates(store, kind: str, spec, lang: str | None = None) -> list[Completion]:
     if kind == "bool":
-        return [Completion("ja" if (lang or "") == "nl" else "true", t("value.yes", lang=lang), "value"),
-                Completion("nee" if (lang or "") == "nl" else "false", t("value.no", lang=lang), "value")]
+        nl = (lang or "") == "nl"
+        return [Completion("ja" if nl else "yes", t("value.yes", lang=lang), "value"),
+                Completion("nee" if nl else "no", t("value.no", lang=lang), "value")]
     if kind == "enum":
         if isinstance(spec, str):
             return [Completion(v, t(f"tui.value.{spec}.{v}", lang=lang), "value") for v in segments.ENUM_FIELDS[spec]]

@@ -89,7 +89,7 @@ class CaseloadApp(App):
         except CaseloadError as e:
             self.post_message(Problem(e.message))
         except sqlite3.Error as e:
-            log.error("database error: %s", type(e).__name__)
+            log.error("database error: %s", type(e).__name__, exc_info=True)
             self.post_message(Problem(t("cli.database_error", error=str(e))))
 
     def on_problem(self, message: Problem) -> None:

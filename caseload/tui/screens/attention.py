@@ -31,10 +31,12 @@ class AttentionScreen(Localized, Screen):
     def on_mount(self) -> None:
         self.title = t("tui.title.attention")
         table = self.query_one(DataTable)
-        cols = [t("tui.col.number"), t("tui.col.name")]
+        table.add_column(t("tui.col.number"), width=8)
+        table.add_column(t("tui.col.name"), width=30)
         if self.app.actor.role != "coach":
-            cols.append(t("tui.col.coach"))
-        table.add_columns(*cols, t("reports.col.score"), t("reports.col.why"))
+            table.add_column(t("tui.col.coach"), width=14)
+        table.add_column(t("reports.col.score"), width=6)
+        table.add_column(t("reports.col.why"), width=90)
         table.focus()
         self.load()
 

@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Footer, Header, Input, Label, Select, Static, TabbedContent, TabPane
+from textual.widgets import Button, Footer, Header, Input, Label, Select, Static, TabbedContent, TabPane, Tabs
 from textual_plotext import PlotextPlot
 
 from ... import clients, interventions, timeline
@@ -124,7 +124,8 @@ class ClientScreen(Localized, Screen):
 
     def _card(self, c: dict) -> Text:
         name = " ".join(p for p in (c.get("first_name"), c.get("last_name")) if p)
-        out = Text(name or c["client_number"], style="bold")
+        out = Text()
+        out.append(name or c["client_number"], "bold")
         out.append(f"  {c['client_number']}", "dim")
         status = t(f"tui.status.{c['status']}")
         if c.get("outflow_type"):
@@ -210,7 +211,7 @@ class ClientScreen(Localized, Screen):
     @on(Select.Changed, "#obs-key")
     def _key_chosen(self, event: Select.Changed) -> None:
         help_ = self.query_one("#obs-help", Static)
-        if event.value is Select.BLANK:
+        if event.value is Select.NULL:
             help_.update("")
             return
         ch = self.app.store.catalog[event.value]
@@ -239,7 +240,7 @@ class ClientScreen(Localized, Screen):
     def _observe(self) -> None:
         key = self.query_one("#obs-key", Select).value
         value = self.query_one("#obs-value", Input).value
-        if key is Select.BLANK:
+        if key is Select.NULL:
             self.notify(t("tui.form.choose_characteristic"), severity="warning")
             return
         self.save("observation", lambda s, a: clients.set_characteristics(s, a, self.number, {key: value}),
@@ -261,7 +262,7 @@ class ClientScreen(Localized, Screen):
     def _iv_end(self) -> None:
         name, day = self.query_one("#iv-name", Input).value, self.query_one("#iv-date", Input).value
         result = self.query_one("#iv-result", Select).value
-        result = None if result is Select.BLANK else result
+        result = None if result is Select.NULL else result
         self.save("intervention", lambda s, a: interventions.end(s, a, self.number, name, day or None, result),
                   t("tui.saved.intervention_end", name=name))
 
@@ -269,7 +270,7 @@ class ClientScreen(Localized, Screen):
     def _outflow(self) -> None:
         kind = self.query_one("#out-type", Select).value
         day = self.query_one("#out-date", Input).value
-        if kind is Select.BLANK:
+        if kind is Select.NULL:
             self.notify(t("tui.form.choose_outflow"), severity="warning")
             return
 
@@ -297,6 +298,10 @@ class ClientScreen(Localized, Screen):
 
     # -- keys -----------------------------------------------------------------------------------
     def action_back(self) -> None:
+        """Escape leaves a form field first, then the client."""
+        if isinstance(self.focused, (Input, Select)):
+            self.query_one(Tabs).focus()
+            return
         self.dismiss()
 
     def action_tab(self, tab: str) -> None:

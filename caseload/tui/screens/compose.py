@@ -132,7 +132,7 @@ class ComposeScreen(Localized, Screen):
     def _inputs(self) -> tuple:
         bar = self.query_one(FilterBar)
         template = self.query_one("#template", Select).value
-        return (bar.value.strip(), None if template is Select.BLANK else template,
+        return (bar.value.strip(), None if template is Select.NULL else template,
                 self.query_one("#channel", Select).value, self.query_one("#at", Input).value.strip(),
                 self.query_one("#campaign", Input).value.strip())
 

@@ -48,11 +48,15 @@ class OutboxScreen(Localized, Screen):
     def on_mount(self) -> None:
         self.title = t("tui.title.outbox")
         campaigns = self.query_one("#campaigns", DataTable)
-        campaigns.add_columns(t("tui.outbox.campaign"), t("tui.outbox.campaign_status"),
-                              *[t(f"tui.state.{s}") for s in SHOWN_STATES])
+        campaigns.add_column(t("tui.outbox.campaign"), width=32)
+        campaigns.add_column(t("tui.outbox.campaign_status"), width=16)
+        for s in SHOWN_STATES:
+            campaigns.add_column(t(f"tui.state.{s}"), width=11)
         problems = self.query_one("#problems", DataTable)
-        problems.add_columns("#", t("tui.outbox.campaign"), t("tui.col.number"), t("tui.outbox.channel"),
-                             t("tui.outbox.status"), t("tui.outbox.reason"), t("tui.outbox.updated"))
+        for label, width in (("#", 7), (t("tui.outbox.campaign"), 32), (t("tui.col.number"), 9),
+                             (t("tui.outbox.channel"), 8), (t("tui.outbox.status"), 12), (t("tui.outbox.reason"), 30),
+                             (t("tui.outbox.updated"), 17)):
+            problems.add_column(label, width=width)
         self.load()
 
     def on_screen_resume(self) -> None:

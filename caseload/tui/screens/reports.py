@@ -50,7 +50,7 @@ class ReportsScreen(Localized, Screen):
             with TabPane(t("tui.reports.outflow"), id="outflow"):
                 with Horizontal(classes="row"):
                     yield Select([(Text(f"{c.title()} ({c.key})"), c.key) for c in catalog if c.type != "text"],
-                                 value="wellbeing" if "wellbeing" in catalog else Select.BLANK,
+                                 value="wellbeing" if "wellbeing" in catalog else Select.NULL,
                                  prompt=t("tui.form.characteristic"), id="outflow-key")
                 yield Static(id="outflow-summary")
                 yield LoadingIndicator(id="outflow-loading")
@@ -74,7 +74,7 @@ class ReportsScreen(Localized, Screen):
         self.query_one("#effect-loading").display = False
         self.load_programmes()
         key = self.query_one("#outflow-key", Select).value
-        if key is not Select.BLANK:
+        if key is not Select.NULL:
             self.outflow(key)
         else:
             self.query_one("#outflow-loading").display = False
@@ -90,7 +90,7 @@ class ReportsScreen(Localized, Screen):
     # -- outflow by characteristic --------------------------------------------------------------
     @on(Select.Changed, "#outflow-key")
     def _outflow_key(self, event: Select.Changed) -> None:
-        if event.value is not Select.BLANK:
+        if event.value is not Select.NULL:
             self.outflow(event.value)
 
     def outflow(self, key: str) -> None:
@@ -145,7 +145,7 @@ class ReportsScreen(Localized, Screen):
     # -- intervention effect --------------------------------------------------------------------
     @on(Select.Changed, "#effect-name")
     def _effect_name(self, event: Select.Changed) -> None:
-        if event.value is not Select.BLANK:
+        if event.value is not Select.NULL:
             self.query_one("#effect-loading").display = True
             self.run_effect(event.value)
 
@@ -196,8 +196,8 @@ class ReportsScreen(Localized, Screen):
 
     def action_reload(self) -> None:
         key = self.query_one("#outflow-key", Select).value
-        if key is not Select.BLANK:
+        if key is not Select.NULL:
             self.outflow(key)
         name = self.query_one("#effect-name", Select).value
-        if name is not Select.BLANK:
+        if name is not Select.NULL:
             self._effect_name(Select.Changed(self.query_one("#effect-name", Select), name))

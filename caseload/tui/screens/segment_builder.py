@@ -69,7 +69,9 @@ class SegmentBuilderScreen(Localized, Screen):
     def on_mount(self) -> None:
         self.title = t("tui.title.segments")
         table = self.query_one("#saved", DataTable)
-        table.add_columns(t("tui.builder.name"), t("tui.builder.expression"), t("tui.builder.author"))
+        table.add_column(t("tui.builder.name"), width=30)
+        table.add_column(t("tui.builder.expression"), width=80)
+        table.add_column(t("tui.builder.author"), width=16)
         self.load_saved()
 
     @work(thread=True, exclusive=True, group="saved")
@@ -101,7 +103,7 @@ class SegmentBuilderScreen(Localized, Screen):
     @on(Select.Changed, "#subject")
     def _subject(self, event: Select.Changed) -> None:
         operator = self.query_one("#operator", Select)
-        if event.value is Select.BLANK:
+        if event.value is Select.NULL:
             operator.set_options([])
             return
         kind, _ = completion.subject_kind(self.app.store, event.value)
@@ -127,7 +129,7 @@ class SegmentBuilderScreen(Localized, Screen):
         subject = self.query_one("#subject", Select).value
         op = self.query_one("#operator", Select).value
         value = self.query_one("#value", Input).value.strip()
-        if subject is Select.BLANK or op is Select.BLANK:
+        if subject is Select.NULL or op is Select.NULL:
             self.notify(t("tui.builder.incomplete"), severity="warning")
             return None
         if op == "is set":

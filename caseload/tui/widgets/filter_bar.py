@@ -169,7 +169,7 @@ class FilterBar(Localized, Widget):
             self.highlighter.position = None
             hint.remove_class("error")
             hint.update(self._candidates_text(message) if message.text.strip() else Text(t("tui.filter.hint")))
-            count.update(Text(t("tui.count", n=fmt.number(message.count))))
+            count.update(Text(t("tui.count_one" if message.count == 1 else "tui.count", n=fmt.number(message.count))))
             self.valid = self.Applied(self, message.text, message.where, message.params, message.count)
             self.post_message(self.Applied(self, message.text, message.where, message.params, message.count))
         if error is not None and message.candidates:
@@ -190,13 +190,18 @@ class FilterBar(Localized, Widget):
         return out
 
     def action_complete(self) -> None:
+        """Tab: put the first candidate in place of the word being typed (else: next field)."""
+        value = self.value
         m = self.last
-        partial = self.value[m.start:] if m is not None else ""
-        if m is None or m.text != self.value or not m.candidates or (not partial and m.candidates[0].kind == "name"):
+        if m is not None and m.text == value:
+            start, candidates = m.start, m.candidates
+        else:  # typed faster than the worker answered: the names are in memory, values one small query
+            start, candidates = completion.complete(self.app.store, value, language())
+        if not candidates or (not value[start:] and candidates[0].kind == "name"):
             self.screen.focus_next()
             return
-        word = m.candidates[0].text
-        self.value = self.value[:m.start] + word + ("" if word.endswith("(") else " ")
+        word = candidates[0].text
+        self.value = value[:start] + word + ("" if word.endswith("(") else " ")
 
     def action_leave(self) -> None:
         self.post_message(self.Left())
