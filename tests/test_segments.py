@@ -145,6 +145,16 @@ def test_history_not_equal_means_never_equal_in_the_window(people):
     assert numbers(people, "wellbeing was in (1, 2) within 1 year") == ["1", "2"]
 
 
+def test_history_uses_an_index_by_characteristic_when_there_is_one(people):
+    expressions = ["wellbeing was <= 2 within 120 days", "wellbeing was != 1 within 200 days",
+                   "wellbeing was in (1, 4) within 1 day"]
+    before = [numbers(people, e) for e in expressions]
+    assert "EXISTS" in segments.resolve_where(people, expressions[0])[0]
+    people.db.execute("CREATE INDEX obs_by_characteristic ON observations (characteristic_id, observed_at, value)")
+    assert "EXISTS" not in segments.resolve_where(people, expressions[0])[0]
+    assert [numbers(people, e) for e in expressions] == before == [["1", "2"], ["1", "3", "4", "5"], ["2"]]
+
+
 def test_relative_dates_and_moments_are_local_days_in_the_organisation_timezone(people):
     # 2025-06-14T22:00Z is 2025-06-15 00:00 in Amsterdam: client 4 replied "today", client 5 "yesterday"
     assert numbers(people, "last_reply = today") == ["4"]
