@@ -34,8 +34,13 @@ class CellError:
     column: str
     value: str
     reason: str
+    private: bool = False
 
     def __str__(self):
+        """Values of personal fields and special characteristics are not repeated: the message may
+        end up in a cron mail or a log."""
+        if self.private:
+            return t("import.cell_error_private", row=self.row, column=self.column, reason=self.reason)
         shown = self.value if len(self.value) <= 40 else self.value[:37] + "..."
         return t("import.cell_error", row=self.row, column=self.column, value=shown, reason=self.reason)
 
@@ -141,7 +146,7 @@ _MISS = object()
 def _convert(n: int, cells: list[str], columns, errors: list) -> list:
     """Parse one row's cells; blank is None. Values repeat a lot, so each column keeps a cache."""
     out = []
-    for i, header, parse, cache in columns:
+    for i, header, parse, cache, private in columns:
         raw = cells[i]
         v = cache.get(raw, _MISS)
         if v is _MISS:
@@ -151,7 +156,7 @@ def _convert(n: int, cells: list[str], columns, errors: list) -> list:
                 try:
                     v = parse(raw)
                 except ValueError as e:
-                    errors.append(CellError(n, header, raw, str(e)))
+                    errors.append(CellError(n, header, raw, str(e), private))
                     out.append(None)
                     continue
             if len(cache) < 5000:
@@ -176,8 +181,8 @@ def import_file(store, actor, path, mapping_path=None, dry_run: bool = False, pr
         writer = _Writer(store, actor, now, field_names, chars)
         seen: dict[str, int] = {}
         width = len(table.headers)
-        builtin_cols = [(i, h, parse, {}) for i, h, _, parse in builtin]
-        char_cols = [(i, h, conv, {}) for i, h, _, conv in chars]
+        builtin_cols = [(i, h, parse, {}, FIELDS[name].personal) for i, h, name, parse in builtin]
+        char_cols = [(i, h, conv, {}, c.special) for i, h, c, conv in chars]
         for n, cells in table.rows:
             report.rows += 1
             if progress and report.rows % 1000 == 0:
@@ -191,7 +196,7 @@ def import_file(store, actor, path, mapping_path=None, dry_run: bool = False, pr
                 report.errors.append(CellError(n, table.headers[builtin[num_pos][0]], "", t("value.empty")))
             elif number in seen:
                 report.errors.append(CellError(n, table.headers[builtin[num_pos][0]], number,
-                                               t("import.duplicate_row", other=seen[number])))
+                                               t("import.duplicate_row", other=seen[number]), True))
             elif number is not None:
                 seen[number] = n
             obs = _convert(n, cells, char_cols, report.errors)
@@ -375,7 +380,7 @@ def import_interventions(store, actor, path, dry_run: bool = False) -> int:
         number, name = cell("client_number"), cell("name")
         cid = ids.get(number)
         if cid is None:
-            errors.append(CellError(n, header("client_number"), number, t("import.unknown_client")))
+            errors.append(CellError(n, header("client_number"), number, t("import.unknown_client"), True))
         if not name or len(name) > 80:
             errors.append(CellError(n, header("name"), name, t("intervention.bad_name")))
         dates = {}

@@ -58,7 +58,7 @@ class Cli:
     def __call__(self, *args, user: str = "admin", input: str | None = None, env: dict | None = None):
         from caseload.cli import main
 
-        full_env = {"SUDO_USER": user, "LANG": "en_US.UTF-8", "COLUMNS": "200", **(env or {})}
+        full_env = {"SUDO_USER": user, "SUDO_UID": "", "LANG": "en_US.UTF-8", "COLUMNS": "200", **(env or {})}
         return self.runner.invoke(main, ["--db", str(self.db), "--config", str(self.config), *map(str, args)],
                                   input=input, env=full_env, catch_exceptions=False)
 

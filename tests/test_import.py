@@ -71,6 +71,8 @@ def test_three_bad_rows_are_all_named_and_nothing_is_written(cli, tmp_path):
     assert "row 4, column 'Welbevinden'" in err
     assert "row 5, column 'Schulden'" in err and "row 5, column 'Datum instroom'" in err
     assert "row 2," not in err and "row 6," not in err
+    assert "12345" not in err and "value not shown" in err  # a phone number is personal data
+    assert "'misschien'" in err  # a non-special characteristic's value helps the user find the cell
     assert "Traceback" not in result.output
     assert snapshot_tables(cli.db) == before
 
