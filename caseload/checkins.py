@@ -126,26 +126,43 @@ def candidate_keys(store, ask: list[str]) -> list[str]:
     return out
 
 
-def choose(store, ask: list[str], extra: int, observed: dict[str, str | None], now: datetime) -> list[str]:
-    """The questions for one client: wellbeing, then up to `extra` others, missing first (only
-    named ones), then the most stale (age over max age, largest first)."""
-    keys = [WELLBEING] if WELLBEING in store.catalog and store.catalog[WELLBEING].question else []
-    if extra <= 0:
-        return keys
+def picker(store, ask: list[str], extra: int, keys: list[str], now: datetime):
+    """A function from a client's observed-at times (in `keys` order; None: no value) to the
+    questions for that client: wellbeing, then up to `extra` others, missing first (only named
+    ones), then the most stale (age over max age, largest first). Built once per round."""
+    base = [WELLBEING] if WELLBEING in store.catalog and store.catalog[WELLBEING].question else []
     named = set(ask)
-    missing = [k for k in ask if k != WELLBEING and observed.get(k) is None]
-    stale = []
-    for k, at in observed.items():
-        if at is None or k == WELLBEING:
-            continue
+    where = {k: i for i, k in enumerate(keys)}
+    missing_keys = [(k, where.get(k)) for k in ask if k != WELLBEING]
+    spec = []
+    for i, k in enumerate(keys):
         c = store.catalog[k]
-        if c.special and k not in named:
+        if k == WELLBEING or (c.special and k not in named):
             continue
-        age = (now - parse_iso(at)).total_seconds() / 86400
-        if age > c.max_age_days:
-            stale.append((-(age / c.max_age_days), k))
-    stale.sort()
-    return keys + (missing + [k for _, k in stale])[:extra]
+        spec.append((i, k, iso(now - timedelta(days=c.max_age_days)), c.max_age_days * 86400.0))
+    now_ts = now.timestamp()
+
+    def pick(values) -> list[str]:
+        if extra <= 0:
+            return base
+        missing = [k for k, i in missing_keys if i is None or values[i] is None]
+        if len(missing) >= extra:
+            return base + missing[:extra]
+        # ISO text in UTC sorts as time does: only the stale ones are parsed
+        stale = [(i, k, limit) for i, k, cut, limit in spec if values[i] is not None and values[i] < cut]
+        if stale:
+            ranked = sorted(((now_ts - datetime.fromisoformat(values[i].replace("Z", "+00:00")).timestamp()) / limit, k)
+                            for i, k, limit in stale)
+            missing += [k for _, k in reversed(ranked)]
+        return base + missing[:extra]
+
+    return pick
+
+
+def choose(store, ask: list[str], extra: int, observed: dict[str, str | None], now: datetime) -> list[str]:
+    """The questions for one client (see `picker`); `observed` maps key -> observed-at or None."""
+    keys = list(observed)
+    return picker(store, list(ask), extra, keys, now)([observed[k] for k in keys])
 
 
 @dataclass
@@ -203,6 +220,7 @@ def plan_round(store, actor, segment: str, now: datetime | None = None, *, ask=(
     for cid, ch in store.db.execute("SELECT client_id, channel FROM opt_outs"):
         opted.setdefault(cid, set()).add(ch)
     fallback = store.config.message_language
+    pick = picker(store, ask, extra, keys, now)
     plan = RoundPlan()
     for row in store.db.execute(sql, args):
         cid, first, lang, preferred, has_email, has_phone, status = row[:7]
@@ -222,7 +240,7 @@ def plan_round(store, actor, segment: str, now: datetime | None = None, *, ask=(
         if chosen is None:
             plan.skip(why)
             continue
-        chosen_keys = choose(store, ask, extra, dict(zip(keys, row[7:])), now)
+        chosen_keys = pick(row[7:])
         if not chosen_keys:
             plan.skip("nothing_to_ask")
             continue
@@ -240,58 +258,69 @@ def _link_key():
         return None  # no secret: emails ask for a reply instead of one-tap links
 
 
+MESSAGE_SQL = (  # the outbox's own columns, as outbox.enqueue writes them; a round writes them in one go
+    "INSERT INTO messages (id, campaign_id, occurrence, client_id, kind, channel, language, template, subject, body,"
+    " html, token, due_at, expires_at, created_at, updated_at) VALUES (?, NULL, ?, ?, 'checkin', ?, ?, NULL, ?, ?,"
+    " NULL, ?, ?, ?, ?, ?)")
+
+
 def queue_round(store, actor, plan: RoundPlan, now: datetime | None = None, schedule_id: int | None = None) -> dict:
     """Queue the planned check-ins in one transaction: per client a check-in, its questions and
     the first message (SMS: the wellbeing question; email: all questions). Audited once."""
+    from secrets import token_hex
+
     from . import links
 
     access.require(actor, "coach", "teamlead", "admin")
     now = now or datetime.now(timezone.utc)
     now_s = iso(now)
+    hours = store.config.policy.expire_after_hours
+    expires_s = iso(now + timedelta(hours=hours)) if hours > 0 else None
     key = _link_key()
     base = store.config.daemon.public_url
-    expires = links.expiry(store.config, now)
-    queued = 0
+    link_expiry = links.expiry(store.config, now)
+    subjects = {lang: t("checkin.email_subject", lang=lang) for lang in ("nl", "en")}
+    option_cache: dict = {}
+    checkin_rows, message_rows, question_rows = [], [], []
     with write_transaction(store.db) as conn:
-        next_id = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM checkins").fetchone()[0]
-        checkin_rows, question_rows = [], []
+        # one open check-in per client, also when another process queued one meanwhile
+        busy = {r[0] for r in conn.execute("SELECT client_id FROM checkins WHERE status = 'open'")}
+        kid = conn.execute("SELECT COALESCE(MAX(id), 0) FROM checkins").fetchone()[0]
+        mid = conn.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
         for p in plan.planned:
-            # a client planned twice (another sender meanwhile) is skipped: one open check-in each
-            if conn.execute("SELECT 1 FROM checkins WHERE client_id = ? AND status = 'open'", [p.client_id]).fetchone():
+            if p.client_id in busy:
                 continue
-            kid = next_id
-            next_id += 1
+            busy.add(p.client_id)
+            kid += 1
+            mid += 1
             checkin_rows.append((kid, p.client_id, schedule_id, p.channel, p.language, now_s))
-            conn.execute("INSERT INTO checkins (id, client_id, schedule_id, channel, language, status, created_at)"
-                         " VALUES (?, ?, ?, ?, ?, 'open', ?)", checkin_rows[-1])
             if p.channel == "sms":
-                q = outbox.enqueue(store, p.client_id, "sms", sms_body(store, p.keys[0], p.language, True, p.name),
-                                   kind="checkin", occurrence=f"checkin:{kid}:0", language=p.language, conn=conn,
-                                   now=now)
-                for pos, k in enumerate(p.keys):
-                    question_rows.append((kid, pos, p.client_id, k, q.id if pos == 0 else None,
-                                          "queued" if pos == 0 else "waiting"))
+                body, subject = sms_body(store, p.keys[0], p.language, True, p.name), None
+                question_rows += [(kid, pos, p.client_id, k, mid if pos == 0 else None, "queued" if pos == 0 else "waiting")
+                                  for pos, k in enumerate(p.keys)]
             else:
                 links_by_pos = {}
                 if key is not None:
                     for pos, k in enumerate(p.keys):
-                        opts = options(store.catalog[k], p.language)
+                        opts = option_cache.get((k, p.language))
+                        if opts is None:
+                            opts = option_cache[(k, p.language)] = options(store.catalog[k], p.language)
                         if opts:
-                            token = links.answer_token(key, kid, pos, expires)
+                            token = links.answer_token(key, kid, pos, link_expiry)
                             links_by_pos[pos] = [(label, links.answer_url(base, token, value)) for value, label in opts]
-                body = email_body(store, p.keys, p.language, p.name, links_by_pos)
-                q = outbox.enqueue(store, p.client_id, "email", body, subject=t("checkin.email_subject", lang=p.language),
-                                   kind="checkin", occurrence=f"checkin:{kid}:0", language=p.language, conn=conn,
-                                   now=now)
-                for pos, k in enumerate(p.keys):
-                    question_rows.append((kid, pos, p.client_id, k, q.id, "queued"))
-            queued += 1
+                body, subject = email_body(store, p.keys, p.language, p.name, links_by_pos), subjects[p.language]
+                question_rows += [(kid, pos, p.client_id, k, mid, "queued") for pos, k in enumerate(p.keys)]
+            message_rows.append((mid, f"checkin:{kid}:0", p.client_id, p.channel, p.language, subject, body,
+                                 token_hex(12), now_s, expires_s, now_s, now_s))
+        conn.executemany("INSERT INTO checkins (id, client_id, schedule_id, channel, language, status, created_at)"
+                         " VALUES (?, ?, ?, ?, ?, 'open', ?)", checkin_rows)
+        conn.executemany(MESSAGE_SQL, message_rows)
         conn.executemany("INSERT INTO checkin_questions (checkin_id, position, client_id, characteristic, message_id,"
                          " status) VALUES (?, ?, ?, ?, ?, ?)", question_rows)
-        if queued:
+        if checkin_rows:
             audit.record(conn, actor, "checkin_round", f"checkin_schedule:{schedule_id}" if schedule_id else "checkins",
-                         f"queued:{queued}")
-    return {"queued": queued, "skipped": dict(plan.skipped), "in_segment": plan.in_segment}
+                         f"queued:{len(checkin_rows)}")
+    return {"queued": len(checkin_rows), "skipped": dict(plan.skipped), "in_segment": plan.in_segment}
 
 
 def queue_next(conn, store, checkin_id: int, now: datetime) -> bool:

@@ -354,12 +354,12 @@ def test_forged_expired_and_nonsense_answer_links_write_nothing(store):
     signed = path.split("/")[2]
     ep = endpoint(store)
     before = snapshot_tables(store.path)
-    payload = json.loads(links._unb64(signed.split(".")[0]))
-    other = links._b64(json.dumps({**payload, "c": payload["c"] + 1}, separators=(",", ":"), sort_keys=True).encode())
+    kid, pos, expires = links._unb64(signed.split(".")[0]).decode()[1:].split(".")
+    other = links._b64(f"a{int(kid) + 1}.{pos}.{expires}".encode())
     assert ep.handle("GET", f"/a/{other}.{signed.split('.')[1]}/1", {}, b"").status == 404
     assert ep.handle("GET", path[:-1] + "9", {}, b"").status == 404  # out of the scale
     assert ep.handle("HEAD", path, {}, b"").status == 200  # a link scanner's HEAD records nothing
-    expired = links.answer_token(ep.key, payload["c"], 0, datetime.now(timezone.utc) - timedelta(days=1))
+    expired = links.answer_token(ep.key, int(kid), 0, datetime.now(timezone.utc) - timedelta(days=1))
     assert ep.handle("GET", f"/a/{expired}/3", {}, b"").status == 410
     assert snapshot_tables(store.path) == before
 

@@ -4,7 +4,7 @@ import json
 
 import click
 
-from .. import access, campaigns as camp, checkins as core
+from .. import access, campaigns as camp, checkins as core, i18n
 from ..i18n import t
 from . import Env, main, pass_env
 from .output import emit, emit_record, format_option, note
@@ -24,14 +24,24 @@ def daemon(ctx, tick, listen, no_webhooks):
     """
     if ctx.invoked_subcommand is not None:
         return
-    from ..daemon.loop import run_daemon
+    import os
+    import sys
 
     env = ctx.find_object(Env)
     access.require_admin(env.actor("daemon"))
-    config, path = env.config, env.db_path
+    args = [sys.executable, "-m", "caseload.daemon", "--db", str(env.db_path), "--config", str(env.config_path),
+            "--lang", i18n.language()]
+    if tick is not None:
+        args += ["--tick", str(tick)]
+    if listen:
+        args += ["--listen", listen]
+    if no_webhooks:
+        args.append("--no-webhooks")
     env.close()
-    env._store = None
-    run_daemon(config, path, tick=tick, listen=listen, serve_webhooks=not no_webhooks)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # the same process goes on as the lean daemon (see caseload/daemon/__main__.py)
+    os.execv(sys.executable, args)
 
 
 @daemon.command("status")
