@@ -185,6 +185,18 @@ def test_twilio_without_a_good_signature_is_refused(store, why):
     assert snapshot_tables(store.path) == before
 
 
+def test_twilio_is_verified_by_its_signature_without_a_token(store):
+    mid = sent_checkin(store)
+    fields = {"MessageSid": "SMabc", "MessageStatus": "delivered", "AccountSid": TWILIO_ACCOUNT}
+    path = "/sms/twilio/status"  # the StatusCallback our SMS channel sets has no token
+    body, _ = form(fields)
+    ep = endpoint(store, "twilio")
+    assert ep.handle("POST", path, {"Content-Type": "application/x-www-form-urlencoded"}, body).status == 403
+    assert ep.handle("POST", path, twilio_headers(path, fields), body).status == 200
+    assert store.db.execute("SELECT status FROM messages WHERE id = ?", [mid]).fetchone() == ("delivered",)
+    assert ep.handle("POST", path + "?token=wrong", twilio_headers(path + "?token=wrong", fields), body).status == 403
+
+
 def test_without_a_secret_the_endpoint_answers_503_so_the_provider_retries(store):
     before = snapshot_tables(store.path)
     ep = webhooks.Endpoint(store.config, lambda: store, secret="", sms_token=TOKEN)

@@ -8,8 +8,9 @@
     GET  /health                             "ok" (for monitoring; says nothing else)
 
 Every /sms/ request carries `?token=` equal to CASELOAD_WEBHOOK_TOKEN (or keyring
-caseload:webhook_token); Twilio's are also checked against X-Twilio-Signature (HMAC-SHA1 with the
-account's auth token over the public URL and the sorted form fields). A request that is not
+caseload:webhook_token), except Twilio's, which are verified by X-Twilio-Signature instead
+(HMAC-SHA1 with the account's auth token over the public URL and the sorted form fields; the
+StatusCallback our SMS channel sets carries no token). A token given to Twilio's must match too. A request that is not
 signed, too large (over MAX_BODY), malformed or not in the provider's documented shape gets a 4xx
 answer and writes nothing. Without a configured secret the SMS endpoints answer 503, so the
 provider keeps the message and retries later. Spryng and MessageBird may call with GET; their
@@ -181,11 +182,13 @@ class Endpoint:
             return _text(404, "not found")
         if method not in ("POST", "GET") or (method == "GET" and provider not in GET_PROVIDERS):
             return _text(405, "method not allowed")
-        refused = self._authorised(query)
-        if refused:
-            return refused
         if provider == "twilio" and self.config.sms.provider != "twilio":
             return _text(404, "not found")
+        # Twilio signs every request (checked below); a token, when present, must be right too
+        if provider != "twilio" or "token" in query:
+            refused = self._authorised(query)
+            if refused:
+                return refused
         try:
             fields = self._fields(method, query, headers, body)
             if provider == "twilio":
