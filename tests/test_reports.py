@@ -176,7 +176,6 @@ def test_outflow_agrees_with_pandas(tmp_path):
                                labels=["<1y", "1-2y", "2-5y", ">=5y"]).astype(object),
         "talents": df.v_talents.notna().map({True: "recorded", False: None}),
     }
-    k = store.config.reports.min_cell_size
     checked = 0
     for key, col in groups.items():
         truth = df.assign(g=col.map(lambda v: "__none__" if v is None or pd.isna(v) else str(v))).groupby("g")["y"]

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from caseload.cli import main
-from test_reports_data import insert_interventions, new_store, planted
+from test_reports_data import new_store, planted
 
 
 @pytest.fixture(scope="module")

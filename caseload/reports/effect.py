@@ -14,24 +14,24 @@ weighted by participants, with a normal 95% interval. The naive estimate compare
 with all non-participants in the caseload at the same time, without matching."""
 
 import math
-from datetime import date, timedelta
+from datetime import date
+from statistics import NormalDist
 
 import numpy as np
 
 from ..errors import BadInput
 from ..i18n import t
-from .common import OUTFLOW_TYPES, outcome_types, record_report, scope, today
+from .common import outcome_types, record_report, scope, today
 from .history import codes_as_of, to_days
 from .stats import Z80, Z95
 
 MONTH_BANDS = (6, 12, 24, 60)
 MAX_CONTROL_ROWS = 2_000_000
-UNKNOWN_DAY = np.iinfo(np.int64).max // 4
 
 
 def default_match_keys(store) -> list[str]:
-    keys = [c.key for c in store.catalog if c.key_characteristic and c.type != "text"]
-    return keys
+    """The catalog's key characteristics: what coaches judged to matter most."""
+    return [c.key for c in store.catalog if c.key_characteristic and c.type != "text"]
 
 
 def _dense(columns: list[np.ndarray]) -> np.ndarray:
@@ -182,8 +182,6 @@ def effect_report(store, actor, intervention: str, outcome: str = "outflow_work"
                                 + _smoothed(yC[matched], nC[matched]) / nC[matched])).sum())
         se = math.sqrt(var)
         lo, hi = est - Z95 * se, est + Z95 * se
-        from statistics import NormalDist
-
         report.update(
             control_rate_pct=round(100 * float((w * pC).sum()), 1),
             participant_rate_pct=round(100 * float((w * pT).sum()), 1),

@@ -9,11 +9,10 @@ from datetime import date
 
 import numpy as np
 
-from ..i18n import t
 from .coding import coder
-from .history import codes_as_of
 from .common import (FROM_SQL, OUTFLOW_TYPES, Y_CARD, active_on, add_months, outcome_codes, parse_day,
                      rate_row, record_report, scope, segment_where, today, y_expr)
+from .history import codes_as_of
 from .scan import scan_codes
 from .suppress import hide, suppress_partition, suppress_subgroup
 

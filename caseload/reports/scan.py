@@ -3,8 +3,8 @@ each of many expressions.
 
 Fetching 80 values per client through Python costs about 1.6 s per 100,000 clients; here SQLite
 packs the codes into a few 62-bit integers per client (mixed radix), numpy unpacks them, and
-large tables are scanned in client-id ranges on several connections at once (the sqlite3
-module releases the GIL while SQLite works). See bench/bench_reports.py."""
+large tables are scanned in client-id ranges on several memory-mapped connections at once (the
+sqlite3 module releases the GIL while SQLite works). See bench/bench_reports.py."""
 
 import os
 import sqlite3
@@ -44,7 +44,7 @@ def _run(conn, sql: str, params: list) -> np.ndarray:
 def _connect_ro(path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), check_same_thread=False)
     conn.execute("PRAGMA query_only = 1")
-    conn.execute("PRAGMA cache_size = -65536")
+    conn.execute("PRAGMA mmap_size = 17179869184")  # read pages in place: ~20% less CPU than copying them
     conn.execute("PRAGMA busy_timeout = 30000")
     return conn
 
