@@ -365,3 +365,19 @@ def test_outflow_as_of_the_cohort_date_reads_the_history(tmp_path):
     assert yes[True] == latest["overall"]["n"] and yes[False] == 0
     assert as_of["values"] == "as_of_cohort_date"
     assert as_of["by_characteristic"] == before["by_characteristic"]
+
+
+def test_parallel_scan_gives_the_same_report(tmp_path, monkeypatch):
+    from caseload.reports import scan
+
+    store = new_store(tmp_path)
+    _mixed(store, n=500)
+    keys = ["wellbeing", "debts", "education_level", "availability_hours", "last_job_end", "talents"]
+    single = outflow_report(store, actor(store, "ana"), date(2024, 6, 1), 12, keys)
+    monkeypatch.setattr(scan, "PARALLEL_FROM", 0)
+    calls = []
+    real = scan._connect_ro
+    monkeypatch.setattr(scan, "_connect_ro", lambda path: calls.append(path) or real(path))
+    parallel = outflow_report(store, actor(store, "ana"), date(2024, 6, 1), 12, keys)
+    assert len(calls) >= 2
+    assert parallel == single
