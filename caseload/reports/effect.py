@@ -4,13 +4,18 @@ Design (risk-set, coarsened exact matching, Iacus, King & Porro 2012):
 - participants: each client's first start of the intervention, when the client was in the
   caseload on that day and the follow-up window has passed;
 - controls: clients who never took part, in the caseload on the 15th of each month in which
-  participants started, followed the same number of days from that day;
+  participants started, followed the same number of days from that day (a fixed-seed random
+  sample when there are more than MAX_CONTROL_ROWS such client-months);
 - both described as they were on their reference day: characteristics from the observation
   history (coarsened: scales in thirds, numbers in halves, "not recorded" a group of its own),
   months in caseload (0-6, 6-12, 12-24, 24-60, 60+) and the calendar quarter;
 - strata are exact on those codes; participants in a stratum without controls are not matched.
 The estimate is the average effect on the matched participants (ATT): the stratum differences
-weighted by participants, with a normal 95% interval. The naive estimate compares participants
+weighted by participants, with a normal 95% interval (stratum variances from (k+1)/(n+2), so a
+stratum with 0% or 100% still counts as uncertain). A control may stand in for several months;
+the interval treats those as independent, and clients who start later are not controls, which
+leans the comparison group slightly towards those who left early. Both are small when
+participation per month is small against the caseload. The naive estimate compares participants
 with all non-participants in the caseload at the same time, without matching."""
 
 import math
