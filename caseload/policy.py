@@ -9,6 +9,7 @@ and START, and what `caseload client optout` calls for a coach.
 import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
+from functools import lru_cache
 
 from . import access, audit
 from .db import write_transaction
@@ -22,6 +23,7 @@ WEEK = timedelta(days=7)
 _QUIET = re.compile(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*")
 
 
+@lru_cache(maxsize=64)  # the send path formats the same moment several times per message
 def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -34,6 +36,14 @@ def parse_iso(text: str) -> datetime:
 class QuietHours:
     start: time
     end: time
+
+    def next_start(self, now: datetime, tz) -> datetime:
+        """The next moment (UTC) quiet hours begin, after `now`."""
+        local = now.astimezone(tz)
+        start = datetime.combine(local.date(), self.start, tzinfo=tz)
+        if start <= local:
+            start = datetime.combine(local.date() + timedelta(days=1), self.start, tzinfo=tz)
+        return start.astimezone(timezone.utc)
 
     def until(self, now: datetime, tz) -> datetime | None:
         """When the quiet period `now` falls in ends (UTC), or None when `now` is not quiet."""
@@ -102,16 +112,29 @@ def use_rate(conn, channel: str, now: datetime, n: int) -> None:
 
 # --- frequency cap --------------------------------------------------------------------------
 
-def frequency_deferral(conn, config, client_id: int, now: datetime, claimed_now: int = 0) -> datetime | None:
+def recent_counts(conn, config, client_ids, now: datetime) -> dict[int, tuple[int, str | None]]:
+    """For each client: messages in the last 7 days (being sent by any sender included; system
+    messages not) and when the oldest of them went out. One query per 500 clients."""
+    if config.policy.max_per_week <= 0:
+        return {}
+    ids = sorted(set(client_ids))
+    out = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        out.update({cid: (n, oldest) for cid, n, oldest in conn.execute(
+            f"SELECT client_id, COUNT(*), MIN(sent_at) FROM messages WHERE client_id IN ({', '.join('?' * len(chunk))})"
+            " AND kind != 'system' AND (sent_at > ? OR status = 'sending') GROUP BY client_id",
+            [*chunk, iso(now - WEEK)])})
+    return out
+
+
+def frequency_deferral(config, recent: tuple[int, str | None] | None, now: datetime,
+                       claimed_now: int = 0) -> datetime | None:
     """None when the client may get another message now, else when the oldest message in the
-    7-day window drops out. Messages being sent by any sender count; system messages do not."""
+    7-day window drops out (`recent` from recent_counts)."""
     cap = config.policy.max_per_week
-    if cap <= 0:
-        return None
-    n, oldest = conn.execute(
-        "SELECT COUNT(*), MIN(sent_at) FROM messages WHERE client_id = ? AND kind != 'system'"
-        " AND (sent_at > ? OR status = 'sending')", [client_id, iso(now - WEEK)]).fetchone()
-    if n + claimed_now < cap:
+    n, oldest = recent or (0, None)
+    if cap <= 0 or n + claimed_now < cap:
         return None
     if oldest is None:  # only messages in flight elsewhere: look again soon
         return now + timedelta(minutes=10)

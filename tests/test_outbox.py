@@ -486,3 +486,20 @@ def test_cli_outbox_commands(tmp_path):
     assert r.exit_code == 0 and "no more sms" in r.output
     r = _cli(tmp_path, "send", "--dry-run")
     assert r.exit_code == 0 and "due_email" in r.output
+
+
+def test_frequency_cap_counts_messages_claimed_together(tmp_path, smtp_sink):
+    store = setup(tmp_path, smtp_sink, n=2, max_per_week=1, expire_after_hours=500)
+    for client in (1, 1, 2):
+        outbox.enqueue(store, client, "email", "Bericht", subject="Hoi", kind="campaign", now=NOON)
+    report = outbox.send_due(store, now=NOON)
+    assert report.sent == 2 and report.deferred == 1
+    assert statuses(store) == {1: "sent", 2: "queued", 3: "sent"}
+
+
+def test_cli_send_limit(tmp_path, smtp_sink):
+    store = setup(tmp_path, smtp_sink, n=4)
+    queue(store, now=None)
+    store.close()
+    r = _cli(tmp_path, "send", "--limit", "3", "-v")
+    assert r.exit_code == 0 and "Sent 3" in r.output and len(smtp_sink.messages()) == 3

@@ -1,6 +1,12 @@
 """Channels carry one message at a time to one address: email (SMTP through yagmail) and SMS
 (an HTTP gateway). A channel never raises for a delivery problem: `send` returns an Outcome
-that says what the outbox should do, with a short reason that holds no personal data."""
+that says what the outbox should do, with a short reason that holds no personal data.
+
+`send(out, ready, upcoming)`: `ready()` starts the outbox's commit of the previous message and
+returns a function that tells (waiting if need be) whether this message may still go out; a
+channel calls `ready()` as soon as it has something to wait for and asks the answer before the
+point where the other side could accept the message, returning None when the answer is no.
+"""
 
 from dataclasses import dataclass
 

@@ -25,6 +25,7 @@ import re
 import smtplib
 import socket
 import ssl
+import time
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 
@@ -34,6 +35,8 @@ from . import PERMANENT, SENT, TEMPORARY, UNAVAILABLE, Outcome, Outgoing
 log = logging.getLogger("caseload.email")
 
 _DOTS = re.compile(rb"(?m)^\.")
+# printable ASCII without space, <, > or comma: safe inside RCPT TO:<...> and the To header
+_ADDRESS = re.compile(r"[!-+\--;=?-~]+@[!-+\--;=?-~]+")
 _TOKEN_ADDRESS = re.compile(r"^(reply|unsubscribe)\+([0-9a-f]{8,64})@", re.I)
 
 
@@ -114,7 +117,12 @@ class EmailChannel:
         name, self.sender, self.domain = sender_parts(config)
         self.from_header = formataddr((name, self.sender), charset="utf-8") if name else self.sender
         self.reply_domain = reply_domain(config)
+        self.mail_from = f"FROM:<{self.sender}>"
+        url = unsubscribe_url(config, "x")
+        self.unsubscribe_base = url.rsplit("/unsubscribe/", 1)[0] if url else None
+        self._date = (0, "")
         self.yag = None
+        self._built: dict[int, bytes] = {}
 
     @property
     def smtp(self):
@@ -177,44 +185,59 @@ class EmailChannel:
 
     def build(self, out: Outgoing) -> bytes:
         unsubscribe = [f"mailto:unsubscribe+{out.token}@{self.reply_domain}"]
-        url = unsubscribe_url(self.config, out.token)
-        if url:
-            unsubscribe.append(url)
+        if self.unsubscribe_base:
+            unsubscribe.append(f"{self.unsubscribe_base}/unsubscribe/{out.token}")
+        now = int(time.time())
+        if now != self._date[0]:  # the Date header changes once a second
+            self._date = (now, formatdate(now))
         return build_message(
             from_header=self.from_header, to=out.address, subject=out.subject or "", body=out.body, html=out.html,
             message_id=f"<{out.token}.{out.id}@{self.domain}>", reply_to=f"reply+{out.token}@{self.reply_domain}",
-            unsubscribe=unsubscribe, date=formatdate(), boundary=f"=_caseload_{out.token}")
+            unsubscribe=unsubscribe, date=self._date[1], boundary=f"=_caseload_{out.token}")
 
-    def send(self, out: Outgoing) -> Outcome:
+    def send(self, out: Outgoing, ready=None, upcoming: Outgoing | None = None) -> Outcome | None:
+        """Send one message. `ready()` is called once MAIL FROM is out (the outbox then commits
+        the previous message while the relay works) and returns a function that says whether to
+        go on; it is asked before DATA, and when it says no the transaction is reset and None
+        returned. The `upcoming` message is built while the relay digests this one."""
         address = out.address
-        if not address.isascii() or any(c in address for c in "\r\n<>, ") or "@" not in address:
+        if not _ADDRESS.fullmatch(address):
             return Outcome(PERMANENT, "bad_address")
-        data = self.build(out)
+        data = self._built.pop(out.id, None) or self.build(out)
         for attempt in (1, 2):
             if self.yag is None:
                 down = self._connect()
                 if down is not None:
                     return down
             try:
-                return self._transaction(address, data)
+                return self._transaction(address, data, ready or (lambda: lambda: True), upcoming)
             except _Reconnect:
                 self._drop()
                 if attempt == 2:
                     return Outcome(UNAVAILABLE, "connection lost")
         raise AssertionError("unreachable")
 
-    def _transaction(self, address: str, data: bytes) -> Outcome:
+    def _transaction(self, address: str, data: bytes, ready, upcoming) -> Outcome | None:
         smtp = self.smtp
         try:
-            code, _ = smtp.mail(self.sender)
+            smtp.putcmd("mail", self.mail_from)  # the addresses were checked: no parsing here
+            decision = ready()  # the outbox commits the previous message meanwhile
+            code, _ = smtp.getreply()
             if code != 250:
+                decision()
                 self._reset()
                 # the relay refuses our sender: the channel is misconfigured, not this message
                 return Outcome(UNAVAILABLE, f"smtp {code} mail")
-            code, _ = smtp.rcpt(address)
+            smtp.putcmd("rcpt", f"TO:<{address}>")
+            code, _ = smtp.getreply()
             if code not in (250, 251):
+                decision()
                 return self._refused(code, "rcpt")
-            code, _ = smtp.docmd("DATA")
+            if not decision():  # no longer ours (opt-out, outflow, taken over): nothing was sent
+                self._reset()
+                return None
+            smtp.putcmd("data")
+            code, _ = smtp.getreply()
             if code != 354:
                 return self._refused(code, "data")
         except (smtplib.SMTPServerDisconnected, OSError):
@@ -222,6 +245,8 @@ class EmailChannel:
             raise _Reconnect() from None
         try:
             smtp.send(data)
+            if upcoming is not None and upcoming.channel == "email" and upcoming.id not in self._built:
+                self._built = {upcoming.id: self.build(upcoming)}
             code, _ = smtp.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as err:
             self._drop()

@@ -248,7 +248,8 @@ class SmsChannel:
         """Check the settings and the token (an HTTP API has no connection to test before use)."""
         return self._open() if self.client is None else None
 
-    def send(self, out: Outgoing) -> Outcome:
+    def send(self, out: Outgoing, ready=None, upcoming: Outgoing | None = None) -> Outcome | None:
+        """Send one message; the outbox's `ready()()` is asked first (None when it says no)."""
         import httpx
 
         if not E164.fullmatch(out.address or ""):
@@ -257,6 +258,8 @@ class SmsChannel:
             down = self._open()
             if down is not None:
                 return down
+        if ready is not None and not ready()():
+            return None
         try:
             resp = self.client.post(**self.provider.request(out, self.token))
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
