@@ -44,7 +44,7 @@ class Row:
 def _sort_columns(store, sort: str) -> list[str]:
     if sort not in SORTS:
         raise ValueError(sort)
-    name = ["COALESCE(clients.last_name, '')", "COALESCE(clients.first_name, '')"]
+    name = ["COALESCE(clients.last_name, '') COLLATE NOCASE", "COALESCE(clients.first_name, '') COLLATE NOCASE"]
     if sort == "wellbeing":
         first = [f'COALESCE(profile."{store.catalog[WELLBEING].column}", -1)'] if WELLBEING in store.catalog else []
         return [*first, *name, "clients.id"]

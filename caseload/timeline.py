@@ -14,8 +14,10 @@ class Event:
     at: str          # UTC ISO moment, or an ISO date for day events (interventions, outflow)
     kind: str        # one of KINDS
     text: str        # what happened, as written (a note, a reply, a message's subject or body)
-    detail: str = ""  # channel and status, the intervention's result, the outflow type
+    detail: str = ""  # the message's channel, the intervention's result, the outflow type
     author: str | None = None
+    status: str | None = None  # messages: queued, sent, failed, ...
+    reason: str | None = None  # messages: why it failed, was cancelled or expired
 
 
 def timeline(store, actor, number: str, limit: int = 300) -> list[Event]:
@@ -25,9 +27,8 @@ def timeline(store, actor, number: str, limit: int = 300) -> list[Event]:
     for at, channel, status, reason, subject, body in db.execute(
             "SELECT COALESCE(sent_at, due_at), channel, status, reason, subject, body FROM messages"
             " WHERE client_id = ? ORDER BY id DESC LIMIT ?", [cid, limit]):
-        detail = f"{channel} · {status}" + (f" · {reason}" if reason and status in ("failed", "cancelled",
-                                                                                      "expired") else "")
-        events.append(Event(at, "message", subject or body, detail))
+        shown = reason if status in ("failed", "cancelled", "expired") else None
+        events.append(Event(at, "message", subject or body, channel, status=status, reason=shown))
     for at, text, source, author in db.execute(
             "SELECT created_at, text, source, author FROM notes WHERE client_id = ? ORDER BY created_at DESC, id DESC"
             " LIMIT ?", [cid, limit]):

@@ -1,15 +1,18 @@
-"""A small deterministic caseload for the TUI tests and snapshots: the demo caseload built with
-the wall clock frozen at NOW (time-machine; monotonic clocks keep running, so Textual's timers
-work), plus planted data: a client whose name and notes hold markup, a reply, a template, a
-campaign with a failed message, a saved segment. Built once per test process and copied."""
+"""A small deterministic caseload for the TUI tests and snapshots, built with the wall clock
+frozen at NOW (time-machine; monotonic clocks keep running, so Textual's timers work): 72
+clients of three coaches with two years of history, plus planted data: a client whose name and
+notes hold markup, a reply, a template, a campaign with a failed message, a saved segment.
+Built once per test process and copied. No set or dict order decides anything, so every
+process builds the same database."""
 
+import random
 import shutil
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import time_machine
 
-from caseload import access, clients, demo, interventions, outbox, segments, templates
+from caseload import access, clients, interventions, outbox, segments, templates
 from caseload.config import load_config
 from caseload.db import write_transaction
 from caseload.store import open_store
@@ -27,13 +30,60 @@ def frozen(tick: bool = True):
     return time_machine.travel(NOW, tick=tick)
 
 
+FIRST = ["Anouk", "Bram", "Chantal", "Dewi", "Emre", "Fleur", "Gijs", "Hatice", "Ivo", "Jasmijn", "Karim", "Lotte",
+         "Milan", "Noor", "Omar", "Petra", "Quinten", "Rosa", "Sem", "Tamara"]
+LAST = ["de Vries", "Jansen", "Bakker", "El Amrani", "Öztürk", "Visser", "Smit", "Mulder", "de Boer", "Yılmaz",
+        "van Dijk", "Kok"]
+COACHES = (("anna", "team1"), ("bram", "team1"), ("dirk", "team2"))
+KEYS = ("debts", "childcare_arranged", "participation_ladder", "physical_complaints", "transport")
+
+
+def _people(store) -> None:
+    """72 clients with two years of history, all dated before NOW; the same on every machine."""
+    rng = random.Random(20260302)
+    admin = access.Actor("admin", "admin")
+    with write_transaction(store.db) as conn:
+        for name, team in COACHES:
+            access.add_user(conn, name, "coach", team)
+        access.add_user(conn, "lead", "teamlead", "team1")
+        access.add_user(conn, "ana", "analyst")
+    for i in range(72):
+        coach = COACHES[i % 3][0]
+        number = str(100001 + i)
+        intake = date(2024, 1, 8) + timedelta(days=rng.randint(0, 600))
+        clients.add_client(store, admin, {
+            "client_number": number, "first_name": FIRST[i % len(FIRST)], "last_name": LAST[(i * 7) % len(LAST)],
+            "coach": coach, "phone": f"06{rng.randint(10000000, 59999999)}" if i % 9 else "",
+            "email": f"klant{i}@example.org", "preferred_channel": "email" if i % 4 == 0 else "sms",
+            "language": "en" if i % 10 == 0 else "nl", "intake_date": intake.isoformat()})
+        day = max(intake, date(2025, 3, 1))
+        level = rng.randint(1, 5)
+        while day < date(2026, 2, 28) - timedelta(days=30 * (i % 4)):
+            level = min(5, max(1, level + rng.choice((-2, -1, 0, 0, 1))))
+            clients.set_characteristics(store, admin, number, {"wellbeing": str(level)},
+                                        observed_at=f"{day.isoformat()}T09:{i % 60:02d}:00Z", source="reply")
+            day += timedelta(days=rng.randint(25, 70))
+        values = {"debts": rng.choice(("ja", "nee")), "childcare_arranged": rng.choice(("ja", "nee", "nee")),
+                  "participation_ladder": str(rng.randint(1, 6)), "physical_complaints": rng.choice(("ja", "nee", "nee")),
+                  "transport": rng.choice(store.catalog["transport"].values)}
+        seen = date(2025, 6, 2) + timedelta(days=rng.randint(0, 250))
+        clients.set_characteristics(store, admin, number, values, observed_at=f"{seen.isoformat()}T11:00:00Z")
+        if i % 3 == 1:
+            interventions.start(store, admin, number, "work-first", (intake + timedelta(days=40)).isoformat())
+        if i % 5 == 2:
+            clients.record_outflow(store, admin, number, ("fulltime", "parttime", "education")[i % 3],
+                                   (intake + timedelta(days=200 + i)).isoformat())
+        with write_transaction(store.db) as conn:
+            conn.execute("UPDATE clients SET last_activity = ? WHERE client_number = ?",
+                         [f"{(date(2026, 2, 27) - timedelta(days=(i * 11) % 150)).isoformat()}T10:00:00Z", number])
+
+
 def _build(path: Path) -> None:
     with frozen(tick=False):
         store = open_store(load_config(None), path, create=True)
-        demo.build(store, 300, seed=11, admin="admin")
-        coach, team = store.db.execute("SELECT name, team FROM users WHERE role = 'coach' ORDER BY name").fetchone()
-        store.db.execute("INSERT INTO users (name, role, team, active, created_at) VALUES ('lead', 'teamlead', ?, 1, ?)",
-                         [team, "2026-01-01T00:00:00Z"])
+        access.add_user(store.db, "admin", "admin")
+        _people(store)
+        coach = "anna"
         admin = access.Actor("admin", "admin")
         clients.add_client(store, admin, {"client_number": MARKUP_NUMBER, "first_name": MARKUP_FIRST,
                                           "last_name": MARKUP_LAST, "coach": coach, "phone": "0612345678",

@@ -9,9 +9,11 @@ from ..i18n import t
 def localize(node) -> None:
     """Translate the descriptions of a widget's, screen's or app's own bindings in place."""
     table = node._bindings.key_to_bindings
+    node.help_keys = []  # our own bindings, for the help screen
     for key, bindings in table.items():
         table[key] = [replace(b, description=t(b.description), tooltip=t(b.tooltip) if b.tooltip else "")
                       if b.description.startswith("tui.") else b for b in bindings]
+        node.help_keys += [b for b, old in zip(table[key], bindings) if old.description.startswith("tui.")]
 
 
 class Localized:

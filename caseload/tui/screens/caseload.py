@@ -16,9 +16,9 @@ from ..widgets.filter_bar import FilterBar
 class CaseloadScreen(Localized, Screen):
     BINDINGS = [
         Binding("slash", "filter", "tui.key.filter", key_display="/"),
-        Binding("n", "sort('name')", "tui.key.sort_name"),
+        Binding("n", "sort('name')", "tui.key.sort_name", show=False),
         Binding("w", "sort('wellbeing')", "tui.key.sort_wellbeing"),
-        Binding("l", "sort('last_activity')", "tui.key.sort_activity"),
+        Binding("l", "sort('last_activity')", "tui.key.sort_activity", show=False),
         Binding("k", "sort('client_number')", "tui.key.sort_number", show=False),
     ]
 

@@ -22,6 +22,7 @@ from ...i18n import language, pick, t
 from .. import format as fmt
 from ..keys import Localized
 from .confirm import ConfirmScreen
+from .outbox import reason_text
 
 WELLBEING = "wellbeing"
 
@@ -85,7 +86,7 @@ class ClientScreen(Localized, Screen):
                         yield Label(t("tui.form.intervention"), classes="form-title")
                         with Horizontal(classes="row"):
                             yield Input(placeholder=t("tui.form.intervention_name"), id="iv-name")
-                            yield Input(placeholder=t("tui.form.date_today"), id="iv-date", classes="date")
+                            yield Input(placeholder=t("tui.form.date"), id="iv-date", classes="date")
                             yield Select([(t(f"tui.result.{r}"), r) for r in interventions.RESULTS],
                                          prompt=t("tui.form.result"), id="iv-result")
                             yield Button(t("tui.form.start"), id="iv-start")
@@ -95,7 +96,7 @@ class ClientScreen(Localized, Screen):
                         with Horizontal(classes="row"):
                             yield Select([(t(f"reports.type.{o}"), o) for o in OUTFLOW_TYPES],
                                          prompt=t("tui.form.outflow_type"), id="out-type")
-                            yield Input(placeholder=t("tui.form.date_today"), id="out-date", classes="date")
+                            yield Input(placeholder=t("tui.form.date"), id="out-date", classes="date")
                             yield Button(t("tui.form.record_outflow"), variant="warning", id="out-save")
         yield Footer(compact=True)
 
@@ -181,6 +182,8 @@ class ClientScreen(Localized, Screen):
                 detail = e.author or ""
             elif e.kind == "outflow":
                 detail = ""
+            elif e.kind == "message":
+                detail = f"{e.detail} · {t('tui.state.' + e.status)}" + (f" · {reason_text(e.reason)}" if e.reason else "")
             text = t(f"reports.type.{e.text}") if e.kind == "outflow" else e.text
             style = {"reply": "bold cyan", "outflow": "bold green"}.get(e.kind, "")
             table.add_row(Text(fmt.moment(e.at, self.app.store.tz)), Text(t(f"tui.event.{e.kind}"), style=style),

@@ -106,8 +106,9 @@ class ComposeScreen(Localized, Screen):
     @on(TextArea.Changed, "#new-body")
     def _body_changed(self, event: TextArea.Changed) -> None:
         info = sms_info(event.text_area.text)
-        self.query_one("#new-info", Static).update(Text(t("tui.compose.sms_info", characters=info.characters,
-                                                           encoding=info.encoding, parts=info.parts)))
+        self.query_one("#new-info", Static).update(Text(t("tui.compose.sms_info_one" if info.parts == 1 else "tui.compose.sms_info",
+                                                           characters=info.characters, encoding=info.encoding,
+                                                           parts=info.parts)))
 
     @on(Button.Pressed, "#save-template")
     def _save_template(self) -> None:
@@ -201,8 +202,8 @@ class ComposeScreen(Localized, Screen):
             out.append(p.body)
             if p.channel == "sms":
                 i = sms_info(p.body)
-                out.append("\n" + t("tui.compose.sms_info", characters=i.characters, encoding=i.encoding,
-                                    parts=i.parts), "dim")
+                key = "tui.compose.sms_info_one" if i.parts == 1 else "tui.compose.sms_info"
+                out.append("\n" + t(key, characters=i.characters, encoding=i.encoding, parts=i.parts), "dim")
             out.append("\n")
         return out
 

@@ -14,10 +14,10 @@ from ..keys import Localized
 
 def _keys(node) -> list[tuple[str, str]]:
     out = []
-    for key, bindings in node._bindings.key_to_bindings.items():
-        for b in bindings:
-            if b.description and not b.system:
-                out.append((node.app.get_key_display(b), b.description))
+    for b in getattr(node, "help_keys", []):
+        entry = (node.app.get_key_display(b), b.description)
+        if entry not in out:
+            out.append(entry)
     return out
 
 
@@ -25,7 +25,8 @@ class HelpScreen(Localized, ModalScreen):
     BINDINGS = [Binding("escape,f1,q", "dismiss", "tui.key.close")]
 
     def compose(self) -> ComposeResult:
-        below = self.app.screen_stack[-1] if self.app.screen_stack else None
+        stack = [s for s in self.app.screen_stack if s is not self]
+        below = stack[-1] if stack else None
         table = Table(box=None, show_header=False, padding=(0, 2))
         table.add_column(style="bold")
         table.add_column()
@@ -33,8 +34,7 @@ class HelpScreen(Localized, ModalScreen):
         if below is not None and below is not self:
             own = _keys(below)
             for widget in below.query("*"):
-                if widget.can_focus:
-                    own += [k for k in _keys(widget) if k not in own]
+                own += [k for k in _keys(widget) if k not in own]
             sections.insert(0, (t("tui.help.keys_screen"), own))
         for title, keys in sections:
             table.add_row(Text(title, style="underline"), "")

@@ -92,7 +92,7 @@ class OutboxScreen(Localized, Screen):
         problems.clear()
         for m in message.problems:
             problems.add_row(Text(str(m["id"])), Text(m["campaign"] or ""), Text(m["client_number"]),
-                             Text(m["channel"]), Text(t(f"tui.state.{m['status']}")), Text(_reason(m["reason"])),
+                             Text(m["channel"]), Text(t(f"tui.state.{m['status']}")), Text(reason_text(m["reason"])),
                              Text(fmt.moment(m["updated_at"], self.app.store.tz)), key=str(m["id"]))
         if not message.problems:
             problems.add_row("", Text(t("tui.outbox.no_problems"), style="dim"), *[""] * 5)
@@ -149,7 +149,7 @@ class OutboxScreen(Localized, Screen):
         self.load()
 
 
-def _reason(reason: str | None) -> str:
+def reason_text(reason: str | None) -> str:
     if not reason:
         return ""
     key = f"tui.reason.{reason}"
