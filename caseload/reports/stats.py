@@ -5,8 +5,6 @@ import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from scipy.stats import fisher_exact
-
 Z95 = NormalDist().inv_cdf(0.975)
 Z80 = NormalDist().inv_cdf(0.80)
 
@@ -42,6 +40,8 @@ def compare_proportions(ka: int, na: int, kb: int, nb: int, target: float = 0.05
     pooled = (ka + kb) / (na + nb)
     expected = [na * pooled, na * (1 - pooled), nb * pooled, nb * (1 - pooled)]
     if min(expected) < 5:
+        from scipy.stats import fisher_exact  # scipy costs ~0.5 s to import: only when needed
+
         _, p_value = fisher_exact([[ka, na - ka], [kb, nb - kb]])
         test = "fisher_exact"
     else:
