@@ -46,7 +46,7 @@ def _sort_columns(store, sort: str) -> list[str]:
         raise ValueError(sort)
     name = ["COALESCE(clients.last_name, '') COLLATE NOCASE", "COALESCE(clients.first_name, '') COLLATE NOCASE"]
     if sort == "wellbeing":
-        first = [f'COALESCE(profile."{store.catalog[WELLBEING].column}", -1)'] if WELLBEING in store.catalog else []
+        first = [f'COALESCE(profile."{store.catalog[WELLBEING].column}", 99)'] if WELLBEING in store.catalog else []
         return [*first, *name, "clients.id"]
     if sort == "last_activity":
         return ["COALESCE(clients.last_activity, '')", *name, "clients.id"]
@@ -55,24 +55,28 @@ def _sort_columns(store, sort: str) -> list[str]:
     return [*name, "clients.id"]
 
 
+def _from(where: str, sort: str = "name") -> str:
+    # the wide profile is read only when the selection or the order needs it
+    return FROM if "profile." in where or sort == "wellbeing" else "FROM clients"
+
+
 def count(store, actor, where: str = "1", params: list | tuple = ()) -> int:
     """How many clients the actor may see are in `where` (SQL from segments.resolve_where)."""
     scope, scope_params = access.client_scope(actor, "clients")
-    return store.conn.execute(f"SELECT count(*) {FROM} WHERE ({scope}) AND ({where})",
+    return store.conn.execute(f"SELECT count(*) {_from(where)} WHERE ({scope}) AND ({where})",
                               [*scope_params, *params]).fetchone()[0]
 
 
 def page(store, actor, where: str = "1", params: list | tuple = (), sort: str = "name", descending: bool = False,
-         after: tuple | None = None, offset: int = 0, limit: int = PAGE, reasons: bool = True) -> list[Row]:
+         after: tuple | None = None, offset: int = 0, limit: int = PAGE, with_reasons: bool = True) -> list[Row]:
     """One page of the caseload. Pass the previous page's last `Row.key` as `after` (keyset);
-    `offset` is only for a jump into the middle when no neighbouring page is known."""
+    `offset` is only for a jump into the middle when no neighbouring page is known. With
+    with_reasons=False the attention reasons are left for `reasons()` (show the rows first)."""
     scope, scope_params = access.client_scope(actor, "clients")
     keys = _sort_columns(store, sort)
-    wb = store.catalog.get(WELLBEING)
-    wb_cols = f'profile."{wb.column}", profile."{wb.at_column}"' if wb else "NULL, NULL"
     sql = (f"SELECT clients.id, clients.client_number, clients.first_name, clients.last_name, clients.status,"
-           f" clients.coach, clients.last_activity, {wb_cols}, {', '.join(keys)}"
-           f" {FROM} WHERE ({scope}) AND ({where})")
+           f" clients.coach, clients.last_activity, NULL, NULL, {', '.join(keys)}"
+           f" {_from(where, sort)} WHERE ({scope}) AND ({where})")
     args = [*scope_params, *params]
     direction = "DESC" if descending else ""
     if after is not None:
@@ -84,15 +88,23 @@ def page(store, actor, where: str = "1", params: list | tuple = (), sort: str = 
         sql += " OFFSET ?"
         args.append(int(offset))
     rows = [Row(*r[:9], key=tuple(r[9:])) for r in store.conn.execute(sql, args)]
-    if rows and wb:
-        _trends(store, rows)
-    if rows and reasons:
-        _reasons(store, actor, rows)
+    if rows and WELLBEING in store.catalog:
+        _wellbeing(store, rows)
+    if rows and with_reasons:
+        found = reasons(store, actor, [r.id for r in rows])
+        for r in rows:
+            r.reasons = found.get(r.id, [])
     return rows
 
 
-def _trends(store, rows: list[Row]) -> None:
+def _wellbeing(store, rows: list[Row]) -> None:
+    """The current wellbeing (profile) and the one observed before it, for the page's clients."""
+    wb = store.catalog[WELLBEING]
     by_id = {r.id: r for r in rows}
+    marks = ", ".join("?" * len(by_id))
+    for cid, value, at in store.conn.execute(
+            f'SELECT client_id, "{wb.column}", "{wb.at_column}" FROM profile WHERE client_id IN ({marks})', [*by_id]):
+        by_id[cid].wellbeing, by_id[cid].wellbeing_at = value, at
     seen: dict[int, int] = {}
     marks = ", ".join("?" * len(by_id))
     for cid, value in store.conn.execute(
@@ -103,13 +115,17 @@ def _trends(store, rows: list[Row]) -> None:
             by_id[cid].wellbeing_before = value
 
 
-def _reasons(store, actor, rows: list[Row]) -> None:
-    """The attention signals (reports.attention) of the page's clients: (signal, detail)."""
+def reasons(store, actor, client_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
+    """The attention signals (reports.attention) of these clients, strongest first:
+    client id -> [(signal, detail)]. Only clients the actor may see."""
     from .reports.attention import find
 
+    if not client_ids:
+        return {}
     scope, scope_params = access.client_scope(actor, "clients")
-    by_id = {r.id: r for r in rows}
-    where = f"({scope}) AND clients.id IN ({', '.join('?' * len(by_id))})"
-    for cid, found in find(store, where, [*scope_params, *by_id]).items():
+    where = f"({scope}) AND clients.id IN ({', '.join('?' * len(client_ids))})"
+    out = {}
+    for cid, found in find(store, where, [*scope_params, *client_ids]).items():
         found.sort(key=lambda r: -r[0].weight)
-        by_id[cid].reasons = [(s.name, d) for s, d in found]
+        out[cid] = [(s.name, d) for s, d in found]
+    return out

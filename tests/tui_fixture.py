@@ -139,6 +139,8 @@ async def settle(pilot, rounds: int = 6) -> None:
     """Wait until no worker runs and the messages they posted are handled."""
     app = pilot.app
     for _ in range(rounds):
+        while getattr(app.screen, "_reload", None) is not None:  # the caseload waits for typing to pause
+            await pilot.pause(0.05)
         await app.workers.wait_for_complete()
         await pilot.pause(0.05)
         if not any(w.is_running for w in app.workers):

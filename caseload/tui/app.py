@@ -61,13 +61,8 @@ class CaseloadApp(App):
         self._main_thread = threading.get_ident()
         self.sub_title = t("tui.subtitle", organisation=store.config.organisation.name, user=actor.name,
                            role=t(f"tui.role.{actor.role}"))
-        from .screens import attention, caseload, compose, outbox, reports, segment_builder
-
-        makers = {"caseload": caseload.CaseloadScreen, "attention": attention.AttentionScreen,
-                  "segments": segment_builder.SegmentBuilderScreen, "compose": compose.ComposeScreen,
-                  "outbox": outbox.OutboxScreen, "reports": reports.ReportsScreen}
         for name in self.allowed:
-            self.add_mode(name, makers[name])
+            self.add_mode(name, _maker(name))
 
     # -- data ---------------------------------------------------------------------------------
     def store_here(self) -> Store:
@@ -126,6 +121,20 @@ class CaseloadApp(App):
         yield SystemCommand(t("tui.key.help"), t("tui.help.help"), self.action_help)
         yield SystemCommand(t("tui.key.quit"), t("tui.help.quit"), self.exit)
         yield from (c for c in super().get_system_commands(screen) if c.title in ("Theme", "Keys"))
+
+
+def _maker(name: str):
+    """A screen's factory that imports its module only when the screen is first shown."""
+    module, cls = {"caseload": ("caseload", "CaseloadScreen"), "attention": ("attention", "AttentionScreen"),
+                   "segments": ("segment_builder", "SegmentBuilderScreen"), "compose": ("compose", "ComposeScreen"),
+                   "outbox": ("outbox", "OutboxScreen"), "reports": ("reports", "ReportsScreen")}[name]
+
+    def make():
+        from importlib import import_module
+
+        return getattr(import_module(f"caseload.tui.screens.{module}"), cls)()
+
+    return make
 
 
 def build_app(store: Store, actor, lang: str | None = None, start: str | None = None) -> CaseloadApp:

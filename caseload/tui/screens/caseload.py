@@ -13,6 +13,9 @@ from ..widgets.client_table import ClientTable
 from ..widgets.filter_bar import FilterBar
 
 
+RELOAD_AFTER = 0.15  # seconds of quiet in the filter bar before the table reloads
+
+
 class CaseloadScreen(Localized, Screen):
     BINDINGS = [
         Binding("slash", "filter", "tui.key.filter", key_display="/"),
@@ -38,13 +41,23 @@ class CaseloadScreen(Localized, Screen):
     def table(self) -> ClientTable:
         return self.query_one(ClientTable)
 
+    _reload = None
+
     @on(FilterBar.Applied)
     def _applied(self, event: FilterBar.Applied) -> None:
+        """The count shows at once; the rows follow when typing pauses (no page query per key)."""
         table = self.table
+        if self._reload is not None:
+            self._reload.stop()
+            self._reload = None
         if (event.where, list(event.params)) == (table.where, table.params):
             table.set_total(event.count)
-        else:
+            return
+        def reload() -> None:
+            self._reload = None
             table.set_query(event.where, event.params, total=event.count)
+
+        self._reload = self.set_timer(RELOAD_AFTER, reload)
 
     @on(FilterBar.Left)
     def _left(self) -> None:

@@ -69,6 +69,11 @@ class ClientTable(Localized, ScrollView, can_focus=True):
             super().__init__()
             self.generation, self.page, self.rows = generation, page, rows
 
+    class Reasons(Message):
+        def __init__(self, generation: int, page: int, reasons: dict) -> None:
+            super().__init__()
+            self.generation, self.page, self.reasons = generation, page, reasons
+
     def __init__(self, show_coach: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.show_coach = show_coach
@@ -140,9 +145,13 @@ class ClientTable(Localized, ScrollView, can_focus=True):
     @work(thread=True, group="pages")
     def _load(self, generation, page, after, where, params, sort, descending) -> None:
         with self.app.reported():
-            rows = overview.page(self.app.store_here(), self.app.actor, where, params, sort=sort,
-                                 descending=descending, after=after, offset=0 if after else page * PAGE)
-            self.post_message(self.Loaded(generation, page, rows))
+            store = self.app.store_here()
+            rows = overview.page(store, self.app.actor, where, params, sort=sort, descending=descending,
+                                 after=after, offset=0 if after else page * PAGE, with_reasons=False)
+            self.post_message(self.Loaded(generation, page, rows))  # the rows first, the reasons after
+            if rows and generation == self.generation:
+                found = overview.reasons(store, self.app.actor, [r.id for r in rows])
+                self.post_message(self.Reasons(generation, page, found))
 
     def on_client_table_loaded(self, message: Loaded) -> None:
         message.stop()
@@ -151,6 +160,15 @@ class ClientTable(Localized, ScrollView, can_focus=True):
         self._pages[message.page] = message.rows
         self._loading.discard(message.page)
         self._resize()
+        self.refresh()
+
+    def on_client_table_reasons(self, message: Reasons) -> None:
+        message.stop()
+        rows = self._pages.get(message.page)
+        if message.generation != self.generation or rows is None:
+            return
+        for row in rows:
+            row.reasons = message.reasons.get(row.id, [])
         self.refresh()
 
     def _fetch_wanted(self) -> None:
