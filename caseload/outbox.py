@@ -73,22 +73,33 @@ def _proc_stat(pid: int) -> tuple[str, str] | None:
     return fields[0], fields[19]
 
 
+_PROCESS: dict[int, str] = {}
+_ACTIVE: set[str] = set()  # runs of this process that are sending right now
+_ACTIVE_LOCK = threading.Lock()
+
+
 def sender_id() -> str:
-    """host:pid:start, unique to this process even when the pid is reused later."""
+    """host:pid:start of this process, unique even when the pid is reused later."""
     pid = os.getpid()
-    stat = _proc_stat(pid) if os.path.exists("/proc/self/stat") else None
-    return f"{socket.gethostname()}:{pid}:{stat[1] if stat else token_hex(4)}"
+    if pid not in _PROCESS:
+        stat = _proc_stat(pid) if os.path.exists("/proc/self/stat") else None
+        _PROCESS[pid] = f"{socket.gethostname()}:{pid}:{stat[1] if stat else token_hex(4)}"
+    return _PROCESS[pid]
 
 
 def owner_alive(owner: str) -> bool | None:
-    """False when the owner was a process on this host that is gone (or a zombie); True when it
-    runs; None when we cannot tell (another host)."""
+    """Whether the run that holds a lease (host:pid:start:run) still runs: False when its
+    process on this host is gone (or a zombie), or when it is an earlier run of this very
+    process that ended without finishing; None when we cannot tell (another host)."""
     parts = owner.split(":")
-    if len(parts) < 3:
+    if len(parts) < 4:
         return None
-    host, pid_text, start = ":".join(parts[:-2]), parts[-2], parts[-1]
+    host, pid_text, start = ":".join(parts[:-3]), parts[-3], parts[-2]
     if host != socket.gethostname() or not pid_text.isdigit():
         return None
+    if owner.rpartition(":")[0] == sender_id():
+        with _ACTIVE_LOCK:
+            return owner in _ACTIVE
     pid = int(pid_text)
     if os.path.exists("/proc/self/stat"):
         stat = _proc_stat(pid)
@@ -192,6 +203,9 @@ def reclaim(store, now: datetime | None = None) -> tuple[int, int]:
 
 def expire_due(store, now: datetime | None = None) -> int:
     now = _now(now)
+    if store.db.execute("SELECT 1 FROM messages WHERE status = 'queued' AND due_at <= ? AND expires_at < ? LIMIT 1",
+                        [iso(now), iso(now)]).fetchone() is None:
+        return 0  # the common case, without taking the write lock
     with write_transaction(store.db) as conn:
         n = conn.execute("UPDATE messages SET status = 'expired', reason = 'expired', updated_at = ?"
                          " WHERE status = 'queued' AND due_at <= ? AND expires_at < ?",
@@ -446,7 +460,7 @@ class _Run:
         self.fixed = now
         self.stopped = _Stopper(stop)
         self.batch = batch
-        self.owner = sender_id()
+        self.owner = f"{sender_id()}:{token_hex(3)}"
         self.opened = dict(channels or {})
         self.down: dict[str, str] = {}
         self.dirty: set = set()
@@ -487,9 +501,13 @@ class _Run:
         autocheckpoint = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
         conn.execute(f"PRAGMA wal_autocheckpoint = {max(autocheckpoint, WAL_PAGES)}")
         self.writer = _Writer(self.store)
+        with _ACTIVE_LOCK:
+            _ACTIVE.add(self.owner)
         try:
             return self._run(limit)
         finally:
+            with _ACTIVE_LOCK:
+                _ACTIVE.discard(self.owner)
             self.writer.close()
             conn.execute(f"PRAGMA wal_autocheckpoint = {autocheckpoint}")
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")

@@ -274,7 +274,7 @@ def test_messages_expire(tmp_path, smtp_sink):
 def _dead_owner() -> str:
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()
-    return f"{socket.gethostname()}:{p.pid}:123"
+    return f"{socket.gethostname()}:{p.pid}:123:run1"
 
 
 def _claim_as(store, owner, ids, lease_until):
@@ -298,7 +298,7 @@ def test_claims_of_a_dead_sender_are_taken_up_at_once_and_the_first_is_marked(tm
 def test_a_lease_of_another_host_runs_out(tmp_path, smtp_sink):
     store = setup(tmp_path, smtp_sink, n=2)
     queue(store)
-    _claim_as(store, "elsewhere.example:4242:99", [1, 2], iso(NOON + timedelta(seconds=outbox.LEASE_SECONDS)))
+    _claim_as(store, "elsewhere.example:4242:99:run1", [1, 2], iso(NOON + timedelta(seconds=outbox.LEASE_SECONDS)))
     assert outbox.send_due(store, now=NOON).sent == 0  # alive as far as we can tell: its lease holds
     later = NOON + timedelta(seconds=outbox.LEASE_SECONDS + 1)
     report = outbox.send_due(store, now=later)
@@ -309,10 +309,26 @@ def test_a_lease_of_another_host_runs_out(tmp_path, smtp_sink):
 def test_a_live_sender_on_this_host_keeps_its_claim(tmp_path, smtp_sink):
     store = setup(tmp_path, smtp_sink, n=1)
     queue(store)
-    _claim_as(store, outbox.sender_id(), [1], iso(NOON + timedelta(seconds=30)))
-    assert outbox.owner_alive(outbox.sender_id()) is True
-    assert outbox.send_due(store, now=NOON).reclaimed == 0
-    assert statuses(store) == {1: "sending"}
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        owner = f"{socket.gethostname()}:{other.pid}:{outbox._proc_stat(other.pid)[1]}:run1"
+        _claim_as(store, owner, [1], iso(NOON + timedelta(seconds=30)))
+        assert outbox.owner_alive(owner) is True
+        assert outbox.send_due(store, now=NOON).reclaimed == 0
+        assert statuses(store) == {1: "sending"}
+    finally:
+        other.kill()
+        other.wait()
+    assert outbox.owner_alive(owner) is False
+    assert outbox.send_due(store, now=NOON).sent == 1
+
+
+def test_claims_of_an_earlier_run_of_this_process_are_taken_up(tmp_path, smtp_sink):
+    store = setup(tmp_path, smtp_sink, n=2)
+    queue(store)
+    _claim_as(store, f"{outbox.sender_id()}:abc123", [1, 2], iso(NOON + timedelta(seconds=30)))  # a run that died
+    report = outbox.send_due(store, now=NOON)
+    assert report.reclaimed == 2 and report.sent == 2 and report.possible_duplicates == 1
 
 
 def test_sent_after_losing_the_claim_is_recorded_and_marked(tmp_path, smtp_sink):
@@ -322,11 +338,11 @@ def test_sent_after_losing_the_claim_is_recorded_and_marked(tmp_path, smtp_sink)
     queue(store)
     report = outbox.SendReport()
     with write_transaction(store.db) as conn:
-        (c,), _ = outbox._claim(conn, store, "me:1:1", NOON, 1, ["email"], report, set())
+        (c,), _ = outbox._claim(conn, store, "me:1:1:a", NOON, 1, ["email"], report, set())
     # our lease ran out and another sender has it now
-    _claim_as(store, "other:2:2", [1], iso(NOON + timedelta(minutes=1)))
+    _claim_as(store, "other:2:2:b", [1], iso(NOON + timedelta(minutes=1)))
     with write_transaction(store.db) as conn:
-        outbox._record(conn, store, "me:1:1", NOON, c, Outcome(SENT), report, set())
+        outbox._record(conn, store, "me:1:1:a", NOON, c, Outcome(SENT), report, set())
     assert store.db.execute("SELECT status, possible_duplicate FROM messages").fetchone() == ("sending", 1)
 
 

@@ -50,9 +50,6 @@ EXPECTED = {
 }
 # Known gaps, each a strict xfail: when it is fixed the test says so, and the line goes.
 KNOWN_GAPS = {
-    **{("send", r): "send does not check who runs it" for r in ("teamlead", "coach", "analyst", "unknown", "disabled")},
-    **{(c, r): "templates are readable without a registered user" for c in ("template list", "template show")
-       for r in ("unknown", "disabled")},
     **{("report compare", r): "crashes (ZeroDivisionError) on a caseload this small" for r in ("admin", "teamlead", "coach", "analyst")},
 }
 GROUP_DEFAULTS = {

@@ -170,13 +170,15 @@ def test_cli_send_is_silent_when_all_went_well_and_exits_1_otherwise(tmp_path, s
     email_store(tmp_path, smtp_sink.port, n=2, now=None).close()  # the CLI runs on the real clock
     base = ["--db", str(tmp_path / "caseload.db"), "--config", str(tmp_path / "config.toml"), "--lang", "en"]
     runner = CliRunner()
-    r = runner.invoke(main, [*base, "send"])
+    r = runner.invoke(main, [*base, "send"], env={"SUDO_USER": "coach1"})
+    assert r.exit_code == 1 and "does not allow" in r.output and smtp_sink.messages() == []  # admins only
+    r = runner.invoke(main, [*base, "send"], env={"SUDO_USER": "admin"})
     assert r.exit_code == 0 and r.output == "" and len(smtp_sink.messages()) == 2
     smtp_sink.stop()
     store = make_store(tmp_path, smtp_sink.port)  # the same config: the sink is gone now
     outbox.enqueue(store, 1, "email", "Nog een", subject="Hoi", kind="campaign")
     store.close()
-    r = runner.invoke(main, [*base, "send"])
+    r = runner.invoke(main, [*base, "send"], env={"SUDO_USER": "admin"})
     assert r.exit_code == 1 and "email channel is unavailable (connect refused)" in r.output
 
 

@@ -27,7 +27,8 @@ def _prepare(tmp_path, sink, n):
             outbox.enqueue(store, cid, "email", f"Bericht {cid}", subject="Hoi", kind="campaign", conn=conn)
     store.close()
     return {**os.environ, "CASELOAD_DB": str(tmp_path / "caseload.db"), "CASELOAD_CONFIG": str(tmp_path / "config.toml"),
-            "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring", "LANG": "en_US.UTF-8", "CASELOAD_LOG": "ERROR"}
+            "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring", "LANG": "en_US.UTF-8", "CASELOAD_LOG": "ERROR",
+            "SUDO_USER": "admin"}
 
 
 def _outbox(tmp_path):

@@ -61,6 +61,7 @@ def template_add(env, name, channel, language, subject, body, body_file, html_fi
 @pass_env
 def template_list(env, fmt):
     """Every template variant."""
+    env.actor()  # registered users only
     rows = templates.list_templates(env.store())
     emit(rows, ["name", "channel", "language", "subject", "author", "updated_at"], fmt)
 
@@ -71,6 +72,7 @@ def template_list(env, fmt):
 @pass_env
 def template_show(env, name, fmt):
     """The texts of a template, every channel and language."""
+    env.actor()  # registered users only
     found = templates.variants(env.store(), name)
     cols = ["channel", "language", "subject", "body", "html", "author", "updated_at"]
     if fmt == "table":
@@ -130,16 +132,23 @@ def queue(env, segment, template_name, at, channel, campaign, yes):
 @click.option("--limit", type=click.IntRange(1), help="Send at most this many.")
 @click.option("--dry-run", is_flag=True, help="Show what is due, change nothing.")
 @click.option("-v", "--verbose", is_flag=True, help="Also report when all went well.")
+@format_option
 @pass_env
-def send(env, limit, dry_run, verbose):
+def send(env, limit, dry_run, verbose, fmt):
     """Send what is due and exit; silent unless something failed (for cron).
 
     Safe to run in several processes at once and alongside the daemon. SIGTERM finishes the
     message in flight and exits. Exit 1 when a message failed or a channel was unreachable.
+    Runs as an admin (the service account cron uses is registered as one). --format applies to
+    --dry-run. Secrets: CASELOAD_SMTP_PASSWORD and CASELOAD_SMS_TOKEN, or the keyring
+    (keyring set caseload smtp_password / sms_token); never config.toml.
     """
+    from ..access import require
+
     store = env.store()
+    require(env.actor(), "admin")  # cron and the daemon act as the service's admin
     if dry_run:
-        emit_record(core.due_summary(store), "table")
+        emit_record(core.due_summary(store), fmt)
         return
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
