@@ -113,7 +113,8 @@ def complete(store, text: str, lang: str | None = None) -> tuple[int, list[Compl
     if i == len(before) - 1:
         return start, [c for c in operators(kind) if c.text.startswith(partial)][:MAX]
     if prev in ("=", "!=", "<>", "<", "<=", ">", ">=", "==", "~", ",") or prev == "(":
-        return start, [c for c in value_candidates(store, kind, spec, lang) if _matches(c, partial)][:MAX]
+        found = [c for c in value_candidates(store, kind, spec, lang) if _matches(c, partial)]
+        return start, [c for c in found if c.text != partial or len(found) > 1][:MAX]
     return start, []
 
 

@@ -135,15 +135,20 @@ def screen_text(app) -> str:
     return "\n".join("".join(seg.text for seg in strip) for strip in update.strips)
 
 
-async def settle(pilot, rounds: int = 6) -> None:
-    """Wait until no worker runs and the messages they posted are handled."""
+async def settle(pilot, rounds: int = 8) -> None:
+    """Wait until no worker runs, the messages they posted are handled, and the caseload has
+    reloaded after typing paused."""
     app = pilot.app
+
+    def busy() -> bool:
+        return any(w.is_running for w in app.workers) or getattr(app.screen, "_reload", None) is not None
+
     for _ in range(rounds):
-        while getattr(app.screen, "_reload", None) is not None:  # the caseload waits for typing to pause
+        while getattr(app.screen, "_reload", None) is not None:
             await pilot.pause(0.05)
         await app.workers.wait_for_complete()
         await pilot.pause(0.05)
-        if not any(w.is_running for w in app.workers):
+        if not busy():
             await pilot.pause(0.05)
-            if not any(w.is_running for w in app.workers):
+            if not busy():
                 return

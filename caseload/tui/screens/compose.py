@@ -77,6 +77,7 @@ class ComposeScreen(Localized, Screen):
                                  if self.app.store.config.message_language in LANGUAGES else "nl",
                                  allow_blank=False, id="new-language")
                 yield Input(placeholder=t("tui.compose.subject"), id="new-subject")
+                yield Static(Text(t("tui.compose.body_help")), classes="form-help")
                 yield TextArea(id="new-body")
                 yield Static(id="new-info", classes="form-help")
                 yield Button(t("tui.compose.save_template"), id="save-template")
@@ -100,6 +101,7 @@ class ComposeScreen(Localized, Screen):
         variants = {n: ", ".join(f"{r['channel']}/{r['language']}" for r in message.rows if r["name"] == n) for n in names}
         select = self.query_one("#template", Select)
         select.set_options([(Text(f"{n}  ({variants[n]})"), n) for n in names])
+        select.prompt = t("tui.compose.pick_template") if names else t("tui.compose.no_templates")
         if message.select in names:
             select.value = message.select
 
