@@ -36,9 +36,10 @@ def baseline(csv_path: Path, db_path: Path) -> float:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=";")
     next(reader)
     conn = store.conn
-    pcols = ["client_id"] + [x for c in chars for x in (c.column, c.at_column)]
-    profile_sql = (f"INSERT INTO profile ({', '.join(chr(34) + p + chr(34) for p in pcols)})"
-                   f" VALUES ({', '.join('?' * len(pcols))})")
+    profile_sql = (f"INSERT INTO profile (client_id, {', '.join(chr(34) + c.column + chr(34) for c in chars)})"
+                   f" VALUES ({', '.join('?' * (len(chars) + 1))})")
+    times_sql = (f"INSERT INTO profile_times (client_id, {', '.join(chr(34) + c.at_column + chr(34) for c in chars)})"
+                 f" VALUES ({', '.join('?' * (len(chars) + 1))})")
     client_sql = ("INSERT INTO clients (id, client_number, first_name, last_name, email, phone, language,"
                   " preferred_channel, coach, intake_date, birth_date, created_at, updated_at, status)"
                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active')")
@@ -47,24 +48,22 @@ def baseline(csv_path: Path, db_path: Path) -> float:
     ids = [store.ids[c.key] for c in chars]
     now = "2026-01-01T00:00:00Z"
     conn.execute("BEGIN IMMEDIATE")
-    clients, profiles, obs = [], [], []
+    clients, profiles, times, obs = [], [], [], []
     for cid, row in enumerate(reader, start=1):
         clients.append((cid, *row[:10], now, now))
-        prof = [cid]
-        for k, raw in enumerate(row[10:]):
-            if raw:
-                prof += (raw, now)
-                obs.append((cid, ids[k], raw, now, "bench"))
-            else:
-                prof += (None, None)
-        profiles.append(prof)
+        values = [raw or None for raw in row[10:]]
+        profiles.append((cid, *values))
+        times.append((cid, *(now if v else None for v in values)))
+        obs += [(cid, ids[k], v, now, "bench") for k, v in enumerate(values) if v]
         if len(clients) >= 2000:
             conn.executemany(client_sql, clients)
             conn.executemany(profile_sql, profiles)
+            conn.executemany(times_sql, times)
             conn.executemany(obs_sql, obs)
-            clients, profiles, obs = [], [], []
+            clients, profiles, times, obs = [], [], [], []
     conn.executemany(client_sql, clients)
     conn.executemany(profile_sql, profiles)
+    conn.executemany(times_sql, times)
     conn.executemany(obs_sql, obs)
     conn.execute("COMMIT")
     elapsed = time.perf_counter() - t0

@@ -17,11 +17,18 @@ from caseload.config import load_config  # noqa: E402
 from caseload.store import open_store  # noqa: E402
 
 
+def schema_version() -> str:
+    """Cached databases are rebuilt when the migrations change."""
+    import hashlib
+
+    return hashlib.sha256((ROOT.parent / "caseload" / "migrations.py").read_bytes()).hexdigest()[:8]
+
+
 def build(path: Path | str | None = None, clients: int = 100_000, seed: int = 1) -> Path:
     """A full database: default catalog (80 characteristics), clients, two years of history,
     interventions and outflow. Cached: the same size and seed is built once."""
     DATA.mkdir(parents=True, exist_ok=True)
-    path = Path(path) if path else DATA / f"caseload-{clients}-{seed}.db"
+    path = Path(path) if path else DATA / f"caseload-{clients}-{seed}-{schema_version()}.db"
     if path.exists():
         return path
     tmp = path.with_suffix(".building")

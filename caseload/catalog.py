@@ -47,7 +47,7 @@ class Characteristic:
 
     @property
     def at_column(self) -> str:
-        """The profile column that holds when the current value was observed."""
+        """The profile_times column that holds when the current value was observed."""
         return f"t_{self.key}"
 
     def title(self, lang: str | None = None) -> str:

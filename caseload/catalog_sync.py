@@ -16,7 +16,7 @@ def sync_catalog(db, catalog) -> dict[str, int]:
             raise BadInput(t("catalog.type_changed", key=c.key, old=known[c.key][1], new=c.type))
     missing = [c for c in catalog if c.key not in known]
     if missing:
-        columns = {col.name for col in db["profile"].columns}
+        columns = {col.name for col in db["profile"].columns} | {col.name for col in db["profile_times"].columns}
         with write_transaction(db) as conn:
             now = utcnow()
             for c in missing:
@@ -25,7 +25,8 @@ def sync_catalog(db, catalog) -> dict[str, int]:
                 known[c.key] = (cur.lastrowid, c.type)
                 if c.column not in columns:
                     conn.execute(f'ALTER TABLE profile ADD COLUMN "{c.column}"')
-                    conn.execute(f'ALTER TABLE profile ADD COLUMN "{c.at_column}" TEXT')
+                if c.at_column not in columns:
+                    conn.execute(f'ALTER TABLE profile_times ADD COLUMN "{c.at_column}" TEXT')
     return {key: v[0] for key, v in known.items()}
 
 

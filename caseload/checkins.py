@@ -202,7 +202,7 @@ def plan_round(store, actor, segment: str, now: datetime | None = None, *, ask=(
     where, params = segments.resolve_where(store, segment)
     scope, scope_params = access.client_scope(actor, "clients")
     keys = candidate_keys(store, ask)
-    cols = ", ".join(f'profile."{store.catalog[k].at_column}"' for k in keys)
+    cols = ", ".join(f'profile_times."{store.catalog[k].at_column}"' for k in keys)
     recent = ""
     args = [*scope_params, *params]
     if every_days is not None:
@@ -213,6 +213,7 @@ def plan_round(store, actor, segment: str, now: datetime | None = None, *, ask=(
            f" clients.email IS NOT NULL AND clients.email != '', clients.phone IS NOT NULL AND clients.phone != '',"
            f" clients.status{', ' + cols if cols else ''}"
            f" FROM clients LEFT JOIN profile ON profile.client_id = clients.id"
+           f" LEFT JOIN profile_times ON profile_times.client_id = clients.id"
            f" WHERE ({scope}) AND ({where})"
            f" AND NOT EXISTS (SELECT 1 FROM checkins c WHERE c.client_id = clients.id AND (c.status = 'open'{recent}))"
            f" ORDER BY clients.id")

@@ -62,11 +62,12 @@ def client_id(store, actor, number: str) -> int:
 
 
 def profile(store, client_id: int, include_special: bool = True) -> list[ProfileValue]:
-    row = store.db.execute("SELECT * FROM profile WHERE client_id = ?", [client_id]).fetchone()
+    cur = store.db.execute("SELECT * FROM profile LEFT JOIN profile_times USING (client_id) WHERE client_id = ?",
+                           [client_id])
+    row = cur.fetchone()
     if row is None:
         return []
-    cols = [d[0] for d in store.db.execute("SELECT * FROM profile LIMIT 0").description]
-    data = dict(zip(cols, row))
+    data = dict(zip([d[0] for d in cur.description], row))
     now = datetime.now(timezone.utc)
     out = []
     for c in store.catalog:
@@ -183,9 +184,12 @@ def observe(conn, store, cid: int, key: str, value, observed_at: str, source: st
     stored = c.to_sql(value)
     kid = store.ids[key]
     conn.execute(OBSERVE_SQL, (cid, kid, observed_at, cid, kid, observed_at, stored, source, author))
-    conn.execute(
-        f'UPDATE profile SET "{c.column}" = ?, "{c.at_column}" = ? WHERE client_id = ?'
-        f' AND ("{c.at_column}" IS NULL OR "{c.at_column}" <= ?)', (stored, observed_at, cid, observed_at))
+    moved = conn.execute(
+        f'INSERT INTO profile_times (client_id, "{c.at_column}") VALUES (?, ?) ON CONFLICT (client_id) DO UPDATE'
+        f' SET "{c.at_column}" = excluded."{c.at_column}"'
+        f' WHERE "{c.at_column}" IS NULL OR "{c.at_column}" <= excluded."{c.at_column}"', (cid, observed_at)).rowcount
+    if moved:
+        conn.execute(f'UPDATE profile SET "{c.column}" = ? WHERE client_id = ?', (stored, cid))
 
 
 def set_characteristics(store, actor, number: str, raw: dict[str, str], source: str = "coach",

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from . import access, audit
 from .db import write_transaction
+from .importer import _insert_sql
 
 OUTFLOW_MIX = [("fulltime", 35), ("parttime", 30), ("self_employed", 5), ("education", 10), ("moved", 12),
                ("other", 8)]
@@ -90,9 +91,8 @@ def build(store, n: int, seed: int = 7, admin: str | None = None, progress=None)
             users.append((admin, "admin", None, now_ts))
         conn.executemany("INSERT OR IGNORE INTO users (name, role, team, active, created_at) VALUES (?, ?, ?, 1, ?)",
                          users)
-        pcols = ["client_id"] + [x for c in chars for x in (c.column, c.at_column)]
-        profile_sql = (f"INSERT INTO profile ({', '.join(chr(34) + p + chr(34) for p in pcols)})"
-                       f" VALUES ({', '.join('?' * len(pcols))})")
+        profile_sql = _insert_sql("profile", [c.column for c in chars])
+        times_sql = _insert_sql("profile_times", [c.at_column for c in chars])
         client_sql = ("INSERT INTO clients (id, client_number, first_name, last_name, email, phone, language,"
                       " preferred_channel, coach, intake_date, birth_date, status, outflow_type, outflow_date,"
                       " last_activity, last_reply, created_at, updated_at)"
@@ -102,7 +102,7 @@ def build(store, n: int, seed: int = 7, admin: str | None = None, progress=None)
         iv_sql = ("INSERT INTO interventions (client_id, name, start_date, end_date, result, author, created_at)"
                   " VALUES (?, ?, ?, ?, ?, ?, ?)")
         note_sql = "INSERT INTO notes (client_id, text, source, author, created_at) VALUES (?, ?, 'coach', ?, ?)"
-        clients, profiles, obs, ivs, notes = [], [], [], [], []
+        clients, profiles, times, obs, ivs, notes = [], [], [], [], [], []
         for i in range(1, n + 1):
             first, last = rng.choice(firsts), rng.choice(lasts)
             coach = rng.choice(coaches)
@@ -148,7 +148,7 @@ def build(store, n: int, seed: int = 7, admin: str | None = None, progress=None)
             quiet = outflow is None and rng.random() < 0.15
             last_contact = end - timedelta(days=rng.randint(60, 150)) if quiet else end - timedelta(days=rng.randint(0, 25))
             # Observations: wellbeing about every six weeks, the rest once or twice.
-            prof = [i]
+            prof, when = [i], [i]
             first_day = max(intake, window_start)
             for c in chars:
                 if c is wb:
@@ -161,11 +161,13 @@ def build(store, n: int, seed: int = 7, admin: str | None = None, progress=None)
                         ts = _ts(d, rng)
                         obs.append((i, ids[c.key], v, ts, "reply", None))
                         d += timedelta(days=rng.randint(30, 60))
-                    prof += (v, ts) if v is not None else (None, None)
+                    prof.append(v)
+                    when.append(ts if v is not None else None)
                     continue
                 keep = 0.9 if c.key_characteristic or c.key in BARRIER_KEYS else 0.45
                 if rng.random() > keep:
-                    prof += (None, None)
+                    prof.append(None)
+                    when.append(None)
                     continue
                 v = c.to_sql(_value(c, s, rng, latent))
                 span = max((last_contact - first_day).days, 1)
@@ -175,7 +177,8 @@ def build(store, n: int, seed: int = 7, admin: str | None = None, progress=None)
                     obs.append((i, ids[c.key], earlier, _ts(first_day, rng), "import", None))
                 ts = _ts(d, rng)
                 obs.append((i, ids[c.key], v, ts, "coach", coach))
-                prof += (v, ts)
+                prof.append(v)
+                when.append(ts)
             lang = "en" if rng.random() < 0.12 else "nl"
             channel = rng.choices(("sms", "email", "phone", "letter"), (60, 30, 7, 3))[0]
             otype = rng.choices([o for o, _ in OUTFLOW_MIX], [w for _, w in OUTFLOW_MIX])[0] if outflow else None
@@ -187,18 +190,20 @@ def build(store, n: int, seed: int = 7, admin: str | None = None, progress=None)
                             intake.isoformat(), birth.isoformat(), "outflow" if outflow else "active", otype,
                             outflow.isoformat() if outflow else None, activity, activity, now_ts, now_ts))
             profiles.append(prof)
+            times.append(when)
             if rng.random() < 0.3:
                 notes.append((i, rng.choice(NOTES), coach, _ts(last_contact, rng)))
             summary["outflow"] += outflow is not None
             if len(clients) >= 2000 or i == n:
                 conn.executemany(client_sql, clients)
                 conn.executemany(profile_sql, profiles)
+                conn.executemany(times_sql, times)
                 conn.executemany(obs_sql, obs)
                 conn.executemany(iv_sql, ivs)
                 conn.executemany(note_sql, notes)
                 summary["observations"] += len(obs)
                 summary["interventions"] += len(ivs)
-                clients, profiles, obs, ivs, notes = [], [], [], [], []
+                clients, profiles, times, obs, ivs, notes = [], [], [], [], [], []
                 if progress:
                     progress(i, n)
         audit.record(store.db, access.system_actor("demo"), "demo", f"clients:{n}")

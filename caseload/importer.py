@@ -242,6 +242,12 @@ def _sha256(path) -> str:
     return h.hexdigest()
 
 
+def _insert_sql(table: str, columns: list[str]) -> str:
+    cols = ["client_id", *columns]
+    return (f"INSERT INTO {table} ({', '.join(chr(34) + c + chr(34) for c in cols)})"
+            f" VALUES ({', '.join('?' * len(cols))})")
+
+
 class _Writer:
     """Buffers new clients and writes them with executemany; updates existing ones in place."""
 
@@ -262,12 +268,11 @@ class _Writer:
         self.status_pos = field_names.index("status") if "status" in field_names else None
         self.outflow_pos = field_names.index("outflow_type") if "outflow_type" in field_names else None
         self.add_status = bool(extra)
-        pcols = ["client_id"] + [x for c in self.chars for x in (c.column, c.at_column)]
-        self.profile_sql = (f"INSERT INTO profile ({', '.join(chr(34) + p + chr(34) for p in pcols)}) "
-                            f"VALUES ({', '.join('?' * len(pcols))})")
+        self.profile_sql = _insert_sql("profile", [c.column for c in self.chars])
+        self.times_sql = _insert_sql("profile_times", [c.at_column for c in self.chars])
         self.obs_sql = ("INSERT INTO observations (client_id, characteristic_id, value, observed_at, source, author)"
                         " VALUES (?, ?, ?, ?, 'import', ?)")
-        self.clients, self.profiles, self.observations = [], [], []
+        self.clients, self.profiles, self.times, self.observations = [], [], [], []
 
     def add(self, fields, obs, report):
         if self.outflow_pos is not None and fields[self.outflow_pos] is not None:
@@ -292,16 +297,13 @@ class _Writer:
         elif fields[self.status_pos] is None:
             row[1 + self.status_pos] = "active"
         self.clients.append(row)
-        prof = [cid]
         now, author, ids = self.now, self.author, self.char_ids
+        self.profiles.append((cid, *obs))
+        self.times.append((cid, *(None if v is None else now for v in obs)))
         for k, v in enumerate(obs):
-            if v is None:
-                prof += (None, None)
-            else:
-                prof += (v, now)
+            if v is not None:
                 self.observations.append((cid, ids[k], v, now, author))
                 report.observations += 1
-        self.profiles.append(prof)
         report.created += 1
 
     def _update(self, cid, fields, obs, report):
@@ -326,8 +328,10 @@ class _Writer:
             c = self.chars[k]
             kid = self.char_ids[k]
             conn.execute(OBSERVE_SQL, (cid, kid, self.now, cid, kid, self.now, v, "import", self.author))
-            conn.execute(f'UPDATE profile SET "{c.column}" = ?, "{c.at_column}" = ? WHERE client_id = ?',
-                         (v, self.now, cid))
+            conn.execute(f'UPDATE profile SET "{c.column}" = ? WHERE client_id = ?', (v, cid))
+            conn.execute(f'INSERT INTO profile_times (client_id, "{c.at_column}") VALUES (?, ?)'
+                         f' ON CONFLICT (client_id) DO UPDATE SET "{c.at_column}" = excluded."{c.at_column}"',
+                         (cid, self.now))
             report.observations += 1
             changed = True
         if changed:
@@ -341,8 +345,9 @@ class _Writer:
         conn = self.conn
         conn.executemany(self.client_sql, self.clients)
         conn.executemany(self.profile_sql, self.profiles)
+        conn.executemany(self.times_sql, self.times)
         conn.executemany(self.obs_sql, self.observations)
-        self.clients, self.profiles, self.observations = [], [], []
+        self.clients, self.profiles, self.times, self.observations = [], [], [], []
 
 
 INTERVENTION_COLUMNS = {

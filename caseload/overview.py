@@ -103,7 +103,8 @@ def _wellbeing(store, rows: list[Row]) -> None:
     by_id = {r.id: r for r in rows}
     marks = ", ".join("?" * len(by_id))
     for cid, value, at in store.conn.execute(
-            f'SELECT client_id, "{wb.column}", "{wb.at_column}" FROM profile WHERE client_id IN ({marks})', [*by_id]):
+            f'SELECT client_id, "{wb.column}", "{wb.at_column}" FROM profile LEFT JOIN profile_times'
+            f' USING (client_id) WHERE client_id IN ({marks})', [*by_id]):
         by_id[cid].wellbeing, by_id[cid].wellbeing_at = value, at
     seen: dict[int, int] = {}
     marks = ", ".join("?" * len(by_id))

@@ -77,23 +77,13 @@ def apply(store, actor, now: datetime | None = None) -> dict:
 def _clear_profile(conn, store, limits: dict[int, str]) -> int:
     """Profile values whose observation is gone, in one pass over the profile. Returns how many."""
     by_id = {cid: key for key, cid in store.ids.items()}
-    cols = {r[1] for r in conn.execute("PRAGMA table_info(profile)")}
-    sets, set_args, conds, cond_args = [], [], [], []
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(profile_times)")}
+    n = 0
     for cid, before in limits.items():
         v, at = quote(f"v_{by_id[cid]}"), quote(f"t_{by_id[cid]}")
         if f"t_{by_id[cid]}" not in cols:
             continue
-        # SET expressions all read the row as it was before the UPDATE
-        sets += [f"{v} = CASE WHEN {at} < ? THEN NULL ELSE {v} END",
-                 f"{at} = CASE WHEN {at} < ? THEN NULL ELSE {at} END"]
-        set_args += [before, before]
-        conds.append(f"{at} < ?")
-        cond_args.append(before)
-    if not conds:
-        return 0
-    where = " OR ".join(conds)
-    counted = " + ".join(f"IFNULL({c}, 0)" for c in conds)
-    n = conn.execute(f"SELECT COALESCE(SUM({counted}), 0) FROM profile WHERE {where}",
-                     [*cond_args, *cond_args]).fetchone()[0]
-    conn.execute(f"UPDATE profile SET {', '.join(sets)} WHERE {where}", [*set_args, *cond_args])
+        gone = f"client_id IN (SELECT client_id FROM profile_times WHERE {at} < ?)"
+        n += conn.execute(f"UPDATE profile SET {v} = NULL WHERE {gone}", [before]).rowcount
+        conn.execute(f"UPDATE profile_times SET {at} = NULL WHERE {at} < ?", [before])
     return n

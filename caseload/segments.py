@@ -827,9 +827,10 @@ class _Compiler:
         if ch is None:
             raise SegmentError(t("segments.unknown_name", name=s.name) + _did_you_mean(s.name, self.store.catalog),
                                text, c.pos)
-        self.joined = True
         if s.kind == "updated":
-            return f'profile."{ch.at_column}"', "moment"
+            return (f'(SELECT profile_times."{ch.at_column}" FROM profile_times'
+                    f' WHERE profile_times.client_id = clients.id)'), "moment"
+        self.joined = True
         return f'profile."{ch.column}"', ch.type
 
     def compare(self, column: str, kind: str, op: str, vals: tuple) -> tuple[str, list, bool]:
@@ -1026,6 +1027,8 @@ JOINED = "FROM clients LEFT JOIN profile ON profile.client_id = clients.id"
 def _from(joined: bool) -> str:
     """SQLite keeps an unused LEFT JOIN in an aggregate, so join the profile only when it is read."""
     return JOINED if joined else "FROM clients"
+
+
 SELECT_COLUMNS = ("id", "client_number", "first_name", "last_name", "coach", "status", "preferred_channel",
                   "intake_date", "last_activity")
 
@@ -1038,8 +1041,12 @@ def count(store, actor, text: str, *, today: date | None = None) -> int | None:
     included) it is suppressed and None is returned."""
     where, params, joined = _resolve(store, text, today)
     scope, scope_params = access.aggregate_scope(actor, "clients")
-    n = store.db.execute(f"SELECT count(*) {_from(joined)} WHERE ({scope}) AND ({where})",
-                         [*scope_params, *params]).fetchone()[0]
+    if joined and scope == "1" and "clients." not in where:
+        # only profile values: one scan of the profile (every client has a profile row)
+        n = store.db.execute(f"SELECT count(*) FROM profile WHERE {where}", params).fetchone()[0]
+    else:
+        n = store.db.execute(f"SELECT count(*) {_from(joined)} WHERE ({scope}) AND ({where})",
+                             [*scope_params, *params]).fetchone()[0]
     if actor.role == "analyst" and n < store.config.reports.min_cell_size:
         return None
     return n

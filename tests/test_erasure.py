@@ -239,6 +239,7 @@ def test_retention_apply_follows_every_rule(rstore):
     kept = s.db.execute("SELECT COUNT(*) FROM observations").fetchone()[0]
     assert kept == 2
     prof = s.db.execute("SELECT v_wellbeing, t_wellbeing, v_debts, v_bike_course FROM profile"
+                        " LEFT JOIN profile_times USING (client_id)"
                         " WHERE client_id = (SELECT id FROM clients WHERE client_number = 'ACTIVE')").fetchone()
     assert prof == (None, None, 0, None)
     assert done["profile_values"] == 4

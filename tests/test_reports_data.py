@@ -53,8 +53,10 @@ def insert_observations(store, rows: list[tuple]) -> None:
             c, cid = store.catalog[key], store.ids[key]
             latest = (f"FROM observations o WHERE o.client_id = profile.client_id AND o.characteristic_id = {cid}"
                       " ORDER BY o.observed_at DESC, o.seq DESC LIMIT 1")
-            store.conn.execute(f'UPDATE profile SET "{c.column}" = (SELECT value {latest}),'
-                               f' "{c.at_column}" = (SELECT observed_at {latest})')
+            store.conn.execute(f'UPDATE profile SET "{c.column}" = (SELECT value {latest})')
+            store.conn.execute("INSERT OR IGNORE INTO profile_times (client_id) SELECT client_id FROM profile")
+            store.conn.execute(f'UPDATE profile_times SET "{c.at_column}" = (SELECT observed_at'
+                               f' {latest.replace("profile.client_id", "profile_times.client_id")})')
 
 
 def insert_interventions(store, rows: list[tuple]) -> None:

@@ -129,8 +129,8 @@ def _stale_key(ctx: Context) -> dict[int, str]:
     keys = [c for c in ctx.store.catalog if c.key_characteristic]
     if not keys:
         return {}
-    cols = ", ".join(f'profile."{c.at_column}"' for c in keys)
-    sql = (f"SELECT clients.id, {cols} FROM clients JOIN profile ON profile.client_id = clients.id"
+    cols = ", ".join(f'profile_times."{c.at_column}"' for c in keys)
+    sql = (f"SELECT clients.id, {cols} FROM clients JOIN profile_times ON profile_times.client_id = clients.id"
            f" WHERE {ctx.where}")
     cut = {c.key: _ts(ctx.now - timedelta(days=c.max_age_days)) for c in keys}
     out = {}
