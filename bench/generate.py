@@ -2,6 +2,7 @@
 Dutch Excel-style CSV that the import benchmark reads."""
 
 import csv
+import os
 import random
 import sys
 from datetime import date, timedelta
@@ -31,7 +32,7 @@ def build(path: Path | str | None = None, clients: int = 100_000, seed: int = 1)
     path = Path(path) if path else DATA / f"caseload-{clients}-{seed}-{schema_version()}.db"
     if path.exists():
         return path
-    tmp = path.with_suffix(".building")
+    tmp = path.with_suffix(f".building-{os.getpid()}")  # another process may build the same one
     for suffix in ("", "-wal", "-shm"):
         Path(str(tmp) + suffix).unlink(missing_ok=True)
     store = open_store(load_config(None), tmp, create=True)
@@ -39,7 +40,7 @@ def build(path: Path | str | None = None, clients: int = 100_000, seed: int = 1)
     store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.db.execute("ANALYZE")
     store.close()
-    tmp.rename(path)
+    os.replace(tmp, path)
     return path
 
 
@@ -83,7 +84,7 @@ def import_csv(clients: int = 100_000, seed: int = 1, fill: float = 0.85) -> Pat
                    (date(1960, 1, 1) + timedelta(days=rng.randint(0, 15000))).strftime("%d-%m-%Y")]
             row += [_dutch_cell(c, rng) if rng.random() < fill else "" for c in chars]
             w.writerow(row)
-    tmp.rename(path)
+    os.replace(tmp, path)
     return path
 
 
