@@ -6,6 +6,7 @@ packs the codes into a few 62-bit integers per client (mixed radix), numpy unpac
 large tables are scanned in client-id ranges on several memory-mapped connections at once (the
 sqlite3 module releases the GIL while SQLite works). See bench/bench_reports.py."""
 
+import itertools
 import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
@@ -34,11 +35,9 @@ def _words(cards: list[int]) -> list[list[tuple[int, int]]]:
     return words
 
 
-def _run(conn, sql: str, params: list) -> np.ndarray:
-    rows = conn.execute(sql, params).fetchall()
-    if not rows:
-        return np.zeros((0, 0), dtype=np.int64)
-    return np.array(rows, dtype=np.int64)
+def _run(conn, sql: str, params: list, width: int) -> np.ndarray:
+    flat = np.fromiter(itertools.chain.from_iterable(conn.execute(sql, params)), dtype=np.int64)
+    return flat.reshape(-1, width)
 
 
 def _connect_ro(path) -> sqlite3.Connection:
@@ -59,7 +58,7 @@ def scan_codes(store, exprs: list[str], cards: list[int], where: str, params: li
     lo, hi, count = store.conn.execute("SELECT min(client_id), max(client_id), count(*) FROM profile").fetchone()
     workers = workers or min(4, os.cpu_count() or 1)
     if count is None or count < PARALLEL_FROM or workers < 2 or store.path is None:
-        packed = _run(store.conn, sql, params)
+        packed = _run(store.conn, sql, params, len(words))
     else:
         step = (hi - lo) // workers + 1
         bounds = [(lo + i * step, min(hi, lo + (i + 1) * step - 1)) for i in range(workers)]
@@ -68,7 +67,7 @@ def scan_codes(store, exprs: list[str], cards: list[int], where: str, params: li
         def part(bound):
             conn = _connect_ro(store.path)
             try:
-                return _run(conn, ranged, [*params, *bound])
+                return _run(conn, ranged, [*params, *bound], len(words))
             finally:
                 conn.close()
 
