@@ -36,11 +36,12 @@ def codes_as_of(store, keys: list[str], clients: np.ndarray, days: np.ndarray, r
         raise ValueError("client ids too large to pack")
     cases = " ".join(f"WHEN {i} THEN {j << CODE_BITS} | ({cd.expr} & {(1 << CODE_BITS) - 1})"
                      for j, (i, cd) in enumerate(zip(ids, coders)))
+    after_last = str(np.datetime64(int(days.max()) + 1, "D"))  # nothing observed later can matter
     cur = store.conn.execute(
         f"SELECT ((client_id << {SECOND_BITS}) | ifnull(unixepoch(observed_at), 0)) << {k_bits + CODE_BITS}"
         f" | CASE characteristic_id {cases} ELSE 0 END"
-        f" FROM observations WHERE characteristic_id IN ({', '.join(map(str, ids))})"
-        " ORDER BY client_id, characteristic_id, observed_at, seq")
+        f" FROM observations WHERE characteristic_id IN ({', '.join(map(str, ids))}) AND observed_at < ?"
+        " ORDER BY client_id, characteristic_id, observed_at, seq", [after_last])
     packed = np.fromiter(itertools.chain.from_iterable(cur), dtype=np.int64)
     if not len(packed):
         return out
