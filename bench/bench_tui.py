@@ -76,20 +76,27 @@ def in_pty(argv: list[str], ready, env: dict, timeout: float = 30.0) -> float:
         os.close(fd)
 
 
-def startup_pty(db: Path, repeat: int) -> tuple[list[float], list[float]]:
+NO_PANDAS = ("import sys; sys.modules['pandas'] = None\n"  # as the README installs it: no [test] extra
+             "from caseload.cli import main; main()")
+
+
+def startup_pty(db: Path, repeat: int) -> tuple[list[float], list[float], list[float]]:
     env = {**os.environ, "TERM": "xterm-256color", "SUDO_USER": "bench", "LANG": "nl_NL.UTF-8",
            "COLUMNS": "160", "LINES": "50"}
     env.pop("SUDO_UID", None)
     caseload = [str(ROOT / ".venv" / "bin" / "caseload")] if (ROOT / ".venv" / "bin" / "caseload").exists() \
         else [sys.executable, "-m", "caseload.cli"]
     row = re.compile(rb"\n1\d{5} ")  # a client number at the start of a table line
-    ours, bare = [], []
+    ours, lean, bare = [], [], []
+
+    def ready(s):
+        return b"klanten" in s and b"\xe2\x96\xb2" in s and bool(row.search(s))
+
     for _ in range(repeat):
         bare.append(in_pty([sys.executable, "-c", BARE_APP], lambda s: b"ready-marker" in s, env))
-        ours.append(in_pty([*caseload, "--db", str(db), "tui"],
-                           lambda s: b"klanten" in s and b"\xe2\x96\xb2" in s and bool(row.search(s)),
-                           env))
-    return ours, bare
+        ours.append(in_pty([*caseload, "--db", str(db), "tui"], ready, env))
+        lean.append(in_pty([sys.executable, "-c", NO_PANDAS, "--db", str(db), "tui"], ready, env))
+    return ours, lean, bare
 
 
 async def in_process(db: Path, repeat: int) -> dict:
@@ -101,7 +108,19 @@ async def in_process(db: Path, repeat: int) -> dict:
     from caseload.tui.widgets.filter_bar import FilterBar
 
     out = {"first_page": [], "count": [], "keys_valid": [], "keys_error": [], "core_count": [], "end": [],
-           "pagedown": []}
+           "pagedown": [], "bare_key": [], "edit_valid": []}
+    from textual.app import App
+    from textual.widgets import Input
+
+    class BareInput(App):
+        def compose(self):
+            yield Input()
+
+    async with BareInput().run_test(size=(160, 50)) as pilot:
+        for ch in "wellbeing <= 2 and debts = ja" * max(1, repeat // 2):
+            k0 = time.perf_counter()
+            await pilot.press(ch if ch != " " else "space")
+            out["bare_key"].append(time.perf_counter() - k0)
     for _ in range(repeat):
         t0 = time.perf_counter()
         store = open_store(load_config(None), db)
@@ -130,6 +149,17 @@ async def in_process(db: Path, repeat: int) -> dict:
                         await asyncio.sleep(0.0005)
                     took = time.perf_counter() - k0
                     (out["keys_valid"] if bar.last.error is None else out["keys_error"]).append(took)
+                # the same edit without Pilot's own round trips: the text changes, the count follows
+                bar.value = typed[:-1]
+                while bar.last is None or bar.last.text != typed[:-1]:
+                    await asyncio.sleep(0.0005)
+                await pilot.pause()
+                k0 = time.perf_counter()
+                bar.input.insert_text_at_cursor(ch)
+                while bar.last is None or bar.last.text != typed:
+                    await asyncio.sleep(0.0005)
+                if bar.last.error is None:
+                    out["edit_valid"].append(time.perf_counter() - k0)
                     if bar.last.error is None and typed.strip():
                         c0 = time.perf_counter()
                         where, params = segments.resolve_where(store, typed)
@@ -174,18 +204,23 @@ def main() -> None:
     n = args.clients[0] if args.clients else 100_000
     db = build(clients=n)
     load = os.getloadavg()[0]
-    ours, bare = startup_pty(db, args.repeat)
+    ours, lean, bare = startup_pty(db, args.repeat)
     inproc = asyncio.run(in_process(db, max(1, args.repeat // 2)))
     rows = [
         ("`caseload tui` in a terminal: first rows and count on screen", ms(ours), p90(ours)),
+        ("the same without pandas (as the README installs it; sqlite_utils imports pandas when present)",
+         ms(lean), p90(lean)),
         ("baseline: a bare Textual app showing one word, same terminal", ms(bare), p90(bare)),
         ("in process: build_app -> first page painted", ms(inproc["first_page"]), p90(inproc["first_page"])),
         ("in process: build_app -> count shown", ms(inproc["count"]), p90(inproc["count"])),
         (f"keystroke -> new count on screen ({len(inproc['keys_valid'])} keys)", ms(inproc["keys_valid"]),
          p90(inproc["keys_valid"])),
+        (f"the same edit made directly (no Pilot round trips) -> new count on screen", ms(inproc["edit_valid"]),
+         p90(inproc["edit_valid"])),
         (f"keystroke -> error shown at its position ({len(inproc['keys_error'])} keys)", ms(inproc["keys_error"]),
          p90(inproc["keys_error"])),
         ("baseline: the core alone, resolve_where + count", ms(inproc["core_count"]), p90(inproc["core_count"])),
+        ("baseline: a key pressed (Pilot) into a bare Textual Input", ms(inproc["bare_key"]), p90(inproc["bare_key"])),
         ("`end`: jump to the last row (one OFFSET page)", ms(inproc["end"]), p90(inproc["end"])),
         ("page down, 20 rows at a time (keyset pages)", ms(inproc["pagedown"]), p90(inproc["pagedown"])),
     ]

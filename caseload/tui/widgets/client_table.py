@@ -84,6 +84,7 @@ class ClientTable(Localized, ScrollView, can_focus=True):
         self._pages: dict[int, list] = {}
         self._loading: set[int] = set()
         self._wanted: set[int] = set()
+        self._strips: dict[tuple, Strip] = {}  # rendered rows; a repaint of the screen costs no Rich work
 
     # -- what to show ---------------------------------------------------------------------------
     def set_query(self, where: str, params: list, sort: str | None = None, descending: bool | None = None,
@@ -95,6 +96,7 @@ class ClientTable(Localized, ScrollView, can_focus=True):
         if descending is not None:
             self.descending = descending
         self.generation += 1
+        self._strips.clear()
         self._pages.clear()
         self._loading.clear()
         self.total = total
@@ -159,6 +161,7 @@ class ClientTable(Localized, ScrollView, can_focus=True):
             return
         self._pages[message.page] = message.rows
         self._loading.discard(message.page)
+        self._strips.clear()
         self._resize()
         self.refresh()
 
@@ -169,6 +172,7 @@ class ClientTable(Localized, ScrollView, can_focus=True):
             return
         for row in rows:
             row.reasons = message.reasons.get(row.id, [])
+        self._strips.clear()
         self.refresh()
 
     def _fetch_wanted(self) -> None:
@@ -204,13 +208,26 @@ class ClientTable(Localized, ScrollView, can_focus=True):
         return Strip(line.render(self.app.console), self._width)
 
     def render_line(self, y: int) -> Strip:
+        index = self.scroll_offset.y + y - 1
+        slot = -1 if y == 0 else index
+        key = (slot, self._width, slot == self.cursor and (self.has_focus or 2), self.sort, self.descending,
+               self._count())
+        strip = self._strips.get(key)
+        if strip is None:
+            strip = self._render_row(y, index)
+            if y == 0 or self.row(index) is not None:
+                if len(self._strips) > 2000:
+                    self._strips.clear()
+                self._strips[key] = strip
+        return strip
+
+    def _render_row(self, y: int, index: int) -> Strip:
         if y == 0:
             cells = []
             for key, heading, _ in self._columns():
                 mark = (" ▼" if self.descending else " ▲") if key and key == self.sort else ""
                 cells.append(Text(heading + mark))
             return self._line(cells, self.get_component_rich_style("client-table--header"))
-        index = self.scroll_offset.y + y - 1
         if index >= self._count():
             return Strip.blank(self._width, self.rich_style)
         row = self.row(index)
