@@ -191,13 +191,13 @@ def main() -> int:
     args, _ = ap.parse_known_args()  # `python -m bench` passes options meant for others
     n = args.messages
     caseload = shutil.which("caseload", path=str(Path(sys.executable).parent)) or "caseload"
-    folder = Path(tempfile.mkdtemp(prefix="bench_send_"))
+    folder = Path(tempfile.mkdtemp(prefix="bench_send_", dir=os.environ.get("BENCH_DIR")))
     sink = Sink()
     try:
         print(f"preparing {n:,} queued emails ...", flush=True)
         cfg = prepare(folder, sink.port, n)
         env = {**os.environ, "CASELOAD_CONFIG": str(cfg), "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
-               "CASELOAD_LOG": "ERROR"}
+               "CASELOAD_LOG": "ERROR", "SUDO_USER": "bench"}  # send runs as an admin
         raw, ours, walls = [], [], []
         for r in range(args.rounds):
             subprocess.run([sys.executable, "-c", RAW, str(sink.port), str(n)], check=True)

@@ -152,6 +152,8 @@ class EmailChannel:
             yag = yagmail.SMTP(**options)
             yag.set_logging(None)  # yagmail would log recipients
             yag.login()
+            # commands are small writes each followed by a read: do not let Nagle hold one back
+            yag.smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             yag.smtp.ehlo_or_helo_if_needed()
             if e.username:
                 yag.smtp.login(e.username, password)
@@ -198,8 +200,10 @@ class EmailChannel:
     def send(self, out: Outgoing, ready=None, upcoming: Outgoing | None = None) -> Outcome | None:
         """Send one message. `ready()` is called once MAIL FROM is out (the outbox then commits
         the previous message while the relay works) and returns a function that says whether to
-        go on; it is asked before DATA, and when it says no the transaction is reset and None
-        returned. The `upcoming` message is built while the relay digests this one."""
+        go on. It is asked when the relay is ready for the message text (after MAIL, RCPT and
+        DATA: three round trips to commit in); when it says no, we hang up (a relay discards a
+        message that never ended) and return None. The `upcoming` message is built while the
+        relay digests this one."""
         address = out.address
         if not _ADDRESS.fullmatch(address):
             return Outcome(PERMANENT, "bad_address")
@@ -233,16 +237,17 @@ class EmailChannel:
             if code not in (250, 251):
                 decision()
                 return self._refused(code, "rcpt")
-            if not decision():  # no longer ours (opt-out, outflow, taken over): nothing was sent
-                self._reset()
-                return None
             smtp.putcmd("data")
             code, _ = smtp.getreply()
             if code != 354:
+                decision()
                 return self._refused(code, "data")
         except (smtplib.SMTPServerDisconnected, OSError):
             # nothing can have been accepted yet: reconnect and try once more
             raise _Reconnect() from None
+        if not decision():  # no longer ours (opt-out, outflow, taken over): hang up, the relay discards it
+            self._drop()
+            return None
         try:
             smtp.send(data)
             if upcoming is not None and upcoming.channel == "email" and upcoming.id not in self._built:
