@@ -263,6 +263,9 @@ class ClientTable(Localized, ScrollView, can_focus=True):
             cells.append(Text(reasons, self.get_component_rich_style("client-table--reason")))
         return cells
 
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: (self._strips.clear(), self.refresh()))
+
     def on_resize(self) -> None:
         self._resize()
 
