@@ -6,6 +6,7 @@ belongs to the thread that opened it, so each worker thread gets its own Store o
 file (`store_here`), sharing config and catalog."""
 
 import logging
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -23,8 +24,10 @@ from .keys import localize
 
 log = logging.getLogger("caseload.tui")
 
+DEBUG = os.environ.get("CASELOAD_DEBUG") == "1"
 SCREENS = ("caseload", "attention", "segments", "compose", "outbox", "reports")
-ANALYST_SCREENS = ("reports",)
+ANALYST_DEBUG = os.environ.get("CASELOAD_DEBUG") == "1"
+SCREENS = ("reports",)
 
 
 class Problem(Message):
@@ -84,8 +87,11 @@ class CaseloadApp(App):
         except CaseloadError as e:
             self.post_message(Problem(e.message))
         except sqlite3.Error as e:
-            log.error("database error: %s", type(e).__name__, exc_info=True)
+            log.error("database error: %s", type(e).__name__, exc_info=DEBUG)
             self.post_message(Problem(t("cli.database_error", error=str(e))))
+        except Exception as e:  # the last line of defence, as in the CLI: one line, never a traceback
+            log.error("internal error: %s", type(e).__name__, exc_info=DEBUG)
+            self.post_message(Problem(t("cli.internal_error", kind=type(e).__name__)))
 
     def on_problem(self, message: Problem) -> None:
         self.notify(message.text, severity="error", markup=False, timeout=8)
