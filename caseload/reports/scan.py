@@ -3,8 +3,9 @@ each of many expressions.
 
 Fetching 80 values per client through Python costs about 1.6 s per 100,000 clients; here SQLite
 packs the codes into a few 62-bit integers per client (mixed radix), numpy unpacks them, and
-large tables are scanned in client-id ranges on several memory-mapped connections at once (the
-sqlite3 module releases the GIL while SQLite works). See bench/bench_reports.py."""
+large tables are read through a memory-mapped connection, in client-id ranges on several at once
+when cores are free (the sqlite3 module releases the GIL while SQLite works). See
+bench/bench_reports.py."""
 
 import itertools
 import os
@@ -40,6 +41,17 @@ def _run(conn, sql: str, params: list, width: int) -> np.ndarray:
     return flat.reshape(-1, width)
 
 
+def _free_cores() -> int:
+    """Scan in parallel only on cores nobody else is using: measured on a busy 2-core machine, two
+    threads took longer than one (and 25% more CPU)."""
+    cores = min(4, os.cpu_count() or 1)
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        return cores
+    return max(1, min(cores, int(cores - busy + 0.5)))
+
+
 def _connect_ro(path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), check_same_thread=False)
     conn.execute("PRAGMA query_only = 1")
@@ -56,10 +68,10 @@ def scan_codes(store, exprs: list[str], cards: list[int], where: str, params: li
     selects = [" + ".join(f"({exprs[i]}) * {m}" for i, m in word) for word in words]
     sql = f"SELECT {', '.join(selects)} FROM {FROM} WHERE ({where})"
     lo, hi, count = store.conn.execute("SELECT min(client_id), max(client_id), count(*) FROM profile").fetchone()
-    workers = workers or min(4, os.cpu_count() or 1)
-    if count is None or count < PARALLEL_FROM or workers < 2 or store.path is None:
+    if count is None or count < PARALLEL_FROM or store.path is None:
         packed = _run(store.conn, sql, params, len(words))
     else:
+        workers = workers or _free_cores()
         step = (hi - lo) // workers + 1
         bounds = [(lo + i * step, min(hi, lo + (i + 1) * step - 1)) for i in range(workers)]
         ranged = sql + " AND profile.client_id BETWEEN ? AND ?"
@@ -71,8 +83,12 @@ def scan_codes(store, exprs: list[str], cards: list[int], where: str, params: li
             finally:
                 conn.close()
 
-        with ThreadPoolExecutor(workers) as pool:
-            parts = [p for p in pool.map(part, bounds) if len(p)]
+        if workers == 1:
+            parts = [part(bounds[0])]
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                parts = list(pool.map(part, bounds))
+        parts = [p for p in parts if len(p)]
         packed = np.concatenate(parts) if parts else np.zeros((0, len(words)), dtype=np.int64)
     out = np.zeros((len(packed), len(exprs)), dtype=np.int64)
     for w, word in enumerate(words):
