@@ -38,12 +38,23 @@ def test_caseload_tui_opens_the_caseload_audits_the_login_and_quits(tmp_path):
         os.chdir(tmp_path)
         os.execvpe(sys.executable, [sys.executable, "-c", "from caseload.cli import main; main()",
                                     "--db", str(db), "tui"], env)
+    status = None
     try:
         _read_until(fd, b"klanten", 60)
         os.write(fd, b"q")
-        _, status = os.waitpid(pid, 0)
+        for _ in range(300):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.1)
+        else:
+            status = None
     finally:
+        if status is None:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
         os.close(fd)
+    assert status is not None, "caseload tui did not quit on q"
     assert os.waitstatus_to_exitcode(status) == 0
     conn = sqlite3.connect(db)
     actor, origin, action, obj = conn.execute(

@@ -1,5 +1,9 @@
 """`caseload tui`: the coach's terminal."""
 
+import logging
+import logging.handlers
+from contextlib import contextmanager
+
 import click
 
 from .. import audit
@@ -20,4 +24,25 @@ def tui(env, screen):
     audit.record(store.db, actor, "login", "tui")
     from ..tui.app import build_app
 
-    build_app(store, actor, start=screen).run()
+    with _logs_after_the_screen():
+        build_app(store, actor, start=screen).run()
+
+
+@contextmanager
+def _logs_after_the_screen():
+    """Log lines written to the terminal while the TUI draws on it would garble the screen:
+    hold them while it runs and write them to stderr when it has closed."""
+    root = logging.getLogger()
+    streams = [h for h in root.handlers if isinstance(h, logging.StreamHandler)]
+    held = logging.handlers.MemoryHandler(capacity=10_000, flushLevel=logging.CRITICAL + 1)
+    for h in streams:
+        root.removeHandler(h)
+    root.addHandler(held)
+    try:
+        yield
+    finally:
+        root.removeHandler(held)
+        for h in streams:
+            root.addHandler(h)
+        for record in held.buffer:
+            root.handle(record)

@@ -26,8 +26,7 @@ log = logging.getLogger("caseload.tui")
 
 DEBUG = os.environ.get("CASELOAD_DEBUG") == "1"
 SCREENS = ("caseload", "attention", "segments", "compose", "outbox", "reports")
-ANALYST_DEBUG = os.environ.get("CASELOAD_DEBUG") == "1"
-SCREENS = ("reports",)
+ANALYST_SCREENS = ("reports",)
 
 
 class Problem(Message):
