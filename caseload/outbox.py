@@ -512,6 +512,8 @@ class _Run:
         self.report = SendReport()
         self.quiet = policy.quiet_hours(self.config)
         self.proven: set[str] = set()  # channels that took a message in this run
+        self.prefetched = None  # the next batch's claim, started while the last message goes out
+        self.limit = None
 
     def clock(self) -> datetime:
         return self.fixed if self.fixed is not None else datetime.now(timezone.utc)
@@ -540,6 +542,7 @@ class _Run:
                 log.error("%s unavailable: %s", ch, down.reason)
 
     def run(self, limit: int | None) -> SendReport:
+        self.limit = limit
         report = self.report
         conn = self.store.db.conn
         # a commit per message: check-point the WAL (an fsync) every ~40 MB instead of every 4 MB
@@ -571,15 +574,14 @@ class _Run:
                 if until is not None:
                     report.quiet_until = iso(until)
                     break
-                self.connect([ch for ch in CHANNELS if ch not in self.down])
-                usable = [ch for ch in CHANNELS if ch not in self.down]
-                if not usable:
-                    break
-                with write_transaction(self.store.db) as conn:
-                    claimed, limited = _claim(conn, self.store, self.owner, self.clock(),
-                                              min(self.batch, remaining or self.batch), usable, report, self.dirty,
-                                              probe={ch for ch in usable if ch not in self.proven})
-                    COUNTED_COMMITS["n"] += 1
+                job, self.prefetched = self.prefetched, None
+                if job is None:
+                    self.connect([ch for ch in CHANNELS if ch not in self.down])
+                    usable = [ch for ch in CHANNELS if ch not in self.down]
+                    if not usable:
+                        break
+                    job = self.writer.submit(self.claim, min(self.batch, remaining or self.batch), usable)
+                claimed, limited = job.result()
                 if not claimed:
                     report.rate_limited = sorted(set(limited))
                     break
@@ -588,6 +590,10 @@ class _Run:
                     report.reclaimed += reclaim(self.store, self.clock())[0]
                     last_reclaim = time.monotonic()
         finally:
+            if self.prefetched is not None:  # claimed for a batch that will not be sent now
+                claimed, _ = self.prefetched.result()
+                self.writer.submit(self.step, None, None, claimed, "stopped").result()
+                self.prefetched = None
             for ch in self.opened.values():
                 try:
                     ch.close()
@@ -595,6 +601,14 @@ class _Run:
                     log.warning("closing a channel failed")
         report.unavailable.update(self.down)
         return report
+
+    def claim(self, db, n: int, usable: list[str]) -> tuple[list[Claimed], list[str]]:
+        """One claim transaction (in the writer thread)."""
+        with write_transaction(db) as conn:
+            out = _claim(conn, self.store, self.owner, self.clock(), n, usable, self.report, self.dirty,
+                         probe={ch for ch in usable if ch not in self.proven})
+            COUNTED_COMMITS["n"] += 1
+        return out
 
     def step(self, db, pending, c: Claimed | None, release: list, reason: str | None) -> bool:
         """One transaction (in the writer thread): record the previous outcome, then release
@@ -619,29 +633,45 @@ class _Run:
 
     def send_batch(self, claimed: list[Claimed]) -> None:
         """Send in id order. The transaction that records message N's outcome and checks message
-        N+1 commits before N+1 can be accepted: the channel starts it (`ready`) as soon as its
-        first command for N+1 is out and waits for it before the point of no return, so the
-        commit runs while the relay works."""
+        N+1 must commit before N+1 can be accepted. It starts in the writer thread the moment N's
+        outcome is known, and the channel waits for it only at its point of no return, so the
+        commit runs while the relay works on N+1's first commands."""
         pending: tuple[Claimed, Outcome] | None = None
+        started = None  # the step already running for the message about to go out
         self.renewed = time.monotonic()
         step = self.writer.submit
         quiet_from = self.quiet.next_start(self.clock(), self.config.tz) if self.quiet else None
-        for i, c in enumerate(claimed):
-            now = self.clock()
+
+        def blocked(c: Claimed, now: datetime) -> tuple[list, str] | None:
             if self.stopped() or (quiet_from is not None and now >= quiet_from):
-                step(self.step, pending, None, claimed[i:], "stopped" if self.stopped() else "quiet_hours").result()
-                return
+                return claimed[claimed.index(c):], "stopped" if self.stopped() else "quiet_hours"
             if c.channel in self.down:
-                step(self.step, pending, None, [c], f"unavailable: {self.down[c.channel]}").result()
-                pending = None
-                continue
-            ready = _Once(lambda c=c, p=pending: step(self.step, p, c, [], None).result)
-            upcoming = claimed[i + 1].outgoing if i + 1 < len(claimed) else None
-            outcome = self.channel(c.channel).send(c.outgoing, ready, upcoming)
-            pending = None
-            if not ready()():  # (runs the step now if the channel gave up before asking)
-                continue
-            if outcome is None:
+                return [c], f"unavailable: {self.down[c.channel]}"
+            return None
+
+        for i, c in enumerate(claimed):
+            if started is not None and self.stopped():  # its step ran already: give the rest back
+                started.result()
+                step(self.step, None, None, claimed[i:], "stopped").result()
+                return
+            if started is None:
+                stop = blocked(c, self.clock())
+                if stop is not None:
+                    step(self.step, pending, None, *stop).result()
+                    pending = None
+                    if stop[1] in ("stopped", "quiet_hours"):
+                        return
+                    continue
+                started = step(self.step, pending, c, [], None)
+            ready = _Once(lambda job=started: job.result)
+            upcoming = claimed[i + 1] if i + 1 < len(claimed) else None
+            if upcoming is None and self.limit is None and not self.stopped():
+                usable = [ch for ch in CHANNELS if ch not in self.down]
+                if usable and c.channel in self.proven:
+                    self.prefetched = step(self.claim, self.batch, usable)
+            outcome = self.channel(c.channel).send(c.outgoing, ready, upcoming.outgoing if upcoming else None)
+            pending, started = None, None
+            if not ready()() or outcome is None:  # no longer ours: nothing went out
                 continue
             if outcome.kind == UNAVAILABLE:
                 self.down[c.channel] = outcome.reason
@@ -649,6 +679,9 @@ class _Run:
             else:
                 self.proven.add(c.channel)
             pending = (c, outcome)
+            if upcoming is not None and blocked(upcoming, self.clock()) is None:
+                started = step(self.step, pending, upcoming, [], None)  # record N, check N+1: now
+                pending = None
         if pending is not None:
             step(self.step, pending, None, [], None).result()
 

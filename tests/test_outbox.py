@@ -519,3 +519,14 @@ def test_cli_send_limit(tmp_path, smtp_sink):
     store.close()
     r = _cli(tmp_path, "send", "--limit", "3", "-v")
     assert r.exit_code == 0 and "Sent 3" in r.output and len(smtp_sink.messages()) == 3
+
+
+def test_a_claim_made_ahead_is_given_back_when_the_run_stops(tmp_path, smtp_sink):
+    store = setup(tmp_path, smtp_sink, n=6)
+    queue(store)
+    # batches of 2: the next claim starts while the last message of a batch goes out
+    report = outbox.send_due(store, now=NOON, batch=2, stop=lambda: len(smtp_sink.messages()) >= 3)
+    states = statuses(store)
+    assert report.sent == 3 and "sending" not in states.values()
+    assert list(states.values()).count("queued") == 3
+    assert outbox.send_due(store, now=NOON).sent == 3 and len(smtp_sink.messages()) == 6
