@@ -2,12 +2,12 @@
 
 import difflib
 import re
-import tomllib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from . import values
+from .config import read_toml
 from .errors import BadInput
 from .i18n import pick, t
 
@@ -217,14 +217,7 @@ def characteristic_from_table(raw: dict, where: str) -> Characteristic:
 
 
 def read_catalog_file(path: Path) -> list[dict]:
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except tomllib.TOMLDecodeError as e:
-        raise BadInput(t("config.syntax", file=path, error=str(e))) from None
-    except OSError as e:
-        raise BadInput(t("config.unreadable", file=path, error=e.strerror)) from None
-    entries = data.get("characteristic", [])
+    entries = read_toml(path).get("characteristic", [])
     if not isinstance(entries, list):
         raise BadInput(t("catalog.bad_entry", where=str(path), error="[[characteristic]]"))
     return entries

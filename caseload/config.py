@@ -173,6 +173,17 @@ def _build(cls, table: dict, where: str, path: Path | str):
     return cls(**kwargs)
 
 
+def read_toml(path: Path | str) -> dict:
+    """A TOML file as a dict; a syntax error or an unreadable file is one BadInput naming the file."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise BadInput(t("config.syntax", file=path, error=str(e))) from None
+    except OSError as e:
+        raise BadInput(t("config.unreadable", file=path, error=e.strerror)) from None
+
+
 def load_config(path: Path | str | None) -> Config:
     """Read and validate config.toml; no file at all means every default."""
     if path is None or not Path(path).exists():
@@ -180,13 +191,7 @@ def load_config(path: Path | str | None) -> Config:
             raise BadInput(t("config.not_found", file=path))
         return Config()
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-    except tomllib.TOMLDecodeError as e:
-        raise BadInput(t("config.syntax", file=path, error=str(e))) from None
-    except OSError as e:
-        raise BadInput(t("config.unreadable", file=path, error=e.strerror)) from None
+    raw = read_toml(path)
     warn_if_exposed(path)
     cfg = _build(Config, raw, "", path)
     cfg = dataclasses.replace(cfg, path=path)

@@ -6,12 +6,12 @@ transaction is rolled back.
 """
 
 import hashlib
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import access, audit, values
 from .clients import OBSERVE_SQL
+from .config import read_toml
 from .db import utcnow
 from .errors import BadInput
 from .fields import FIELDS
@@ -61,11 +61,7 @@ def read_map(path: Path | str | None) -> dict[str, str]:
     """MAP.toml: [columns] "Header in file" = "field or key" ("" ignores the column)."""
     if path is None:
         return {}
-    try:
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise BadInput(t("import.bad_map", file=path, error=str(e))) from None
+    raw = read_toml(path)
     unknown = set(raw) - {"columns"}
     if unknown:
         raise BadInput(t("config.unknown_key", key=sorted(unknown)[0], file=path))
@@ -316,6 +312,8 @@ class _Writer:
         changed = False
         current = conn.execute(f"SELECT {', '.join(self.field_names)} FROM clients WHERE id = ?", [cid]).fetchone()
         sets = {name: v for name, v, old in zip(self.field_names, fields, current) if v is not None and v != old}
+        if self.status_pos is None and self.outflow_pos is not None and fields[self.outflow_pos] is not None:
+            sets["status"] = "outflow"  # an outflow in the file ends the client's active status
         if sets:
             conn.execute(f"UPDATE clients SET {', '.join(f'{k} = ?' for k in sets)}, updated_at = ? WHERE id = ?",
                          [*sets.values(), self.now, cid])

@@ -255,3 +255,25 @@ def test_import_then_export_round_trip(store, admin, tmp_path, rows, dutch):
         assert float(got[header.index("availability_hours")]) == pytest.approx(r["availability_hours"])
         assert got[header.index("transport")] == r["transport"]
         assert got[header.index("last_name")] == r["last_name"]
+
+
+def test_reimport_with_outflow_sets_status(store, admin, tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text("Klantnummer;Voornaam\n1;An\n", encoding="utf-8")
+    importer.import_file(store, admin, path)
+    path.write_text("Klantnummer;Uitstroomtype;Uitstroomdatum\n1;deeltijd;01-03-2026\n", encoding="utf-8")
+    importer.import_file(store, admin, path)
+    assert store.db.execute("SELECT status, outflow_type, outflow_date FROM clients").fetchone() == (
+        "outflow", "parttime", "2026-03-01")
+
+
+def test_bad_map_file_is_one_message_and_nothing_written(cli, tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("Nr\n1\n", encoding="utf-8")
+    mapping = tmp_path / "map.toml"
+    mapping.write_text('[columns\n"Nr" = "client_number"\n')
+    before = snapshot_tables(cli.db)
+    result = cli("import", path, "--map", mapping)
+    assert result.exit_code == 2 and str(mapping) in result.stderr and "TOML" in result.stderr
+    assert "Traceback" not in result.output
+    assert snapshot_tables(cli.db) == before
