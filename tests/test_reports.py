@@ -271,6 +271,13 @@ def test_compare_two_segments(tmp_path):
     assert r["overlap"] == 0
 
 
+def test_compare_with_an_empty_group_says_too_small(tmp_path):
+    store = new_store(tmp_path)
+    _mixed(store, n=200)
+    r = compare_report(store, actor(store, "ana"), "debts = yes", "wellbeing > 5", date(2024, 6, 1), 12)
+    assert r["b"]["n"] == 0 and r["verdict"] == "too_small" and r["difference_pp"] is None and r["conclusion"]
+
+
 def test_attention_signals_rank_and_plug_in(tmp_path):
     store = new_store(tmp_path)
     now = datetime(2026, 6, 30, 12, tzinfo=timezone.utc)

@@ -50,7 +50,6 @@ EXPECTED = {
 }
 # Known gaps, each a strict xfail: when it is fixed the test says so, and the line goes.
 KNOWN_GAPS = {
-    **{("report compare", r): "crashes (ZeroDivisionError) on a caseload this small" for r in ("admin", "teamlead", "coach", "analyst")},
 }
 GROUP_DEFAULTS = {
     "report": EVERYONE,

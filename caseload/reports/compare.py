@@ -36,7 +36,9 @@ def compare_report(store, actor, a: str, b: str, cohort_date=None, months: int =
         report["overlap"] = None
     if report["suppressed"]:
         hide(ga), hide(gb)
-    elif not both:
+    elif both:
+        report["verdict"] = "overlap"
+    elif na and nb:  # an empty group leaves the verdict at "too small to tell"
         c = compare_proportions(ka, na, kb, nb, target=target_pp / 100)
         report.update(difference_pp=round(100 * c.difference, 1), ci_low_pp=round(100 * c.ci_low, 1),
                       ci_high_pp=round(100 * c.ci_high, 1), p_value=round(c.p_value, 4), test=c.test,
@@ -45,8 +47,6 @@ def compare_report(store, actor, a: str, b: str, cohort_date=None, months: int =
             report["verdict"] = "different"
         elif c.power >= 0.8:
             report["verdict"] = "no_difference_found"
-    else:
-        report["verdict"] = "overlap"
     report["conclusion"] = t(f"reports.compare_verdict.{report['verdict']}", diff=report["difference_pp"],
                              p=report["p_value"], mde=report["mde_pp"], target=target_pp)
     if record:
