@@ -4,7 +4,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from caseload.cli import main
+from caseload.cli import COMMANDS as LAZY, load_all, main
+
+load_all()
 
 
 def walk(group, path=()):
@@ -35,3 +37,21 @@ def test_every_command_has_help(path, cmd):
 def test_bad_usage_exits_2():
     result = CliRunner().invoke(main, ["client", "outflow", "1", "--type", "lottery"])
     assert result.exit_code == 2
+
+
+def test_the_lazy_command_map_names_every_command_and_its_module():
+    """`caseload` imports a command's module only when it runs: the map must stay complete."""
+    assert set(main.commands) == set(LAZY)
+    for name, cmd in main.commands.items():
+        assert cmd.callback.__module__ == f"caseload.cli.{LAZY[name]}", name
+
+
+def test_a_command_runs_without_the_others_imported():
+    import subprocess
+    import sys
+
+    code = ("import sys; from caseload.cli import run; sys.argv = ['caseload', 'segment', '--help']\n"
+            "try:\n    run()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('caseload.cli.')), 'pandas' in sys.modules and sys.modules['pandas'] is not None)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "['caseload.cli.output', 'caseload.cli.segments'] False"

@@ -16,9 +16,11 @@ from pathlib import Path
 import click
 import pytest
 
-from caseload.cli import main
+from caseload.cli import load_all, main
 from caseload.i18n import t
 from privacy import Caseload, write_people_csv
+
+load_all()
 
 ROLES = {"admin": "admin1", "teamlead": "lead1", "coach": "coach1", "analyst": "analyst1"}
 NOBODY = {"unknown": "nobody", "disabled": "gone"}

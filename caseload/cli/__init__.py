@@ -1,5 +1,6 @@
 """The `caseload` command: one click group; each command parses, calls the core, prints."""
 
+import importlib
 import logging
 import os
 import sqlite3
@@ -72,8 +73,29 @@ class Env:
             self._store.close()
 
 
+# Where each top-level command lives. Its module is imported when the command runs (or help lists
+# it): importing all of them costs more start-up than `caseload send` or `caseload tui` itself.
+COMMANDS = {
+    "audit": "trust", "backup": "trust", "restore": "trust", "retention": "trust", "user": "trust",
+    "campaign": "daemon", "checkin": "daemon", "daemon": "daemon",
+    "client": "clients", "demo": "clients", "export": "clients", "import": "clients", "init": "clients",
+    "intervention": "clients",
+    "outbox": "messages", "queue": "messages", "send": "messages", "template": "messages",
+    "report": "reports", "segment": "segments", "tui": "tui",
+}
+
+
 class CaseloadGroup(click.Group):
-    """Turns every CaseloadError into one message and its exit code; never a traceback."""
+    """Turns every CaseloadError into one message and its exit code; never a traceback.
+    Commands are loaded on first use (COMMANDS)."""
+
+    def list_commands(self, ctx):
+        return sorted(set(self.commands) | (set(COMMANDS) if self is main else set()))
+
+    def get_command(self, ctx, name):
+        if self is main and name not in self.commands and name in COMMANDS:
+            importlib.import_module(f"{__name__}.{COMMANDS[name]}")
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx):
         try:
@@ -140,10 +162,14 @@ def main(ctx, db_path, config_path, lang):
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-from . import clients as _clients  # noqa: E402  (commands register themselves on main)
-from . import trust as _trust  # noqa: E402
-from . import segments as _segments  # noqa: E402
-from . import reports as _reports  # noqa: E402
-from . import messages as _messages  # noqa: E402
-from . import tui as _tui  # noqa: E402
-from . import daemon as _daemon  # noqa: E402
+def load_all() -> None:
+    """Import every command module (for tools that walk `main.commands`)."""
+    for module in sorted(set(COMMANDS.values())):
+        importlib.import_module(f"{__name__}.{module}")
+
+
+def run() -> None:
+    """The `caseload` console script. sqlite-utils imports pandas whenever it is installed (the
+    test extra installs it); caseload never uses it, and it costs half a second of every start."""
+    sys.modules.setdefault("pandas", None)
+    main()
