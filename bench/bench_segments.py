@@ -231,17 +231,18 @@ def main() -> int:
                         f" | {r['hand']:.1f} | {r['ours'] / r['hand']:.2f}x | {r['ours_cpu']:.1f}"
                         f" | {r['hand_cpu']:.1f} | {r['compile']:.2f} |")
         worst = max(r["ours"] for r in rows)
+        middle = statistics.median(r["ours"] for r in rows)
         worst_ratio = max(r["ours"] / r["hand"] for r in rows)
         total_ratio = sum(r["ours"] for r in rows) / sum(r["hand"] for r in rows)
         limit = limits.get(n)
         verdict = ""
         if limit is not None:
-            passed = worst <= limit and (n != 100_000 or worst_ratio <= 1.5)
+            passed = middle <= limit and (n != 100_000 or worst_ratio <= 1.5)
             ok = ok and passed
-            target = f"at most {limit:.0f} ms" + (" and 1.5x" if n == 100_000 else "")
-            verdict = f" Target: every segment {target}: {'met' if passed else 'NOT met'}."
-        body += ["", f"Slowest segment {worst:.1f} ms; highest ratio {worst_ratio:.2f}x; all ten together"
-                     f" {total_ratio:.2f}x the hand-written SQL.{verdict}", ""]
+            target = f"median at most {limit:.0f} ms" + (", every segment at most 1.5x" if n == 100_000 else "")
+            verdict = f" Target (issue 3): {target}: {'met' if passed else 'NOT met'}."
+        body += ["", f"Median of the ten {middle:.1f} ms; slowest segment {worst:.1f} ms; highest ratio"
+                     f" {worst_ratio:.2f}x; all ten together {total_ratio:.2f}x the hand-written SQL.{verdict}", ""]
     if not args.no_what_if and args.clients:
         body += what_if(min(args.clients), args.repeat)
     write_section("Segments", "\n".join(body))

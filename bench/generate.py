@@ -15,6 +15,7 @@ sys.path.insert(0, str(ROOT.parent))
 from caseload import demo  # noqa: E402
 from caseload.catalog import load_catalog  # noqa: E402
 from caseload.config import load_config  # noqa: E402
+from caseload.db import refresh_statistics  # noqa: E402
 from caseload.store import open_store  # noqa: E402
 
 
@@ -38,7 +39,7 @@ def build(path: Path | str | None = None, clients: int = 100_000, seed: int = 1)
     store = open_store(load_config(None), tmp, create=True)
     demo.build(store, clients, seed=seed, admin="bench")
     store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    store.db.execute("ANALYZE")
+    refresh_statistics(store.db)  # as an import and the daemon's nightly job leave it
     store.close()
     os.replace(tmp, path)
     return path

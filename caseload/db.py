@@ -48,6 +48,14 @@ def open_db(path: Path | str, create: bool = False) -> sqlite_utils.Database:
     return db
 
 
+def refresh_statistics(db: sqlite_utils.Database) -> None:
+    """ANALYZE, sampling at most ~1000 rows per index (fast at any size): without statistics the
+    query planner guesses, and measured at 100k clients some segments took 2x as long. Run after
+    an import and nightly."""
+    db.execute("PRAGMA analysis_limit = 1000")
+    db.execute("ANALYZE")
+
+
 @contextmanager
 def write_transaction(db: sqlite_utils.Database):
     """BEGIN IMMEDIATE ... COMMIT: the write lock is taken up front, so no lock upgrade can fail."""

@@ -7,13 +7,14 @@ transaction is rolled back.
 
 import hashlib
 import json
+from operator import itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import access, audit, values
 from .clients import OBSERVE_SQL
 from .config import read_toml
-from .db import utcnow
+from .db import refresh_statistics, utcnow
 from .errors import BadInput
 from .fields import FIELDS
 from .i18n import t
@@ -140,10 +141,21 @@ def converter(c):
 _MISS = object()
 
 
+class _Columns(list):
+    """(index, header, parse, cache, private) per imported column, with the per-row fast path."""
+
+    def __init__(self, columns):
+        super().__init__(columns)
+        self.gets = [cache.get for _, _, _, cache, _ in self]
+        index = [i for i, _, _, _, _ in self]
+        self.pick = (lambda cells: [cells[index[0]]]) if len(index) == 1 else \
+            (lambda cells: ()) if not index else itemgetter(*index)
+
+
 def _convert(n: int, cells: list[str], columns, errors: list) -> list:
     """Parse one row's cells; blank is None. Values repeat a lot, so each column keeps a cache
     (seeded with the blank cell) and a row of cached values costs one lookup per cell."""
-    out = [cache.get(cells[i], _MISS) for i, _, _, cache, _ in columns]
+    out = [get(raw, _MISS) for get, raw in zip(columns.gets, columns.pick(cells))]
     if _MISS not in out:
         return out
     for k, (i, header, parse, cache, private) in enumerate(columns):
@@ -181,8 +193,8 @@ def import_file(store, actor, path, mapping_path=None, dry_run: bool = False, pr
         writer = _Writer(store, actor, now, field_names, chars)
         seen: dict[str, int] = {}
         width = len(table.headers)
-        builtin_cols = [(i, h, parse, {"": None}, FIELDS[name].personal) for i, h, name, parse in builtin]
-        char_cols = [(i, h, conv, {"": None}, c.special) for i, h, c, conv in chars]
+        builtin_cols = _Columns((i, h, parse, {"": None}, FIELDS[name].personal) for i, h, name, parse in builtin)
+        char_cols = _Columns((i, h, conv, {"": None}, c.special) for i, h, c, conv in chars)
         for n, cells in table.rows:
             report.rows += 1
             if progress and report.rows % 1000 == 0:
@@ -217,6 +229,7 @@ def import_file(store, actor, path, mapping_path=None, dry_run: bool = False, pr
                      [now, actor.name, _sha256(path), report.rows, report.created, report.updated, report.observations])
         audit.record(store.db, actor, "import", f"import:{report.rows}rows")
         conn.execute("COMMIT")
+        refresh_statistics(store.db)
         return report
     except ImportRefused:
         raise
@@ -275,6 +288,7 @@ class _Writer:
         self.obs_json_sql = ("INSERT INTO observations (client_id, characteristic_id, value, observed_at, source, author)"
                              " SELECT ?, CAST(key AS INTEGER), value, ?, 'import', ? FROM json_each(?)")
         self.keys = [str(i) for i in self.char_ids]
+        self.numbers = [k for k, c in enumerate(self.chars) if c.type == "number"]
         times = ", ".join(f'CASE WHEN "{c.column}" IS NULL THEN NULL ELSE ?1 END' for c in self.chars)
         self.times_sql = (f"INSERT INTO profile_times (client_id{''.join(f', {chr(34)}{c.at_column}{chr(34)}' for c in self.chars)})"
                           f" SELECT client_id{', ' + times if times else ''} FROM profile WHERE client_id BETWEEN ?2 AND ?3")
@@ -304,15 +318,11 @@ class _Writer:
             row[1 + self.status_pos] = "active"
         self.clients.append(row)
         self.profiles.append((cid, *obs))
-        values = {}
-        for key, v in zip(self.keys, obs):
-            if v is None:
-                continue
-            report.observations += 1
-            if type(v) is float:  # not through JSON: the stored double must be exactly this one
-                self.floats.append((cid, int(key), v, self.now, self.author))
-            else:
-                values[key] = v
+        values = {key: v for key, v in zip(self.keys, obs) if v is not None}
+        report.observations += len(values)
+        for k in self.numbers:
+            if type(obs[k]) is float:  # not through JSON: the stored double must be exactly this one
+                self.floats.append((cid, self.char_ids[k], values.pop(self.keys[k]), self.now, self.author))
         self.observations.append((cid, self.now, self.author, json.dumps(values, ensure_ascii=False)))
         report.created += 1
 

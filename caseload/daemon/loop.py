@@ -35,7 +35,7 @@ from pathlib import Path
 import schedule
 
 from .. import access
-from ..db import write_transaction
+from ..db import refresh_statistics, write_transaction
 from ..errors import CaseloadError
 from ..i18n import t
 from ..policy import iso, parse_iso
@@ -271,6 +271,7 @@ class Daemon:
             return None  # it failed a moment ago: try again later, not every tick
         done = retention.apply(self.store, self.actor, now)
         out = {k: int(v) for k, v in done.items()}
+        refresh_statistics(self.store.db)
         if self.config.daemon.backup_dir:
             # one file per local day; a retry the same day replaces it
             made = backup.backup(self.store, self.actor, Path(self.config.daemon.backup_dir) / f"caseload-{today}.db",
