@@ -332,3 +332,26 @@ async def test_help_screen_and_dutch_texts(tui_store, coach):
         await settle(pilot)
         text = screen_text(app)
         assert "Filtertaal" in text and "Op welbevinden" in text
+
+
+async def test_footer_follows_focus_and_screen(tui_store, coach):
+    """KeyFooter skips rebuilds only when the keys it shows are the same."""
+    from textual.widgets._footer import FooterKey
+
+    def keys(app):
+        return {k.action for k in app.screen.query(FooterKey)}
+
+    app = build_app(tui_store, coach, lang="en")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        on_table = keys(app)
+        assert "open" in on_table  # the table's enter binding
+        await pilot.press("slash")
+        await settle(pilot)
+        assert "open" not in keys(app)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert keys(app) == on_table
+        await pilot.press("a")
+        await settle(pilot)
+        assert isinstance(app.screen, AttentionScreen) and keys(app) and keys(app) != on_table

@@ -6,11 +6,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from ...i18n import t
 from .. import format as fmt
 from ..keys import Localized
+from ..widgets.footer import KeyFooter
 
 
 class AttentionScreen(Localized, Screen):
@@ -26,7 +27,7 @@ class AttentionScreen(Localized, Screen):
         yield Header()
         yield Static(Text(t("tui.loading"), style="dim"), id="summary")
         yield DataTable(id="attention", cursor_type="row", zebra_stripes=True)
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.title = t("tui.title.attention")

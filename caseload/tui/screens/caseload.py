@@ -5,12 +5,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from ...i18n import t
 from ..keys import Localized
 from ..widgets.client_table import ClientTable
 from ..widgets.filter_bar import FilterBar
+from ..widgets.footer import KeyFooter
 
 
 RELOAD_AFTER = 0.15  # seconds of quiet in the filter bar before the table reloads
@@ -29,7 +30,7 @@ class CaseloadScreen(Localized, Screen):
         yield Header()
         yield FilterBar(id="filter")
         yield ClientTable(show_coach=self.app.actor.role != "coach", id="clients")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.title = t("tui.title.caseload")

@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Footer, Header, Input, Label, Select, Static, TabbedContent, TabPane, Tabs
+from textual.widgets import Button, Header, Input, Label, Select, Static, TabbedContent, TabPane, Tabs
 from textual_plotext import PlotextPlot
 
 from ... import clients, interventions, timeline
@@ -21,6 +21,7 @@ from ...fields import OUTFLOW_TYPES
 from ...i18n import language, pick, t
 from .. import format as fmt
 from ..keys import Localized
+from ..widgets.footer import KeyFooter
 from .confirm import ConfirmScreen
 from .outbox import reason_text
 
@@ -98,7 +99,7 @@ class ClientScreen(Localized, Screen):
                                          prompt=t("tui.form.outflow_type"), id="out-type")
                             yield Input(placeholder=t("tui.form.date"), id="out-date", classes="date")
                             yield Button(t("tui.form.record_outflow"), variant="warning", id="out-save")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.title = t("tui.title.client", number=self.number)

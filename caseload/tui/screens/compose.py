@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, Select, Static, TextArea
+from textual.widgets import Button, Header, Input, Label, Select, Static, TextArea
 
 from ... import outbox, policy, templates
 from ...channels.sms import sms_info
@@ -21,6 +21,7 @@ from ...i18n import language, t
 from .. import format as fmt
 from ..keys import Localized
 from ..widgets.filter_bar import FilterBar
+from ..widgets.footer import KeyFooter
 from .confirm import ConfirmScreen
 
 SAMPLE = 5
@@ -84,7 +85,7 @@ class ComposeScreen(Localized, Screen):
             with VerticalScroll(id="compose-right"):
                 yield Label(t("tui.compose.preview"), classes="form-title")
                 yield Static(Text(t("tui.compose.nothing_yet"), style="dim"), id="preview")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.title = t("tui.title.compose")

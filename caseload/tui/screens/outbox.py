@@ -7,12 +7,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, Static
+from textual.widgets import DataTable, Header, Label, Static
 
 from ... import outbox
 from ...i18n import t
 from .. import format as fmt
 from ..keys import Localized
+from ..widgets.footer import KeyFooter
 from .confirm import ConfirmScreen
 
 SHOWN_STATES = ("queued", "sending", "sent", "delivered", "failed", "cancelled", "expired")
@@ -43,7 +44,7 @@ class OutboxScreen(Localized, Screen):
         yield DataTable(id="campaigns", cursor_type="row", zebra_stripes=True)
         yield Label(t("tui.outbox.problems"), classes="form-title")
         yield DataTable(id="problems", cursor_type="row", zebra_stripes=True)
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.title = t("tui.title.outbox")

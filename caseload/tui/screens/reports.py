@@ -10,13 +10,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, LoadingIndicator, Select, Static, TabbedContent, TabPane
+from textual.widgets import Header, LoadingIndicator, Select, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
 from ... import interventions
 from ...i18n import t
 from .. import format as fmt
 from ..keys import Localized
+from ..widgets.footer import KeyFooter
 
 
 def _pct(value) -> str:
@@ -67,7 +68,7 @@ class ReportsScreen(Localized, Screen):
                     yield PlotextPlot(id="effect-plot")
                     with VerticalScroll():
                         yield Static(id="effect-table")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.title = t("tui.title.reports")

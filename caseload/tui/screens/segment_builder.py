@@ -10,12 +10,13 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select
+from textual.widgets import Button, DataTable, Header, Input, Label, Select
 
 from ... import completion, segments
 from ...i18n import language, t
 from ..keys import Localized
 from ..widgets.filter_bar import FilterBar
+from ..widgets.footer import KeyFooter
 
 
 class SegmentBuilderScreen(Localized, Screen):
@@ -64,7 +65,7 @@ class SegmentBuilderScreen(Localized, Screen):
                 yield Button(t("tui.form.save"), variant="success", id="save")
         yield Label(t("tui.builder.saved"), classes="form-title")
         yield DataTable(id="saved", cursor_type="row", zebra_stripes=True)
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.title = t("tui.title.segments")
