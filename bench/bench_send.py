@@ -241,7 +241,7 @@ one per claim of up to 50 messages), counted in an in-process run of 1,000. The 
 message N runs in a writer thread while the relay answers MAIL, RCPT and DATA of message N+1,
 and is waited for before N+1's text goes out; the next batch is claimed while a batch's last
 message goes out. Database in {folder.parent} (BENCH_DIR). Load average at the end:
-{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other benchmarks and test suites ran meanwhile).
+{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.
 """)
     return 0
 
