@@ -7,8 +7,8 @@ transaction is rolled back.
 
 import hashlib
 import json
-from operator import itemgetter
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
 from . import access, audit, values
