@@ -21,6 +21,7 @@ from .i18n import t
 from .tables import read_table
 
 BATCH = 2000
+_INT64 = (-(2**63), 2**63 - 1)
 REFUSED_HEADERS = {"bsn", "burgerservicenummer", "sofinummer"}
 ALIASES = {
     "klantnr": "client_number", "clientnummer": "client_number", "emailadres": "email",
@@ -133,6 +134,13 @@ def converter(c):
                 v = values.parse_int(raw)
             if v < lo or v > hi:
                 raise ValueError(t("value.out_of_range", min=lo, max=hi))
+            return v
+        return conv
+    if c.type == "number":
+        def conv(raw):
+            v = c.parse(raw)
+            if type(v) is int and not _INT64[0] <= v <= _INT64[1]:  # SQLite keeps 64-bit integers
+                raise ValueError(t("value.out_of_range", min=_INT64[0], max=_INT64[1]))
             return v
         return conv
     return lambda raw: c.to_sql(c.parse(raw))

@@ -277,3 +277,35 @@ def test_bad_map_file_is_one_message_and_nothing_written(cli, tmp_path):
     assert result.exit_code == 2 and str(mapping) in result.stderr and "TOML" in result.stderr
     assert "Traceback" not in result.output
     assert snapshot_tables(cli.db) == before
+
+
+def test_numbers_keep_their_exact_value_and_an_integer_beyond_64_bits_is_refused(tmp_path):
+    """Doubles bypass the JSON path (exact round trip); an unbounded number too large for SQLite
+    is a cell error naming row and column, and nothing is written."""
+    from caseload.config import load_config
+    from caseload.importer import ImportRefused
+    from caseload.store import open_store
+
+    (tmp_path / "config.toml").write_text(
+        '[[characteristic]]\nkey = "savings"\ntype = "number"\nlabel = { en = "Savings", nl = "Spaargeld" }\n'
+        'category = "income"\npurpose = "Test the number path"\n', encoding="utf-8")
+    (tmp_path / "config.toml").chmod(0o600)
+    s = open_store(load_config(tmp_path / "config.toml"), tmp_path / "n.db", create=True)
+    access.add_user(s.db, "admin1", "admin")
+    admin = access.resolve_actor(s.db, "admin1")
+    good = tmp_path / "good.csv"
+    good.write_text("client_number,savings,wellbeing\n1,0.1,3\n2,12,4\n3,-9223372036854775808,\n", encoding="utf-8")
+    importer.import_file(s, admin, good)
+    got = dict(s.conn.execute(
+        "SELECT c.client_number, o.value FROM observations o JOIN clients c ON c.id = o.client_id"
+        " WHERE o.characteristic_id = ?", [s.ids["savings"]]).fetchall())
+    assert got == {"1": 0.1, "2": 12, "3": -9223372036854775808}
+    assert all(type(v) is (float if k == "1" else int) for k, v in got.items())
+    before = s.conn.execute("SELECT COUNT(*) FROM observations").fetchone()[0]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("client_number,savings\n4,1\n5,99999999999999999999\n", encoding="utf-8")
+    with pytest.raises(ImportRefused) as refused:
+        importer.import_file(s, admin, bad)
+    assert any("row 3" in line and "savings" in line for line in refused.value.details), refused.value.details
+    assert s.conn.execute("SELECT COUNT(*) FROM observations").fetchone()[0] == before
+    s.close()
