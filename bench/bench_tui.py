@@ -33,7 +33,8 @@ from bench.generate import build  # noqa: E402
 from bench.results import write_section  # noqa: E402
 
 EXPRESSIONS = ["wellbeing <= 2 and debts = ja", "participation_ladder >= 4 or childcare_arranged = nee", "age >= 18 and age < 27",
-               "age >= 27 and last_activity < 30 days ago"]
+               "age >= 27 and last_activity < 30 days ago", "months_in_caseload >= 24 and availability_hours >= 16",
+               "wellbeing >= 4 or stress_level >= 4 or debts = ja"]
 MOVE = re.compile(rb"\x1b\[[0-9;]*H")  # a cursor move starts a new screen line
 ANSI = re.compile(rb"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[=>()][0-9A-Za-z]?")
 BARE_APP = """
