@@ -1,7 +1,7 @@
 """The schema, as numbered migrations. Nothing else creates tables.
 
 The one exception by design: per catalog characteristic, `profile` gets a value column and
-`profile_times` an observed-at column (catalog.sync_catalog adds them), since the catalog is the
+`profile_times` an observed-at column (catalog_sync.sync_catalog adds them), since the catalog is the
 organisation's own and a wide profile is what makes segments fast at national size.
 """
 
