@@ -47,81 +47,79 @@ Bare().run()
 """
 
 
-def in_pty(argv: list[str], ready, env: dict, timeout: float = 30.0) -> float:
-    """Seconds from starting argv in a 160x50 pseudo-terminal until ready(screen bytes) holds."""
-    import fcntl
-    import struct
-    import termios
+class Terminal:
+    """argv running in a 160x50 pseudo-terminal, and what it has drawn so far."""
 
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execvpe(argv[0], argv, env)
-    start = time.perf_counter()
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
-    seen = b""
-    try:
-        while time.perf_counter() - start < timeout:
-            r, _, _ = select.select([fd], [], [], 0.05)
+    def __init__(self, argv: list[str], env: dict):
+        import fcntl
+        import struct
+        import termios
+
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.execvpe(argv[0], argv, env)
+        self.started = time.perf_counter()
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+        self.screen = b""
+
+    def wait_for(self, check, timeout: float = 10.0) -> bool:
+        """Read until check(screen text) holds (True) or the time is up (False)."""
+        end = time.perf_counter() + timeout
+        while time.perf_counter() < end:
+            r, _, _ = select.select([self.fd], [], [], 0.01)
             if r:
                 try:
-                    chunk = os.read(fd, 65536)
-                except OSError:
-                    break
-                seen += chunk
-                if ready(ANSI.sub(b"", MOVE.sub(b"\n", seen))):
-                    return time.perf_counter() - start
-        raise RuntimeError("the app did not become ready: " + ANSI.sub(b"", seen)[-400:].decode("utf-8", "replace"))
+                    self.screen += os.read(self.fd, 65536)
+                except OSError:  # the program ended
+                    return False
+                if check(self.text()):
+                    return True
+        return False
+
+    def text(self) -> bytes:
+        return ANSI.sub(b"", MOVE.sub(b"\n", self.screen))
+
+    def close(self) -> None:
+        os.kill(self.pid, 9)
+        os.waitpid(self.pid, 0)
+        os.close(self.fd)
+
+
+def in_pty(argv: list[str], ready, env: dict, timeout: float = 30.0) -> float:
+    """Seconds from starting argv in a 160x50 pseudo-terminal until ready(screen bytes) holds."""
+    term = Terminal(argv, env)
+    try:
+        if term.wait_for(ready, timeout):
+            return time.perf_counter() - term.started
+        raise RuntimeError("the app did not become ready: " + term.text()[-400:].decode("utf-8", "replace"))
     finally:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        os.close(fd)
+        term.close()
 
 
 def keys_in_pty(argv: list[str], ready, env: dict, typed: list[tuple[str, bytes | None]]) -> list[float]:
     """Start argv in a 160x50 pseudo-terminal; when ready, press `/` and type each character, and
     time until the expected bytes (the new count) are on screen. Characters without an expected
     answer (an invalid prefix, or the same count as before) are typed and left to settle."""
-    import fcntl
-    import struct
-    import termios
-
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execvpe(argv[0], argv, env)
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
-    screen = b""
-
-    def wait_for(check, timeout=10.0) -> bool:
-        nonlocal screen
-        end = time.perf_counter() + timeout
-        while time.perf_counter() < end:
-            r, _, _ = select.select([fd], [], [], 0.01)
-            if r:
-                screen += os.read(fd, 65536)
-                if check(ANSI.sub(b"", MOVE.sub(b"\n", screen))):
-                    return True
-        return False
-
+    term = Terminal(argv, env)
+    never = lambda s: False  # noqa: E731  (just let the screen settle)
     out = []
     try:
-        if not wait_for(ready, 30.0):
+        if not term.wait_for(ready, 30.0):
             raise RuntimeError("the app did not become ready")
         time.sleep(1.0)  # let the attention reasons and the count settle
-        os.write(fd, b"/")
-        wait_for(lambda s: False, 0.5)
+        os.write(term.fd, b"/")
+        term.wait_for(never, 0.5)
         for ch, expect in typed:
-            screen = b""
+            term.screen = b""
             k0 = time.perf_counter()
-            os.write(fd, ch.encode())
+            os.write(term.fd, ch.encode())
             if expect is None:
-                wait_for(lambda s: False, 0.4)
-            elif wait_for(lambda s: expect in s):
+                term.wait_for(never, 0.4)
+            elif term.wait_for(lambda s: expect in s):
                 out.append(time.perf_counter() - k0)
-                wait_for(lambda s: False, 0.1)
+                term.wait_for(never, 0.1)
     finally:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        os.close(fd)
+        term.close()
     return out
 
 

@@ -156,8 +156,8 @@ class _Columns(list):
         super().__init__(columns)
         self.gets = [cache.get for _, _, _, cache, _ in self]
         index = [i for i, _, _, _, _ in self]
-        self.pick = (lambda cells: [cells[index[0]]]) if len(index) == 1 else \
-            (lambda cells: ()) if not index else itemgetter(*index)
+        # itemgetter of one index returns the cell itself, not a tuple of one
+        self.pick = itemgetter(*index) if len(index) > 1 else (lambda cells: [cells[i] for i in index])
 
 
 def _convert(n: int, cells: list[str], columns, errors: list) -> list:
@@ -297,9 +297,11 @@ class _Writer:
                              " SELECT ?, CAST(key AS INTEGER), value, ?, 'import', ? FROM json_each(?)")
         self.keys = [str(i) for i in self.char_ids]
         self.numbers = [k for k, c in enumerate(self.chars) if c.type == "number"]
-        times = ", ".join(f'CASE WHEN "{c.column}" IS NULL THEN NULL ELSE ?1 END' for c in self.chars)
-        self.times_sql = (f"INSERT INTO profile_times (client_id{''.join(f', {chr(34)}{c.at_column}{chr(34)}' for c in self.chars)})"
-                          f" SELECT client_id{', ' + times if times else ''} FROM profile WHERE client_id BETWEEN ?2 AND ?3")
+        # a batch's new clients have consecutive ids: their observation times come from their profile rows
+        columns = "".join(f', "{c.at_column}"' for c in self.chars)
+        times = "".join(f', CASE WHEN "{c.column}" IS NULL THEN NULL ELSE ?1 END' for c in self.chars)
+        self.times_sql = (f"INSERT INTO profile_times (client_id{columns}) SELECT client_id{times}"
+                          " FROM profile WHERE client_id BETWEEN ?2 AND ?3")
         self.clients, self.profiles, self.observations, self.floats = [], [], [], []
 
     def add(self, fields, obs, report):

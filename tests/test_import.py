@@ -309,3 +309,12 @@ def test_numbers_keep_their_exact_value_and_an_integer_beyond_64_bits_is_refused
     assert any("row 3" in line and "savings" in line for line in refused.value.details), refused.value.details
     assert s.conn.execute("SELECT COUNT(*) FROM observations").fetchone()[0] == before
     s.close()
+
+
+def test_an_import_leaves_statistics_for_the_query_planner(store, admin, tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("client_number,first_name,wellbeing,debts\n1,An,3,yes\n2,Bo,4,no\n", encoding="utf-8")
+    assert not store.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone()
+    importer.import_file(store, admin, path)
+    analysed = {r[0] for r in store.conn.execute("SELECT tbl FROM sqlite_stat1")}
+    assert {"observations", "clients"} <= analysed
