@@ -48,6 +48,7 @@ CHANNELS = ("sms", "email")
 KINDS = ("campaign", "checkin", "system")
 LEASE_SECONDS = 45
 BATCH = 50
+PREFETCH_PIECES = 5  # the next batch is claimed in this many pieces, one per message near a batch's end
 RECLAIM_EVERY = 10.0  # seconds between looks for claims of dead senders during a run
 BACKOFF_BASE = 60
 BACKOFF_CAP = 3600
@@ -476,6 +477,9 @@ class _Job:
         finally:
             self.done.release()
 
+    def finished(self) -> bool:
+        return not self.done.locked()
+
     def result(self):
         if self.done.acquire():
             self.done.release()
@@ -512,7 +516,8 @@ class _Run:
         self.report = SendReport()
         self.quiet = policy.quiet_hours(self.config)
         self.proven: set[str] = set()  # channels that took a message in this run
-        self.prefetched = None  # the next batch's claim, started while the last message goes out
+        self.prefetched: list[_Job] = []  # the next batch's claim, in pieces, while a batch ends
+        self.tail: _Job | None = None  # the step recording a batch's last outcome, not waited for
         self.limit = None
 
     def clock(self) -> datetime:
@@ -567,6 +572,8 @@ class _Run:
         last_reclaim = time.monotonic()
         try:
             while not self.stopped():
+                if limit is not None and self.tail is not None:
+                    self.tail.result()  # the report counts the batch's last message
                 remaining = None if limit is None else limit - report.attempted
                 if remaining is not None and remaining <= 0:
                     break
@@ -574,14 +581,14 @@ class _Run:
                 if until is not None:
                     report.quiet_until = iso(until)
                     break
-                job, self.prefetched = self.prefetched, None
-                if job is None:
+                jobs, self.prefetched = self.prefetched, []
+                if not jobs:
                     self.connect([ch for ch in CHANNELS if ch not in self.down])
                     usable = [ch for ch in CHANNELS if ch not in self.down]
                     if not usable:
                         break
-                    job = self.writer.submit(self.claim, min(self.batch, remaining or self.batch), usable)
-                claimed, limited = job.result()
+                    jobs = [self.writer.submit(self.claim, min(self.batch, remaining or self.batch), usable)]
+                claimed, limited = _joined(jobs)
                 if not claimed:
                     report.rate_limited = sorted(set(limited))
                     break
@@ -589,11 +596,13 @@ class _Run:
                 if time.monotonic() - last_reclaim > RECLAIM_EVERY:
                     report.reclaimed += reclaim(self.store, self.clock())[0]
                     last_reclaim = time.monotonic()
+            if self.tail is not None:
+                self.tail.result()
         finally:
-            if self.prefetched is not None:  # claimed for a batch that will not be sent now
-                claimed, _ = self.prefetched.result()
+            if self.prefetched:  # claimed for a batch that will not be sent now
+                claimed, _ = _joined(self.prefetched)
+                self.prefetched = []
                 self.writer.submit(self.step, None, None, claimed, "stopped").result()
-                self.prefetched = None
             for ch in self.opened.values():
                 try:
                     ch.close()
@@ -638,6 +647,7 @@ class _Run:
         commit runs while the relay works on N+1's first commands."""
         pending: tuple[Claimed, Outcome] | None = None
         started = None  # the step already running for the message about to go out
+        before = self.tail  # the previous batch's last step
         self.renewed = time.monotonic()
         step = self.writer.submit
         quiet_from = self.quiet.next_start(self.clock(), self.config.tz) if self.quiet else None
@@ -663,12 +673,11 @@ class _Run:
                         return
                     continue
                 started = step(self.step, pending, c, [], None)
-            ready = _Once(lambda job=started: job.result)
+            ready = _Once(lambda job=started, before=before: _after(before, job))
+            before = None
             upcoming = claimed[i + 1] if i + 1 < len(claimed) else None
-            if upcoming is None and self.limit is None and not self.stopped():
-                usable = [ch for ch in CHANNELS if ch not in self.down]
-                if usable and c.channel in self.proven:
-                    self.prefetched = step(self.claim, self.batch, usable)
+            if 1 < len(claimed) - i <= PREFETCH_PIECES + 1 and c.channel in self.proven:
+                self.prefetch()
             outcome = self.channel(c.channel).send(c.outgoing, ready, upcoming.outgoing if upcoming else None)
             pending, started = None, None
             if not ready()() or outcome is None:  # no longer ours: nothing went out
@@ -682,8 +691,43 @@ class _Run:
             if upcoming is not None and blocked(upcoming, self.clock()) is None:
                 started = step(self.step, pending, upcoming, [], None)  # record N, check N+1: now
                 pending = None
-        if pending is not None:
-            step(self.step, pending, None, [], None).result()
+        if pending is not None:  # waited for by the next batch's first message, or at the end
+            self.tail = step(self.step, pending, None, [], None)
+
+    def prefetch(self) -> None:
+        """Claim a piece of the next batch in the writer thread, between two messages' steps: a
+        whole batch at once (about 2 ms) would hold up the steps the relay is waiting for."""
+        if self.limit is not None or self.stopped():
+            return
+        piece = -(-self.batch // PREFETCH_PIECES)
+        last = self.prefetched[-1] if self.prefetched else None
+        if last is not None and last.finished() and (last.error is not None or len(last.value[0]) < piece):
+            return  # the queue has run dry (or the claim failed: that is raised when it is joined)
+        usable = [ch for ch in CHANNELS if ch not in self.down]
+        if usable:
+            self.prefetched.append(self.writer.submit(self.claim, piece, usable))
+
+
+def _joined(jobs: list["_Job"]) -> tuple[list[Claimed], list[str]]:
+    """The claims of several claim jobs as one: messages in id order, rate-limited channels."""
+    claimed, limited = [], set()
+    for job in jobs:
+        more, hit = job.result()
+        claimed += more
+        limited.update(hit)
+    claimed.sort(key=lambda c: c.id)
+    return claimed, sorted(limited)
+
+
+def _after(before: "_Job | None", job: "_Job"):
+    """job.result, but first raise if the step before it (recording a batch's last outcome)
+    failed: the writer runs jobs in order, so it has finished by then."""
+    if before is None:
+        return job.result
+    def result():
+        before.result()
+        return job.result()
+    return result
 
 
 class _Once:

@@ -5,6 +5,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -530,3 +531,59 @@ def test_a_claim_made_ahead_is_given_back_when_the_run_stops(tmp_path, smtp_sink
     assert report.sent == 3 and "sending" not in states.values()
     assert list(states.values()).count("queued") == 3
     assert outbox.send_due(store, now=NOON).sent == 3 and len(smtp_sink.messages()) == 6
+
+
+def test_each_outcome_is_committed_before_the_next_message_goes_out(tmp_path, smtp_sink, monkeypatch):
+    """The outbox's promise against duplicates: when a message's text is handed to the relay,
+    every earlier message's outcome is in the database, across batch ends too (the next batch is
+    claimed in pieces meanwhile, and a batch's last outcome is committed in the background)."""
+    from caseload.channels import open_channel
+
+    store = setup(tmp_path, smtp_sink, n=23)
+    queue(store)
+    real = open_channel(store.config, "email")
+    unrecorded = {}
+
+    class Watched:
+        def connect(self):
+            return real.connect()
+
+        def close(self):
+            real.close()
+
+        def send(self, out, ready, upcoming=None):
+            def watched_ready():
+                decide = ready()
+
+                def go():
+                    ok = decide()
+                    with sqlite3.connect(store.path) as conn:  # what another process would see
+                        unrecorded[out.id] = conn.execute("SELECT COUNT(*) FROM messages WHERE id < ? AND status != 'sent'",
+                                                          [out.id]).fetchone()[0]
+                    return ok
+                return go
+            return real.send(out, watched_ready, upcoming)
+
+    claims = []
+    claim = outbox._Run.claim
+
+    def counted_claim(self, db, n, usable):
+        out = claim(self, db, n, usable)
+        claims.append((n, len(out[0])))
+        return out
+
+    monkeypatch.setattr(outbox._Run, "claim", counted_claim)
+    record = outbox._record
+
+    def slow_record(*args):  # slower than the relay: the sender must wait for it
+        time.sleep(0.01)
+        return record(*args)
+
+    monkeypatch.setattr(outbox, "_record", slow_record)
+    report = outbox.send_due(store, now=NOON, batch=10, channels={"email": Watched()})
+    assert report.sent == 23 and set(statuses(store).values()) == {"sent"}
+    assert unrecorded == {mid: 0 for mid in range(1, 24)}
+    assert [r.caseload_id for r in smtp_sink.messages()] == list(range(1, 24))
+    # a first claim of 10 (one message: the channel is new), one of 10, then pieces of 2
+    assert claims[:2] == [(10, 1), (10, 10)] and sum(got for _, got in claims) == 23
+    assert {asked for asked, _ in claims[2:]} == {2}
