@@ -290,6 +290,7 @@ def test_attention_signals_rank_and_plug_in(tmp_path):
     insert_observations(store, [
         (1, "wellbeing", 4, old), (1, "wellbeing", 2, recent),          # dropped by 2
         (2, "debts", False, old), (2, "debts", True, recent),           # new barrier
+        (2, "childcare_arranged", True, old), (2, "childcare_arranged", False, recent),  # and one more
         (3, "zrm_finances", 4, old), (3, "zrm_finances", 1, recent),    # ZRM domain to 1
         (6, "wellbeing", 3, old),                                        # stale key characteristic
         (7, "wellbeing", 3, old), (7, "wellbeing", 3, recent),           # fine
@@ -301,6 +302,9 @@ def test_attention_signals_rank_and_plug_in(tmp_path):
     why = {r["client_number"]: {x["signal"] for x in r["reasons"]} for r in rows}
     assert why["K1"] == {"wellbeing_drop"} and why["K2"] == {"new_barrier"} and why["K3"] == {"new_barrier"}
     assert why["K4"] == {"inactive"} and why["K5"] == {"reply_not_understood"} and why["K6"] == {"stale_key"}
+    detail = {r["client_number"]: [x["detail"] for x in r["reasons"]] for r in rows}
+    assert detail["K2"] == ["Childcare arranged: no, Debts: yes"]  # what the barrier is, not only its name
+    assert detail["K3"] == ["ZRM: finances: 1 (Acute problem)"]
     assert "K7" not in why and "K8" not in why and "K9" not in why  # K9 is carl's
     assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
     assert store.conn.execute("SELECT count(*) FROM audit WHERE action = 'attention' AND actor = 'cora'").fetchone()[0] \

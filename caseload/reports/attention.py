@@ -121,7 +121,8 @@ def _new_barrier(ctx: Context) -> dict[int, str]:
     found: dict[int, list[str]] = {}
     for cid, key, value, _, prev in _last_two(ctx, keys):
         if _is_barrier(ctx.store, key, value) and not _is_barrier(ctx.store, key, prev):
-            found.setdefault(cid, []).append(ctx.store.catalog[key].title())
+            c = ctx.store.catalog[key]
+            found.setdefault(cid, []).append(f"{c.title()}: {c.value_title(value)}")
     return {cid: ", ".join(sorted(names)) for cid, names in found.items()}
 
 
