@@ -10,12 +10,17 @@ How a sender works (`send_due`, run by `caseload send` from cron and by the daem
    own name (host:pid:process start) until now + LEASE_SECONDS.
 2. It sends them one at a time, in id order, over one connection per channel. After each send
    one transaction records the outcome and checks the next message again (still ours, no
-   opt-out, no outflow), so the state of message N is committed before message N+1 is handed
-   to the channel.
+   opt-out, no outflow), so the state of message N is committed before N+1's text is handed to
+   the channel. That transaction runs in a writer thread while the relay answers N+1's first
+   commands. It also marks N+1 `possible_duplicate` until N+1's outcome is recorded, so the one
+   message a sender can have in flight is always marked. The next batch is claimed in pieces
+   over a batch's last messages, and the WAL is check-pointed in a background thread.
 3. A claim whose sender died is taken up by the next sender: at once when the dead process ran on
-   this host (its pid is gone), else when the lease runs out (at most LEASE_SECONDS). Of the dead
-   sender's claimed messages only the lowest id can have been in flight; that one is marked
-   `possible_duplicate` before it is sent again. So a kill costs at most one duplicate, marked.
+   this host (its pid is gone), else when the lease runs out (at most LEASE_SECONDS). Its
+   messages go back to the queue; the one it may have handed over keeps its mark and is sent
+   again marked. So a kill costs at most one duplicate, marked. (Not "the lowest id": a claim
+   made ahead can hold lower ids than the batch being sent, as messages are claimed in the order
+   they are due.)
 
 Temporary errors retry with exponential backoff up to config.policy.max_attempts; permanent ones
 fail with a reason (a code, never a provider's text: it may quote an address). A channel that is
@@ -189,15 +194,13 @@ def reclaim(store, now: datetime | None = None) -> tuple[int, int]:
         return 0, 0
     with write_transaction(store.db) as conn:
         for owner in dead:
-            ids = [r[0] for r in conn.execute("SELECT id FROM messages WHERE status = 'sending' AND lease_owner IS ?"
-                                              " ORDER BY id", [owner])]
-            for i, mid in enumerate(ids):
-                # messages go out in id order: only the first unfinished one can have been in flight
-                extra = {"possible_duplicate": 1} if i == 0 else {}
-                _set(conn, mid, now, "queued", "reclaimed" if i == 0 else "released",
-                     lease_owner=None, lease_until=None, **extra)
-            back += len(ids)
-            marked += 1 if ids else 0
+            rows = conn.execute("SELECT id, possible_duplicate FROM messages WHERE status = 'sending'"
+                                " AND lease_owner IS ? ORDER BY id", [owner]).fetchall()
+            for mid, dup in rows:
+                # the message the sender may have handed over carries the mark already (see _Run.step)
+                _set(conn, mid, now, "queued", "reclaimed" if dup else "released", lease_owner=None, lease_until=None)
+            back += len(rows)
+            marked += sum(dup for _, dup in rows)
         COUNTED_COMMITS["n"] += 1
     if back:
         log.warning("took up %d messages of %d stopped senders (%d possibly sent already)", back, len(dead), marked)
@@ -333,9 +336,9 @@ def _record(conn, store, owner: str, now: datetime, c: Claimed, outcome: Outcome
     if outcome.kind == SENT:
         n = conn.execute(
             "UPDATE messages SET status = 'sent', reason = NULL, sent_at = ?, attempts = attempts + 1,"
-            " provider_id = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?"
+            " provider_id = ?, possible_duplicate = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?"
             " WHERE id = ? AND status = 'sending' AND lease_owner = ?",
-            [iso(now), outcome.provider_id, iso(now), c.id, owner]).rowcount
+            [iso(now), outcome.provider_id, int(c.possible_duplicate), iso(now), c.id, owner]).rowcount
         if n == 0:
             _sent_without_lease(conn, owner, now, c, outcome)
         report.sent += 1
@@ -349,7 +352,8 @@ def _record(conn, store, owner: str, now: datetime, c: Claimed, outcome: Outcome
         extra = {}
         if outcome.retry_after:
             extra["due_at"] = iso(now + timedelta(seconds=outcome.retry_after))
-        _set(conn, c.id, now, "queued", f"unavailable: {outcome.reason}", lease_owner=None, lease_until=None, **extra)
+        _set(conn, c.id, now, "queued", f"unavailable: {outcome.reason}", lease_owner=None, lease_until=None,
+             possible_duplicate=int(c.possible_duplicate), **extra)
         report.released += 1
         return
     attempts = c.attempts + 1
@@ -376,12 +380,13 @@ def _sent_without_lease(conn, owner: str, now: datetime, c: Claimed, outcome: Ou
     args = [iso(now), outcome.provider_id, iso(now)]
     if status in ("delivered", "failed") and holder == owner:  # a delivery report beat our commit
         conn.execute(f"UPDATE messages SET {', '.join(common)}, attempts = attempts + 1, lease_owner = NULL,"
-                     " lease_until = NULL WHERE id = ?", [*args, c.id])
+                     " lease_until = NULL, possible_duplicate = ? WHERE id = ?", [*args, int(c.possible_duplicate), c.id])
     elif status in ("sending", "sent", "delivered"):
         conn.execute(f"UPDATE messages SET {', '.join(common)}, possible_duplicate = 1 WHERE id = ?", [*args, c.id])
     else:  # back in the queue (or cancelled meanwhile): it did go out, once
         conn.execute(f"UPDATE messages SET status = 'sent', reason = 'sent after losing the claim', {', '.join(common)},"
-                     " attempts = attempts + 1, lease_owner = NULL, lease_until = NULL WHERE id = ?", [*args, c.id])
+                     " attempts = attempts + 1, lease_owner = NULL, lease_until = NULL, possible_duplicate = ?"
+                     " WHERE id = ?", [*args, int(c.possible_duplicate), c.id])
 
 
 def _still_ours(conn, owner: str, now: datetime, c: Claimed, report: SendReport) -> bool:
@@ -407,8 +412,8 @@ def _still_ours(conn, owner: str, now: datetime, c: Claimed, report: SendReport)
 def _release(conn, now: datetime, items: list[Claimed], reason: str, report: SendReport, owner: str) -> None:
     for c in items:
         conn.execute("UPDATE messages SET status = 'queued', reason = ?, lease_owner = NULL, lease_until = NULL,"
-                     " updated_at = ? WHERE id = ? AND status = 'sending' AND lease_owner = ?",
-                     [reason, iso(now), c.id, owner])
+                     " possible_duplicate = ?, updated_at = ? WHERE id = ? AND status = 'sending' AND lease_owner = ?",
+                     [reason, int(c.possible_duplicate), iso(now), c.id, owner])
     report.released += len(items)
 
 
@@ -677,6 +682,8 @@ class _Run:
                 _release(conn, now, release, reason, self.report, self.owner)
             elif c is not None:
                 ok = _still_ours(conn, self.owner, now, c, self.report)
+                if ok and not c.possible_duplicate:  # it may go out from now on: if we die, a resend is marked
+                    conn.execute("UPDATE messages SET possible_duplicate = 1 WHERE id = ?", [c.id])
             if time.monotonic() - self.renewed > LEASE_SECONDS / 3:
                 conn.execute("UPDATE messages SET lease_until = ? WHERE status = 'sending' AND lease_owner = ?",
                              [iso(now + timedelta(seconds=LEASE_SECONDS)), self.owner])

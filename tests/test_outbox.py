@@ -278,22 +278,59 @@ def _dead_owner() -> str:
     return f"{socket.gethostname()}:{p.pid}:123:run1"
 
 
-def _claim_as(store, owner, ids, lease_until):
+def _claim_as(store, owner, ids, lease_until, in_flight=None):
+    """Claim messages as another sender would, with `in_flight` handed to its channel."""
     with write_transaction(store.db) as conn:
-        conn.executemany("UPDATE messages SET status = 'sending', lease_owner = ?, lease_until = ?, updated_at = ?"
-                         " WHERE id = ?", [(owner, lease_until, iso(NOON), i) for i in ids])
+        conn.executemany("UPDATE messages SET status = 'sending', lease_owner = ?, lease_until = ?, updated_at = ?,"
+                         " possible_duplicate = ? WHERE id = ?",
+                         [(owner, lease_until, iso(NOON), int(i == in_flight), i) for i in ids])
 
 
-def test_claims_of_a_dead_sender_are_taken_up_at_once_and_the_first_is_marked(tmp_path, smtp_sink):
+def test_claims_of_a_dead_sender_are_taken_up_at_once_and_the_one_in_flight_is_marked(tmp_path, smtp_sink):
     store = setup(tmp_path, smtp_sink, n=4)
     queue(store)
-    _claim_as(store, _dead_owner(), [2, 3, 4], iso(NOON + timedelta(hours=1)))  # lease still running
+    # it had claimed 2 and 4 ahead while 3 went out (claims follow due times, not ids)
+    _claim_as(store, _dead_owner(), [2, 3, 4], iso(NOON + timedelta(hours=1)), in_flight=3)  # lease still running
     report = outbox.send_due(store, now=NOON)
     assert report.reclaimed == 3 and report.sent == 4 and report.possible_duplicates == 1
     marked = dict(store.db.execute("SELECT id, possible_duplicate FROM messages").fetchall())
-    assert marked == {1: 0, 2: 1, 3: 0, 4: 0}  # only the first unfinished one can have been in flight
-    reasons = [r[0] for r in store.db.execute("SELECT reason FROM message_events WHERE message_id = 2 ORDER BY id")]
+    assert marked == {1: 0, 2: 0, 3: 1, 4: 0}
+    reasons = [r[0] for r in store.db.execute("SELECT reason FROM message_events WHERE message_id = 3 ORDER BY id")]
     assert "reclaimed" in reasons
+
+
+def test_only_the_message_in_flight_carries_the_mark_while_sending(tmp_path, smtp_sink):
+    from caseload.channels import open_channel
+
+    store = setup(tmp_path, smtp_sink, n=6)
+    queue(store)
+    real = open_channel(store.config, "email")
+    seen = {}
+
+    class Watched:
+        def connect(self):
+            return real.connect()
+
+        def close(self):
+            real.close()
+
+        def send(self, out, ready, upcoming=None):
+            def watched_ready():
+                decide = ready()
+
+                def go():
+                    ok = decide()
+                    with sqlite3.connect(store.path) as conn:  # what a sender taking over would find
+                        seen[out.id] = conn.execute("SELECT id FROM messages WHERE possible_duplicate = 1").fetchall()
+                    return ok
+                return go
+            return real.send(out, watched_ready, upcoming)
+
+    report = outbox.send_due(store, now=NOON, batch=3, channels={"email": Watched()})
+    assert report.sent == 6 and report.possible_duplicates == 0
+    # when each text is handed to the relay, the mark is on that message and no other
+    assert seen == {mid: [(mid,)] for mid in range(1, 7)}
+    assert store.db.execute("SELECT COUNT(*) FROM messages WHERE possible_duplicate = 1").fetchone()[0] == 0
 
 
 def test_a_lease_of_another_host_runs_out(tmp_path, smtp_sink):
@@ -327,7 +364,7 @@ def test_a_live_sender_on_this_host_keeps_its_claim(tmp_path, smtp_sink):
 def test_claims_of_an_earlier_run_of_this_process_are_taken_up(tmp_path, smtp_sink):
     store = setup(tmp_path, smtp_sink, n=2)
     queue(store)
-    _claim_as(store, f"{outbox.sender_id()}:abc123", [1, 2], iso(NOON + timedelta(seconds=30)))  # a run that died
+    _claim_as(store, f"{outbox.sender_id()}:abc123", [1, 2], iso(NOON + timedelta(seconds=30)), in_flight=1)  # died
     report = outbox.send_due(store, now=NOON)
     assert report.reclaimed == 2 and report.sent == 2 and report.possible_duplicates == 1
 
