@@ -389,8 +389,25 @@ def _sent_without_lease(conn, owner: str, now: datetime, c: Claimed, outcome: Ou
                      " WHERE id = ?", [*args, int(c.possible_duplicate), c.id])
 
 
+# may the message go out now: still ours, no opt-out, no outflow, its campaign not paused. Marks it
+# possible_duplicate at once (see the module docstring); one statement, as it runs per message
+_MAY_GO = f"""
+UPDATE messages SET possible_duplicate = 1
+WHERE id = ? AND status = 'sending' AND lease_owner = ?
+  AND EXISTS (SELECT 1 FROM clients c WHERE c.id = messages.client_id
+                                        AND {" AND ".join(f"c.status != '{s}'" for s in NO_MESSAGES)})
+  AND (kind = 'system' OR NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.client_id = messages.client_id
+                                                                  AND o.channel = messages.channel))
+  AND (campaign_id IS NULL OR NOT EXISTS (SELECT 1 FROM campaigns p WHERE p.id = messages.campaign_id
+                                                                        AND p.status = 'paused'))
+"""
+
+
 def _still_ours(conn, owner: str, now: datetime, c: Claimed, report: SendReport) -> bool:
-    """Check a claimed message again right before it goes out (opt-out and outflow from this moment)."""
+    """Check a claimed message again right before it goes out (opt-out and outflow from this
+    moment) and mark it possible_duplicate; when it may not go out, find out why and act on it."""
+    if conn.execute(_MAY_GO, [c.id, owner]).rowcount:
+        return True
     row = conn.execute(
         "SELECT m.status, m.lease_owner, c.status,"
         " EXISTS (SELECT 1 FROM opt_outs o WHERE o.client_id = m.client_id AND o.channel = m.channel), p.status"
@@ -406,6 +423,7 @@ def _still_ours(conn, owner: str, now: datetime, c: Claimed, report: SendReport)
              lease_owner=None, lease_until=None)
         report.cancelled += 1
         return False
+    conn.execute("UPDATE messages SET possible_duplicate = 1 WHERE id = ?", [c.id])
     return True
 
 
@@ -682,8 +700,6 @@ class _Run:
                 _release(conn, now, release, reason, self.report, self.owner)
             elif c is not None:
                 ok = _still_ours(conn, self.owner, now, c, self.report)
-                if ok and not c.possible_duplicate:  # it may go out from now on: if we die, a resend is marked
-                    conn.execute("UPDATE messages SET possible_duplicate = 1 WHERE id = ?", [c.id])
             if time.monotonic() - self.renewed > LEASE_SECONDS / 3:
                 conn.execute("UPDATE messages SET lease_until = ? WHERE status = 'sending' AND lease_owner = ?",
                              [iso(now + timedelta(seconds=LEASE_SECONDS)), self.owner])
