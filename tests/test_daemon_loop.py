@@ -83,7 +83,7 @@ def test_nightly_runs_once_a_day_after_its_hour_and_retries_later_after_a_failur
         done = d.run_job("nightly", night + timedelta(hours=1)).result  # 03:00 local
         assert done["backup_bytes"] > 0 and "clients" in done
         # statistics for the query planner, fresh each night
-        assert ("clients",) in query(store.path, "SELECT DISTINCT tbl FROM sqlite_stat1")
+        assert ("characteristics",) in query(store.path, "SELECT DISTINCT tbl FROM sqlite_stat1")
         assert d.run_job("nightly", night + timedelta(hours=5)).result is None  # once a day
         assert [p.name for p in (store.path.parent / "backups").iterdir()] == ["caseload-2025-06-16.db"]
         from caseload import retention
