@@ -237,6 +237,8 @@ def main() -> int:
     finally:
         sink.close()
         shutil.rmtree(folder, ignore_errors=True)
+    from caseload import outbox
+
     r_raw, r_ours = statistics.median(raw), statistics.median(ours)
     ratio = statistics.median(b / a for a, b in zip(raw, ours))
     print(f"median: raw {r_raw:,.0f}/s, caseload {r_ours:,.0f}/s (ratio of medians {r_ours / r_raw:.2f});"
@@ -262,8 +264,8 @@ rounds' ratios, because the shared machine drifts between rounds (see the module
 
 Every message ended `sent` with the event chain queued > sending > sent (checked each round).
 Transactions committed by the send path: {per_message:.3f} per message (one per message, one
-more at the end of each batch of 50, and the claims: the next batch is claimed in five pieces
-over a batch's last messages), counted in an in-process run of 1,000. The commit of message N
+more at the end of each batch of 50, and the claims: the next batch is claimed in
+{outbox.PREFETCH_PIECES} pieces over a batch's last messages), counted in an in-process run of 1,000. The commit of message N
 runs in a writer thread while the relay answers MAIL, RCPT and DATA of message N+1, and is
 waited for before N+1's text goes out, and the WAL is check-pointed in a background thread.
 Database in {folder.parent} (BENCH_DIR). Load average at the end:
