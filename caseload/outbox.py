@@ -792,6 +792,7 @@ def _after(before: "_Job | None", job: "_Job"):
     failed: the writer runs jobs in order, so it has finished by then."""
     if before is None:
         return job.result
+
     def result():
         before.result()
         return job.result()
