@@ -286,6 +286,34 @@ def _claim_as(store, owner, ids, lease_until, in_flight=None):
                          [(owner, lease_until, iso(NOON), int(i == in_flight), i) for i in ids])
 
 
+class _Watched:
+    """The real email channel, which calls look(connection, message) at the moment the outbox
+    lets the message's text go to the relay, with a connection of its own (as another process)."""
+
+    def __init__(self, store, look):
+        from caseload.channels import open_channel
+
+        self.real, self.path, self.look = open_channel(store.config, "email"), store.path, look
+
+    def connect(self):
+        return self.real.connect()
+
+    def close(self):
+        self.real.close()
+
+    def send(self, out, ready, upcoming=None):
+        def watched_ready():
+            decide = ready()
+
+            def go():
+                ok = decide()
+                with sqlite3.connect(self.path) as conn:
+                    self.look(conn, out)
+                return ok
+            return go
+        return self.real.send(out, watched_ready, upcoming)
+
+
 def test_claims_of_a_dead_sender_are_taken_up_at_once_and_the_one_in_flight_is_marked(tmp_path, smtp_sink):
     store = setup(tmp_path, smtp_sink, n=4)
     queue(store)
@@ -300,33 +328,14 @@ def test_claims_of_a_dead_sender_are_taken_up_at_once_and_the_one_in_flight_is_m
 
 
 def test_only_the_message_in_flight_carries_the_mark_while_sending(tmp_path, smtp_sink):
-    from caseload.channels import open_channel
-
     store = setup(tmp_path, smtp_sink, n=6)
     queue(store)
-    real = open_channel(store.config, "email")
     seen = {}
 
-    class Watched:
-        def connect(self):
-            return real.connect()
+    def look(conn, out):  # what a sender taking over would find
+        seen[out.id] = conn.execute("SELECT id FROM messages WHERE possible_duplicate = 1").fetchall()
 
-        def close(self):
-            real.close()
-
-        def send(self, out, ready, upcoming=None):
-            def watched_ready():
-                decide = ready()
-
-                def go():
-                    ok = decide()
-                    with sqlite3.connect(store.path) as conn:  # what a sender taking over would find
-                        seen[out.id] = conn.execute("SELECT id FROM messages WHERE possible_duplicate = 1").fetchall()
-                    return ok
-                return go
-            return real.send(out, watched_ready, upcoming)
-
-    report = outbox.send_due(store, now=NOON, batch=3, channels={"email": Watched()})
+    report = outbox.send_due(store, now=NOON, batch=3, channels={"email": _Watched(store, look)})
     assert report.sent == 6 and report.possible_duplicates == 0
     # when each text is handed to the relay, the mark is on that message and no other
     assert seen == {mid: [(mid,)] for mid in range(1, 7)}
@@ -574,32 +583,13 @@ def test_each_outcome_is_committed_before_the_next_message_goes_out(tmp_path, sm
     """The outbox's promise against duplicates: when a message's text is handed to the relay,
     every earlier message's outcome is in the database, across batch ends too (the next batch is
     claimed in pieces meanwhile, and a batch's last outcome is committed in the background)."""
-    from caseload.channels import open_channel
-
     store = setup(tmp_path, smtp_sink, n=23)
     queue(store)
-    real = open_channel(store.config, "email")
     unrecorded = {}
 
-    class Watched:
-        def connect(self):
-            return real.connect()
-
-        def close(self):
-            real.close()
-
-        def send(self, out, ready, upcoming=None):
-            def watched_ready():
-                decide = ready()
-
-                def go():
-                    ok = decide()
-                    with sqlite3.connect(store.path) as conn:  # what another process would see
-                        unrecorded[out.id] = conn.execute("SELECT COUNT(*) FROM messages WHERE id < ? AND status != 'sent'",
-                                                          [out.id]).fetchone()[0]
-                    return ok
-                return go
-            return real.send(out, watched_ready, upcoming)
+    def look(conn, out):
+        unrecorded[out.id] = conn.execute("SELECT COUNT(*) FROM messages WHERE id < ? AND status != 'sent'",
+                                          [out.id]).fetchone()[0]
 
     claims = []
     claim = outbox._Run.claim
@@ -617,7 +607,7 @@ def test_each_outcome_is_committed_before_the_next_message_goes_out(tmp_path, sm
         return record(*args)
 
     monkeypatch.setattr(outbox, "_record", slow_record)
-    report = outbox.send_due(store, now=NOON, batch=10, channels={"email": Watched()})
+    report = outbox.send_due(store, now=NOON, batch=10, channels={"email": _Watched(store, look)})
     assert report.sent == 23 and set(statuses(store).values()) == {"sent"}
     assert unrecorded == {mid: 0 for mid in range(1, 24)}
     assert [r.caseload_id for r in smtp_sink.messages()] == list(range(1, 24))
