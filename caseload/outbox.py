@@ -619,7 +619,7 @@ class _Run:
         autocheckpoint = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
         conn.execute(f"PRAGMA wal_autocheckpoint = {max(autocheckpoint, WAL_PAGES)}")
         self.writer = _Writer(self.store)
-        checkpointer = _Checkpointer(self.store.path, self.writer)
+        self.checkpointer: _Checkpointer | None = None  # started with the first batch
         with _ACTIVE_LOCK:
             _ACTIVE.add(self.owner)
         try:
@@ -627,7 +627,8 @@ class _Run:
         finally:
             with _ACTIVE_LOCK:
                 _ACTIVE.discard(self.owner)
-            checkpointer.close()
+            if self.checkpointer is not None:
+                self.checkpointer.close()
             self.writer.close()
             conn.execute(f"PRAGMA wal_autocheckpoint = {autocheckpoint}")
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
@@ -712,6 +713,8 @@ class _Run:
         N+1 must commit before N+1 can be accepted. It starts in the writer thread the moment N's
         outcome is known, and the channel waits for it only at its point of no return, so the
         commit runs while the relay works on N+1's first commands."""
+        if self.checkpointer is None:  # a run that finds nothing to send opens no third connection
+            self.checkpointer = _Checkpointer(self.store.path, self.writer)
         pending: tuple[Claimed, Outcome] | None = None
         started = None  # the step already running for the message about to go out
         before = self.tail  # the previous batch's last step
