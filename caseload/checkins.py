@@ -6,7 +6,8 @@ question texts. Which others: only those with a purpose for this client, missing
 first. A characteristic has a purpose for a client when the check-in names it (`--ask`, the
 coach's reason for this segment), or when the client already has a value for it (someone
 recorded it for a reason) and it is not special-category data; a missing one is asked only when
-named. Only missing or stale characteristics are asked (a fresh value needs no question).
+named. Only missing or stale characteristics are asked (a fresh value needs no question), and
+only those a reply can fill (`ANSWERABLE`): never free text, which a client could fill with anything.
 
 Over SMS each question is its own message, wellbeing first; the next is queued when the previous
 is answered (replies.py) or its reply window (config.daemon.reply_window_hours) closes
@@ -36,6 +37,8 @@ log = logging.getLogger("caseload.checkins")
 
 WELLBEING = "wellbeing"
 MAX_EXTRA = 2
+# a reply fills only what can be parsed and checked; free text from a client never enters a profile
+ANSWERABLE = ("bool", "enum", "scale", "number", "date")
 CHANNELS = ("auto", "sms", "email")
 _EVERY = re.compile(r"\s*(\d{1,3})\s*(d|day|days|dag|dagen|w|wk|week|weeks|weken)?\s*", re.I)
 _AT = re.compile(r"\s*(\d{1,2}):(\d{2})\s*")
@@ -66,6 +69,8 @@ def _ask_keys(store, ask) -> list[str]:
         c = store.catalog.require(k)
         if not c.question:
             raise BadInput(t("checkin.no_question", key=k))
+        if c.type not in ANSWERABLE:
+            raise BadInput(t("checkin.not_answerable", key=k, type=c.type, allowed=", ".join(ANSWERABLE)))
     return list(dict.fromkeys(keys))
 
 
@@ -118,10 +123,12 @@ def email_body(store, keys: list[str], lang: str, name: str | None, links: dict 
 
 def candidate_keys(store, ask: list[str]) -> list[str]:
     """Characteristics a check-in may ask besides wellbeing: the named ones, and every
-    non-special one with a question (asked only when the client has a stale value)."""
+    non-special one with a question and an answer a reply can give (asked only when the client
+    has a stale value)."""
     out = list(k for k in ask if k != WELLBEING)
     for c in store.catalog:
-        if c.key != WELLBEING and c.question and not c.special and c.key not in out:
+        if (c.key != WELLBEING and c.question and not c.special and c.type in ANSWERABLE
+                and c.key not in out):
             out.append(c.key)
     return out
 

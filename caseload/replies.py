@@ -154,9 +154,10 @@ def _bool(text: str):
 
 
 def parse_answer(c, text: str):
-    """The reply as a value of characteristic `c`, or None when it is not understood. Never
-    raises; a value returned always passes `c.check`."""
-    if not isinstance(text, str):
+    """The reply as a value of characteristic `c`, or None when it is not understood or `c` is
+    not of a type a reply can fill (checkins.ANSWERABLE). Never raises; a value returned always
+    passes `c.check`."""
+    if not isinstance(text, str) or c.type not in checkins.ANSWERABLE:
         return None
     text = text[:MAX_TEXT]
     if not normalize(text):
@@ -174,7 +175,7 @@ def parse_answer(c, text: str):
         elif c.type == "date":
             v = parse_date(normalize(text)).isoformat()
         else:
-            v = " ".join(text.split())[:500] or None
+            return None
         return None if v is None else c.check(v)
     except (ValueError, TypeError, OverflowError):
         return None
