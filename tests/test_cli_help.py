@@ -5,6 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from caseload.cli import COMMANDS as LAZY, load_all, main
+from console import caseload
 
 load_all()
 
@@ -44,6 +45,22 @@ def test_the_lazy_command_map_names_every_command_and_its_module():
     assert set(main.commands) == set(LAZY)
     for name, cmd in main.commands.items():
         assert cmd.callback.__module__ == f"caseload.cli.{LAZY[name]}", name
+
+
+def test_every_subcommand_lives_in_its_groups_module():
+    """A fresh process imports only the group's module (COMMANDS): a subcommand registered by
+    another module would be "No such command" there."""
+    for path, cmd in COMMANDS:
+        if len(path) > 1:
+            group = main.commands[path[0]]
+            assert cmd.callback.__module__ == group.callback.__module__, " ".join(path)
+
+
+@pytest.mark.parametrize("path", [p for p, _ in COMMANDS], ids=[" ".join(p) for p, _ in COMMANDS])
+def test_every_command_is_found_by_the_installed_script_in_a_fresh_process(path):
+    r = caseload(*path, "--help")
+    assert r.returncode == 0, r.stderr.decode()
+    assert f"Usage: caseload {' '.join(path)} " in r.stdout.decode(), r.stdout.decode()
 
 
 def test_a_command_runs_without_the_others_imported():

@@ -145,7 +145,7 @@ def export(env, segment, fmt, output, include_special):
 
 @main.group()
 def client():
-    """Look at and change clients: list, show, add, set, note, outflow, history."""
+    """Look at and change clients: list, show, add, set, note, outflow, history, optout, forget."""
 
 
 @client.command("list")
@@ -248,6 +248,40 @@ def client_history(env, number, key, fmt):
     """Every observation of one characteristic for a client, oldest first."""
     rows = core.history(env.store(), env.actor(), number, key)
     emit(rows, ["observed_at", "value", "source", "author"], fmt)
+
+
+@client.command("forget")
+@click.argument("number")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_env
+def client_forget(env, number, yes):
+    """Erase a client: personal data and history everywhere; only the audit fact stays (admins only)."""
+    from .. import erasure
+
+    store, actor = env.store(), env.actor()
+    access.require_admin(actor)
+    if not yes:
+        click.confirm(t("erasure.confirm", number=number), abort=True, err=True)
+    done = erasure.forget(store, actor, number)
+    note(t("erasure.done", rows=sum(done["tables"].values()), tables=len(done["tables"])))
+    if not done["checkpointed"]:
+        note(t("erasure.checkpoint_later"))
+
+
+@client.command("optout")
+@click.argument("number")
+@click.option("--channel", type=click.Choice(["sms", "email", "all"]), required=True)
+@click.option("--undo", is_flag=True, help="Opt back in.")
+@pass_env
+def client_optout(env, number, channel, undo):
+    """Record that a client wants no more messages on a channel (or, with --undo, does again)."""
+    from .. import policy
+
+    store, actor = env.store(), env.actor()
+    access.can_change_clients(actor)
+    cid = core.client_id(store, actor, number)
+    changed = policy.set_opt_out(store, cid, channel, opted_out=not undo, source="coach", actor=actor)
+    note(t("policy.opted_in" if undo else "policy.opted_out", channel=channel) if changed else t("policy.unchanged"))
 
 
 @main.group()

@@ -10,7 +10,6 @@ from .. import outbox as core, policy, templates
 from ..errors import BadInput
 from ..i18n import t
 from . import Env, main, pass_env
-from .clients import client
 from .output import emit, emit_record, format_option, note
 
 
@@ -228,19 +227,3 @@ def outbox_retry(env, ids, campaign):
     """Queue failed, expired or cancelled messages again (and resume a paused campaign)."""
     n = core.retry(env.store(), env.actor(), list(ids), campaign)
     note(t("outbox.retried", n=n))
-
-
-@client.command("optout")
-@click.argument("number")
-@click.option("--channel", type=click.Choice(["sms", "email", "all"]), required=True)
-@click.option("--undo", is_flag=True, help="Opt back in.")
-@pass_env
-def client_optout(env, number, channel, undo):
-    """Record that a client wants no more messages on a channel (or, with --undo, does again)."""
-    from .. import access, clients
-
-    store, actor = env.store(), env.actor()
-    access.can_change_clients(actor)
-    cid = clients.client_id(store, actor, number)
-    changed = policy.set_opt_out(store, cid, channel, opted_out=not undo, source="coach", actor=actor)
-    note(t("policy.opted_in" if undo else "policy.opted_out", channel=channel) if changed else t("policy.unchanged"))

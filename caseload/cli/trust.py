@@ -1,13 +1,12 @@
-"""Commands for trust: users and roles, the audit trail, erasure, retention, backup and restore."""
+"""Commands for trust: users and roles, the audit trail, retention, backup and restore."""
 
 from pathlib import Path
 
 import click
 
-from .. import access, audit, backup as backups, erasure, retention, users
+from .. import access, audit, backup as backups, retention, users
 from ..i18n import t
 from . import main, pass_env
-from .clients import client
 from .output import emit, emit_record, format_option, note
 
 
@@ -81,22 +80,6 @@ def audit_verify(env, anchors):
     head = audit.head(store.db)
     note(t("audit.intact", entries=head.entries))
     click.echo(head.anchor)
-
-
-@client.command("forget")
-@click.argument("number")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@pass_env
-def client_forget(env, number, yes):
-    """Erase a client: personal data and history everywhere; only the audit fact stays (admins only)."""
-    store, actor = env.store(), env.actor()
-    access.require_admin(actor)
-    if not yes:
-        click.confirm(t("erasure.confirm", number=number), abort=True, err=True)
-    done = erasure.forget(store, actor, number)
-    note(t("erasure.done", rows=sum(done["tables"].values()), tables=len(done["tables"])))
-    if not done["checkpointed"]:
-        note(t("erasure.checkpoint_later"))
 
 
 @main.group("retention")
