@@ -107,6 +107,8 @@ class CaseloadGroup(click.Group):
             for line in e.details:
                 click.echo(f"  {line}", err=True)
             ctx.exit(e.exit_code)
+        except BrokenPipeError:  # the reader went away (`| head`): end quietly, as SIGPIPE would
+            closed_pipe()
         except sqlite3.OperationalError as e:
             log.error("database error: %s", type(e).__name__)
             click.echo(t("cli.database_error", error=str(e)), err=True)
@@ -123,6 +125,15 @@ class CaseloadGroup(click.Group):
             env = ctx.find_object(Env)
             if env is not None:
                 env.close()
+
+
+def closed_pipe() -> None:
+    """Whoever read stdout is gone: exit 141 (128 + SIGPIPE, as `cat` would) without a message.
+    stdout points at /dev/null from here on, so the flush at exit cannot fail a second time."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    sys.exit(141)
 
 
 def _audit_refusal(ctx) -> None:
@@ -179,4 +190,10 @@ def run() -> None:
             import sqlite_utils  # noqa: F401
         finally:
             del sys.modules["numpy"]
-    main()
+    try:
+        try:
+            main()
+        finally:
+            sys.stdout.flush()  # what is still buffered goes now, while a closed pipe can be caught
+    except BrokenPipeError:
+        closed_pipe()

@@ -10,6 +10,9 @@ from . import Env, main, pass_env
 from .output import emit, emit_record, format_option, note
 
 
+NOT_RUNNING = 3  # `daemon status` when no daemon holds the database (LSB: "program is not running")
+
+
 @main.group("daemon", invoke_without_command=True)
 @click.option("--tick", type=click.FloatRange(min=0.01), help="Seconds between rounds (default: config daemon.tick_seconds, 60).")
 @click.option("--listen", help='Address of the webhook endpoint (default: config daemon.listen, "127.0.0.1:8425").')
@@ -48,13 +51,18 @@ def daemon(ctx, tick, listen, no_webhooks):
 @format_option
 @pass_env
 def daemon_status(env, fmt):
-    """The heartbeat, the last run of each job and what is due."""
+    """The heartbeat, the last run of each job and what is due.
+
+    Exit code (for monitoring): 0 a daemon is running on this database, 3 none is (as LSB's and
+    systemctl's `status`), 1 the status could not be read."""
     from ..daemon.loop import status
 
     access.require_admin(env.actor())
     s = status(env.store(), env.db_path)
     if fmt == "json":
         click.echo(json.dumps(s, ensure_ascii=False, indent=1))
+        if not s["running"]:
+            raise click.exceptions.Exit(NOT_RUNNING)
         return
     beat = s["heartbeat"] or {}
     head = {"running": s["running"], "pid": beat.get("pid"), "host": beat.get("host"),
@@ -67,6 +75,7 @@ def daemon_status(env, fmt):
              fmt, title=t("daemon.jobs"))
     if not s["running"]:
         note(t("daemon.not_running"))
+        raise click.exceptions.Exit(NOT_RUNNING)
 
 
 @main.group("checkin")
