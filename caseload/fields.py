@@ -72,3 +72,5 @@ FIELDS = {f.name: f for f in (
 )}
 
 NAME_FIELDS = ("first_name", "last_name")
+# Fields that name or reach one person: never a selection an analyst may make (segments.IDENTIFYING).
+IDENTIFYING = ("client_number", "first_name", "last_name", "email", "phone", "birth_date")

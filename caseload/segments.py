@@ -91,6 +91,13 @@ class SegmentError(BadInput):
         super().__init__(_with_caret(reason, text, self.position))
 
 
+class NotForAnalysts(SegmentError, PermissionDenied):
+    """An analyst's expression selects on something that identifies a person (IDENTIFYING, or
+    the free text of a text characteristic): refused, with the position, as a denied permission."""
+
+    exit_code = 1
+
+
 def _with_caret(reason: str, text: str, position: int) -> str:
     if not text:
         return reason
@@ -200,6 +207,9 @@ FIELD_ALIASES = {
     "laatste_reactie": "last_reply", "uitstroomtype": "outflow_type", "uitstroomdatum": "outflow_date",
 }
 LIMITS = {"years": 200, "months": 2400}
+# Built-in fields that read an identifying client field (fields.IDENTIFYING): analysts may not
+# select on them. `age` reads the birth date too, but only as whole years: a group, not a person.
+IDENTIFYING = ("client_number", "name")
 
 KEYWORDS = {
     "and": "and", "en": "and", "or": "or", "of": "or", "not": "not", "niet": "not", "in": "in",
@@ -736,10 +746,12 @@ def compile_where(store, node: Node, *, today: date | None = None, text: str | N
     return sql, params
 
 
-def _compile(store, node: Node, today: date | None, text: str | None) -> tuple[str, list, bool]:
-    """(sql, params, joined): joined says the SQL reads the outer `profile` of the LEFT JOIN."""
+def _compile(store, node: Node, today: date | None, text: str | None,
+             aggregates_only: bool = False) -> tuple[str, list, bool]:
+    """(sql, params, joined): joined says the SQL reads the outer `profile` of the LEFT JOIN.
+    aggregates_only (an analyst asking): identifying fields and free text are refused."""
     today = today or datetime.now(store.tz).date()
-    c = _Compiler(store, today)
+    c = _Compiler(store, today, aggregates_only)
     text = text if text is not None else canonical(node)
     sql, params, _ = c.node(node, text)
     if len(params) > MAX_PARAMS:
@@ -779,8 +791,9 @@ def _negate(sql: str, nullable: bool) -> str:
 
 
 class _Compiler:
-    def __init__(self, store, today: date):
+    def __init__(self, store, today: date, aggregates_only: bool = False):
         self.store = store
+        self.aggregates_only = aggregates_only
         self.today = today
         self.tz = store.tz
         self.stack: list[str] = []
@@ -807,6 +820,8 @@ class _Compiler:
         if self.expanded > MAX_EXPANDED:
             raise SegmentError(t("segments.too_complex", max=MAX_EXPANDED), text, c.pos)
         s = c.subject
+        if self.aggregates_only:
+            self.refuse_identifying(c, text)
         if s.kind == "segment":
             return self.segment(c, text)
         if s.kind in ("intervention", "active_intervention"):
@@ -817,6 +832,14 @@ class _Compiler:
         if c.op == "set":
             return f"{column} IS NOT NULL", [], False
         return self.compare(column, kind, c.op, c.values)
+
+    def refuse_identifying(self, c: Condition, text: str) -> None:
+        s = c.subject
+        if s.kind == "field" and s.name in IDENTIFYING:
+            raise NotForAnalysts(t("privacy.identifying", name=s.name), text, c.pos)
+        ch = self.store.catalog.get(s.name) if s.kind == "characteristic" else None
+        if ch is not None and ch.type == "text" and c.op != "set":
+            raise NotForAnalysts(t("privacy.free_text", name=s.name), text, c.pos)
 
     def column(self, c: Condition, text: str) -> tuple[str, str]:
         s = c.subject
@@ -947,7 +970,11 @@ class _Compiler:
             except SegmentError as e:
                 raise SegmentError(t("segments.in_saved", name=real_name, reason=e.reason), expression,
                                    e.position) from None
-            sql, params, nullable = self.node(tree, expression)
+            try:
+                sql, params, nullable = self.node(tree, expression)
+            except NotForAnalysts as e:
+                raise NotForAnalysts(t("segments.in_saved", name=real_name, reason=e.reason), expression,
+                                     e.position) from None
         finally:
             self.stack.pop()
         return f"({sql})", params, nullable
@@ -981,13 +1008,58 @@ def resolve_where(store, text_or_saved_name: str, *, today: date | None = None) 
     return sql, params
 
 
-def _resolve(store, text_or_saved_name: str, today: date | None = None) -> tuple[str, list, bool]:
+def _resolve(store, text_or_saved_name: str, today: date | None = None,
+             actor=None) -> tuple[str, list, bool]:
+    sql, params, joined, _ = _resolve_tree(store, text_or_saved_name, today, actor)
+    return sql, params, joined
+
+
+def _resolve_tree(store, text_or_saved_name: str, today: date | None = None, actor=None):
+    """(sql, params, joined, tree). With an analyst as actor, identifying fields are refused."""
     text = text_or_saved_name if isinstance(text_or_saved_name, str) else ""
     today = today or datetime.now(store.tz).date()
     if text.strip() and len(text) <= MAX_NAME * 2 and _saved_row(store, text) is not None:
         text = f"segment = {_value_text(text.strip(), Subject('segment'))}"
     tree = _parse(store, text, today)
-    return _compile(store, tree, today, text)
+    analyst = actor is not None and actor.role == "analyst"
+    return (*_compile(store, tree, today, text, aggregates_only=analyst), tree)
+
+
+def resolve_for(store, actor, text_or_saved_name: str, *, today: date | None = None) -> tuple[str, list]:
+    """resolve_where for an aggregate the actor will see: an analyst's expression may not select
+    on identifying fields or free text (NotForAnalysts, naming the field and its position)."""
+    sql, params, _ = _resolve(store, text_or_saved_name, today, actor)
+    return sql, params
+
+
+def audit_shape(store, text_or_saved_name: str, *, today: date | None = None) -> str:
+    """The expression as the audit trail may hold it: canonical, saved segments by id and
+    intervention names masked. Once NotForAnalysts has refused names, client numbers and free
+    text, what is left are catalog values, numbers, dates and coach names: no client's personal
+    data. At most 500 characters."""
+    text = text_or_saved_name if isinstance(text_or_saved_name, str) else ""
+    row = _saved_row(store, text) if text.strip() and len(text) <= MAX_NAME * 2 else None
+    if row is not None:
+        return f"segment:{row['id']}"
+    try:
+        tree = _parse(store, text, today)
+    except SegmentError:
+        return "?"
+
+    def masked(n: Node) -> Node:
+        if isinstance(n, (And, Or)):
+            return type(n)(tuple(masked(i) for i in n.items))
+        if isinstance(n, Not):
+            return Not(masked(n.item))
+        if n.subject.kind == "segment":
+            ids = [_saved_row(store, v) for v in n.values]
+            return Condition(n.subject, n.op, tuple(Symbol(f"#{r['id']}" if r else "?") for r in ids), n.within)
+        if n.subject.kind in ("intervention", "active_intervention"):  # free text a coach typed
+            return Condition(n.subject, n.op, tuple(Symbol("…") for _ in n.values), n.within)
+        return n
+
+    shape = canonical(masked(tree))
+    return shape if len(shape) <= 500 else shape[:499] + "…"
 
 
 def check(store, text: str, *, today: date | None = None) -> dict:
@@ -1038,8 +1110,9 @@ def count(store, actor, text: str, *, today: date | None = None) -> int | None:
 
     Coaches count their own clients, team leads their team's, admins and analysts everyone.
     For an analyst the number is an aggregate: below config.reports.min_cell_size (zero
-    included) it is suppressed and None is returned."""
-    where, params, joined = _resolve(store, text, today)
+    included) it is suppressed and None is returned. An analyst's expression may not select on
+    identifying fields (NotForAnalysts), and an analyst's count is audited."""
+    where, params, joined = _resolve(store, text, today, actor)
     scope, scope_params = access.aggregate_scope(actor, "clients")
     if joined and scope == "1" and "clients." not in where:
         # only profile values: one scan of the profile (every client has a profile row)
@@ -1047,8 +1120,10 @@ def count(store, actor, text: str, *, today: date | None = None) -> int | None:
     else:
         n = store.db.execute(f"SELECT count(*) {_from(joined)} WHERE ({scope}) AND ({where})",
                              [*scope_params, *params]).fetchone()[0]
-    if actor.role == "analyst" and n < store.config.reports.min_cell_size:
-        return None
+    if actor.role == "analyst":
+        audit.record(store.db, actor, "count", f"segment:count {audit_shape(store, text, today=today)}")
+        if n < store.config.reports.min_cell_size:
+            return None
     return n
 
 
@@ -1180,7 +1255,7 @@ def split(store, actor, name: str, into: tuple[str, str] = ("A", "B"), ratio: in
     if isinstance(seed, bool) or not isinstance(seed, int) or abs(seed) >= INT_LIMIT:
         raise BadInput(t("segments.bad_seed"))
     source = _saved_row(store, name) if name.strip() and len(name) <= MAX_NAME * 2 else None
-    where, params, joined = _resolve(store, name, today)
+    where, params, joined = _resolve(store, name, today, actor)
     source_text = source["name"] if source else canonical(_parse(store, name, today))
     scope, scope_params = access.aggregate_scope(actor, "clients")
     now = utcnow()

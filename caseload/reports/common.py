@@ -96,12 +96,13 @@ def record_report(store, actor, name: str) -> None:
     audit.record(store.db, actor, "report", f"report:{name}")
 
 
-def segment_where(store, segment: str) -> tuple[str, list]:
+def segment_where(store, segment: str, actor) -> tuple[str, list]:
+    """The segment as SQL; an analyst's may not select on identifying fields (NotForAnalysts)."""
     try:
-        from ..segments import resolve_where
+        from ..segments import resolve_for
     except ImportError:
         raise BadInput(t("reports.no_segments")) from None
-    return resolve_where(store, segment)
+    return resolve_for(store, actor, segment)
 
 
 FROM_SQL = "clients JOIN profile ON profile.client_id = clients.id"

@@ -16,8 +16,8 @@ def compare_report(store, actor, a: str, b: str, cohort_date=None, months: int =
     k_min = store.config.reports.min_cell_size
     ok = ", ".join(map(str, outcome_codes(outcome)))
     start, end, where, params, complete = cohort(store, actor, cohort_date, months, now)
-    wa, pa = segment_where(store, a)
-    wb, pb = segment_where(store, b)
+    wa, pa = segment_where(store, a, actor)
+    wb, pb = segment_where(store, b, actor)
     y = f"({y_expr(start, end)} IN ({ok}))"
     total, ka, na, kb, nb, both = store.conn.execute(
         f"SELECT count(*), COALESCE(SUM(({wa}) AND {y}), 0), COALESCE(SUM({wa}), 0),"

@@ -71,7 +71,7 @@ def outflow_report(store, actor, cohort_date=None, months: int = 12, keys: list[
                 for j in range(cd.card)]
         report["by_characteristic"] += suppress_partition(rows, k_min)
     for seg in segments or []:
-        s_where, s_params = segment_where(store, seg)
+        s_where, s_params = segment_where(store, seg, actor)
         ok = ", ".join(str(c) for c in codes_ok)
         row = store.conn.execute(
             f"SELECT count(*), COALESCE(SUM({y_expr(start, end)} IN ({ok})), 0) FROM {FROM_SQL}"
