@@ -151,9 +151,10 @@ def add(store, actor, name: str, template: str, segment: str, channel: str = "au
     with write_transaction(store.db) as conn:
         if conn.execute("SELECT 1 FROM campaigns WHERE name = ?", [name]).fetchone():
             raise BadInput(t("campaign.exists", name=name))
-        cid = conn.execute("INSERT INTO campaigns (name, template, segment, channel, author, created_at, updated_at)"
-                           " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           [name, template, segment.strip(), channel, actor.name, iso(now), iso(now)]).lastrowid
+        cid = conn.execute("INSERT INTO campaigns (name, template, segment, channel, owner, author, created_at,"
+                           " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           [name, template, segment.strip(), channel, actor.name, actor.name, iso(now),
+                            iso(now)]).lastrowid
         conn.execute("INSERT INTO campaign_schedules (campaign_id, kind, at_time, start_date, end_date, every_weeks,"
                      " weekday, nth, date_field, offset_days, next_at, created_at, updated_at)"
                      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -174,8 +175,8 @@ def field_sql(store, key: str) -> str:
 
 
 def _schedules(store, where: str = "1", args=()) -> list[dict]:
-    cols = ("id", "name", "template", "segment", "channel", "status", "author", *SCHEDULE_COLUMNS)
-    sql = (f"SELECT p.id, p.name, p.template, p.segment, p.channel, p.status, p.author,"
+    cols = ("id", "name", "template", "segment", "channel", "status", "owner", *SCHEDULE_COLUMNS)
+    sql = (f"SELECT p.id, p.name, p.template, p.segment, p.channel, p.status, p.owner,"
            f" {', '.join('s.' + c for c in SCHEDULE_COLUMNS)} FROM campaign_schedules s"
            f" JOIN campaigns p ON p.id = s.campaign_id WHERE {where} ORDER BY p.id")
     return [dict(zip(cols, r)) for r in store.db.execute(sql, list(args))]
@@ -185,7 +186,7 @@ def list_campaigns(store, actor) -> list[dict]:
     access.require(actor, "coach", "teamlead", "admin")
     out = []
     for s in _schedules(store):
-        if actor.role == "coach" and s["author"] != actor.name:
+        if actor.role == "coach" and s["owner"] != actor.name:
             continue
         n = store.db.execute("SELECT COUNT(*) FROM messages WHERE campaign_id = ?", [s["id"]]).fetchone()[0]
         out.append({**s, "messages": n, "when": describe(store, s)})
@@ -204,10 +205,14 @@ def describe(store, s: dict) -> str:
 
 
 def set_status(store, actor, name: str, status: str) -> None:
+    """Pause or resume: for the campaign's owner, their team lead or an admin."""
+    from . import owners
+
     access.require(actor, "coach", "teamlead", "admin")
     rows = _schedules(store, "p.name = ? OR CAST(p.id AS TEXT) = ?", [name, name])
-    if not rows or (actor.role == "coach" and rows[0]["author"] != actor.name):
+    if not rows:
         raise NotFound(t("outbox.no_campaign", campaign=name))
+    owners.require(store.db, actor, rows[0]["owner"], t("owners.campaign", name=rows[0]["name"]))
     with write_transaction(store.db) as conn:
         conn.execute("UPDATE campaigns SET status = ?, failures_in_a_row = 0, updated_at = ? WHERE id = ?",
                      [status, iso(datetime.now(timezone.utc)), rows[0]["id"]])
@@ -262,9 +267,9 @@ def _queue(store, actor, s: dict, occurrence: str, only: set[int] | None, now: d
 
 def _actor(store, s: dict):
     try:
-        return access.resolve_actor(store.db, s["author"], interface="daemon")
+        return access.resolve_actor(store.db, s["owner"], interface="daemon")
     except CaseloadError:
-        log.warning("campaign %d skipped: its author is not an active user", s["id"])
+        log.warning("campaign %d skipped: its owner is not an active user", s["id"])
         return None
 
 

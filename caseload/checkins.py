@@ -363,8 +363,8 @@ def queue_next(conn, store, checkin_id: int, now: datetime) -> bool:
 
 # --- schedules -----------------------------------------------------------------------------
 
-SCHEDULE_COLUMNS = ("id", "segment", "every_days", "ask", "extra", "at_time", "channel", "status", "author",
-                    "created_at")
+SCHEDULE_COLUMNS = ("id", "segment", "every_days", "ask", "extra", "at_time", "channel", "status", "owner",
+                    "author", "created_at")
 
 
 def add_schedule(store, actor, segment: str, every: str | int, ask=(), questions: int = 3, at: str = "10:00",
@@ -383,9 +383,10 @@ def add_schedule(store, actor, segment: str, every: str | int, ask=(), questions
     now_s = iso(now or datetime.now(timezone.utc))
     with write_transaction(store.db) as conn:
         sid = conn.execute(
-            "INSERT INTO checkin_schedules (segment, every_days, ask, extra, at_time, channel, status, author,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)",
-            [segment.strip(), days, ",".join(keys), questions - 1, at_time, channel, actor.name, now_s, now_s]).lastrowid
+            "INSERT INTO checkin_schedules (segment, every_days, ask, extra, at_time, channel, status, owner, author,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)",
+            [segment.strip(), days, ",".join(keys), questions - 1, at_time, channel, actor.name, actor.name, now_s,
+             now_s]).lastrowid
         audit.record(conn, actor, "checkin_schedule", f"checkin_schedule:{sid}")
     return sid
 
@@ -396,7 +397,7 @@ def list_schedules(store, actor) -> list[dict]:
     rows = []
     for r in store.db.execute(f"SELECT {', '.join(SCHEDULE_COLUMNS)} FROM checkin_schedules ORDER BY id"):
         d = dict(zip(SCHEDULE_COLUMNS, r))
-        if actor.role == "coach" and d["author"] != actor.name:
+        if actor.role == "coach" and d["owner"] != actor.name:
             continue
         counts = dict(store.db.execute("SELECT status, COUNT(*) FROM checkins WHERE schedule_id = ? GROUP BY status",
                                        [d["id"]]).fetchall())
@@ -407,10 +408,14 @@ def list_schedules(store, actor) -> list[dict]:
 
 
 def set_schedule_status(store, actor, schedule_id: int, status: str) -> None:
+    """Pause or resume: for the schedule's owner, their team lead or an admin."""
+    from . import owners
+
     access.require(actor, "coach", "teamlead", "admin")
-    row = store.db.execute("SELECT author FROM checkin_schedules WHERE id = ?", [schedule_id]).fetchone()
-    if row is None or (actor.role == "coach" and row[0] != actor.name):
+    row = store.db.execute("SELECT owner FROM checkin_schedules WHERE id = ?", [schedule_id]).fetchone()
+    if row is None:
         raise NotFound(t("checkin.no_schedule", id=schedule_id))
+    owners.require(store.db, actor, row[0], t("owners.schedule", id=schedule_id))
     with write_transaction(store.db) as conn:
         conn.execute("UPDATE checkin_schedules SET status = ?, updated_at = ? WHERE id = ?",
                      [status, iso(datetime.now(timezone.utc)), schedule_id])
@@ -426,19 +431,19 @@ def round_now(store, actor, segment: str, now: datetime | None = None, *, ask=()
 
 def run_schedules(store, now: datetime | None = None) -> dict:
     """The daemon's job: start the check-ins that are due for every active schedule whose local
-    time has come today. Each schedule runs as its author (their role scope)."""
+    time has come today. Each schedule runs as its owner (their role scope)."""
     now = now or datetime.now(timezone.utc)
     local = now.astimezone(store.tz)
     done = {"schedules": 0, "queued": 0}
-    rows = store.db.execute("SELECT id, segment, every_days, ask, extra, at_time, channel, author"
+    rows = store.db.execute("SELECT id, segment, every_days, ask, extra, at_time, channel, owner"
                             " FROM checkin_schedules WHERE status = 'active' ORDER BY every_days, id").fetchall()
-    for sid, segment, every, ask, extra, at_time, channel, author in rows:
+    for sid, segment, every, ask, extra, at_time, channel, owner in rows:
         if local.strftime("%H:%M") < at_time:
             continue
         try:
-            actor = access.resolve_actor(store.db, author, interface="daemon")
-        except Exception:  # the author left: the schedule waits for an admin
-            log.warning("check-in schedule %d skipped: its author is not an active user", sid)
+            actor = access.resolve_actor(store.db, owner, interface="daemon")
+        except Exception:  # the owner left: the schedule waits for an admin
+            log.warning("check-in schedule %d skipped: its owner is not an active user", sid)
             continue
         plan = plan_round(store, actor, segment, now, ask=ask, extra=extra, channel=channel, every_days=every)
         if plan.planned:

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from secrets import token_hex
 
-from . import access, audit, policy
+from . import access, audit, owners, policy
 from .channels import PERMANENT, SENT, TEMPORARY, UNAVAILABLE, Outcome, Outgoing, open_channel
 from .db import write_transaction
 from .errors import BadInput, NotFound
@@ -1018,7 +1018,12 @@ def plan_queue(store, actor, segment: str, template: str, channel: str = "auto",
     name = (campaign or f"{template} {due.astimezone(store.tz).date().isoformat()}").strip()
     if not name or len(name) > 120:
         raise BadInput(t("queue.bad_campaign", max=120))
-    existing = store.db.execute("SELECT id, template FROM campaigns WHERE name = ?", [name]).fetchone()
+    existing = store.db.execute("SELECT id, template, owner FROM campaigns WHERE name = ?", [name]).fetchone()
+    if existing and not campaign and not owners.may_change(store.db, actor, existing[2]):
+        name = f"{name} {actor.name}"[:120]  # today's default name is someone else's campaign
+        existing = store.db.execute("SELECT id, template, owner FROM campaigns WHERE name = ?", [name]).fetchone()
+    if existing:
+        owners.require(store.db, actor, existing[2], t("owners.campaign", name=name))
     if existing and existing[1] != template:
         raise BadInput(t("queue.campaign_other_template", campaign=name, template=existing[1]))
     already = set()
@@ -1087,16 +1092,18 @@ def commit_queue(store, actor, plan: QueuePlan, now: datetime | None = None) -> 
     access.require(actor, "coach", "teamlead", "admin")
     now = _now(now)
     with write_transaction(store.db) as conn:
-        row = conn.execute("SELECT id, template FROM campaigns WHERE name = ?", [plan.campaign]).fetchone()
+        row = conn.execute("SELECT id, template, owner FROM campaigns WHERE name = ?", [plan.campaign]).fetchone()
         if row and row[1] != plan.template:
             raise BadInput(t("queue.campaign_other_template", campaign=plan.campaign, template=row[1]))
         if row:
+            owners.require(conn, actor, row[2], t("owners.campaign", name=plan.campaign))
             cid = row[0]
         else:
             cid = conn.execute(
-                "INSERT INTO campaigns (name, template, segment, channel, author, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [plan.campaign, plan.template, plan.segment, plan.channel, actor.name, iso(now), iso(now)]).lastrowid
+                "INSERT INTO campaigns (name, template, segment, channel, owner, author, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [plan.campaign, plan.template, plan.segment, plan.channel, actor.name, actor.name, iso(now),
+                 iso(now)]).lastrowid
         before = conn.execute("SELECT COUNT(*) FROM messages WHERE campaign_id = ?", [cid]).fetchone()[0]
         due, expires = iso(plan.due_at), iso(plan.expires_at) if plan.expires_at else None
         conn.executemany(
@@ -1117,12 +1124,17 @@ LIST_COLUMNS = ("id", "campaign", "client_number", "channel", "status", "due_at"
                 "reason", "updated_at")
 
 
-def _campaign_id(store, name_or_id: str) -> int:
-    row = store.db.execute("SELECT id FROM campaigns WHERE name = ? OR CAST(id AS TEXT) = ?",
+def _campaign_id(store, name_or_id: str, actor=None) -> int:
+    """The campaign's id; with `actor`, only when they may change it (its owner, their team lead
+    or an admin)."""
+    row = store.db.execute("SELECT id, name, owner FROM campaigns WHERE name = ? OR CAST(id AS TEXT) = ?",
                            [name_or_id, name_or_id]).fetchone()
     if row is None:
         raise NotFound(t("outbox.no_campaign", campaign=name_or_id))
+    if actor is not None:
+        owners.require(store.db, actor, row[2], t("owners.campaign", name=row[1]))
     return row[0]
+
 
 
 def list_messages(store, actor, status: str | None = None, campaign: str | None = None,
@@ -1192,12 +1204,13 @@ def _select_ids(conn, actor, ids: list[int] | None, campaign_id: int | None, sta
 
 def cancel(store, actor, ids: list[int] | None = None, campaign: str | None = None,
            now: datetime | None = None) -> int:
-    """Cancel queued messages (by id, or a whole campaign). A message being sent cannot be stopped."""
+    """Cancel queued messages (by id, of clients the actor may see; or a whole campaign, by who may
+    change it). A message being sent cannot be stopped."""
     access.require(actor, "coach", "teamlead", "admin")
     if not ids and not campaign:
         raise BadInput(t("outbox.needs_ids_or_campaign"))
     now = _now(now)
-    camp = _campaign_id(store, campaign) if campaign else None
+    camp = _campaign_id(store, campaign, actor) if campaign else None
     with write_transaction(store.db) as conn:
         chosen = _select_ids(conn, actor, ids, camp, ("queued",))
         for mid in chosen:
@@ -1213,12 +1226,14 @@ def cancel(store, actor, ids: list[int] | None = None, campaign: str | None = No
 def retry(store, actor, ids: list[int] | None = None, campaign: str | None = None,
           now: datetime | None = None) -> int:
     """Queue failed, expired or cancelled messages again (due now, attempts from zero); with a
-    campaign, also resume it when it paused itself. Policies apply again when they are sent."""
+    campaign, also resume it when it paused itself. Policies apply again when they are sent. By
+    id: messages to clients the actor may see (a paused campaign's stay held); by campaign: only
+    who may change that campaign, as `campaign resume`."""
     access.require(actor, "coach", "teamlead", "admin")
     if not ids and not campaign:
         raise BadInput(t("outbox.needs_ids_or_campaign"))
     now = _now(now)
-    camp = _campaign_id(store, campaign) if campaign else None
+    camp = _campaign_id(store, campaign, actor) if campaign else None
     hours = store.config.policy.expire_after_hours
     expires = iso(now + timedelta(hours=hours)) if hours > 0 else None
     with write_transaction(store.db) as conn:

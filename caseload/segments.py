@@ -64,7 +64,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from . import access, audit, values
 from .db import utcnow, write_transaction
-from .errors import BadInput, NotFound, PermissionDenied
+from .errors import BadInput, NotFound
 from .fields import CHANNELS, FIELDS, LANGUAGES, OUTFLOW_TYPES, STATUSES
 from .i18n import t
 
@@ -983,7 +983,7 @@ class _Compiler:
 # ---------------------------------------------------------------------------------------------
 # Saved segments and the functions the rest of caseload calls
 
-SEGMENT_COLUMNS = ("id", "name", "expression", "description", "author", "created_at", "updated_at",
+SEGMENT_COLUMNS = ("id", "name", "expression", "description", "owner", "author", "created_at", "updated_at",
                    "split_of", "split_seed", "split_ratio", "split_partner")
 
 
@@ -1166,7 +1166,8 @@ def _public(row: dict) -> dict:
 
 
 def get(store, name: str) -> dict:
-    """A saved segment: name, expression (canonical), description, author, dates, kind, split details."""
+    """A saved segment: name, expression (canonical), description, owner, author (who made or last
+    changed it), dates, kind, split details."""
     row = _saved_row(store, name) if isinstance(name, str) else None
     if row is None:
         names = [r[0] for r in store.db.execute("SELECT name FROM segments")]
@@ -1182,7 +1183,11 @@ def saved(store) -> list[dict]:
 
 
 def save(store, actor, name: str, expression: str, description: str = "") -> dict:
-    """Save (or replace) a named segment in canonical form; checks it, including cycles."""
+    """Save (or replace) a named segment in canonical form; checks it, including cycles. Saved
+    segments are shared for reading; replacing one is for its owner, their team lead or an admin,
+    and a change that a scheduled campaign or check-in schedule reaches is audited on each."""
+    from . import owners
+
     name = _check_name(name)
     description = (description or "").strip()
     tree = _parse(store, expression)
@@ -1197,12 +1202,16 @@ def save(store, actor, name: str, expression: str, description: str = "") -> dic
             raise BadInput(t("segments.split_is_fixed", name=row["name"]))
         if row is None:
             seg_id = conn.execute(
-                "INSERT INTO segments (name, expression, description, author, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)", [name, text, description, actor.name, now, now]).lastrowid
+                "INSERT INTO segments (name, expression, description, owner, author, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)", [name, text, description, actor.name, actor.name, now, now]).lastrowid
         else:
+            owners.require(store.db, actor, row["owner"], t("owners.segment", name=row["name"]))
             seg_id = row["id"]
-            conn.execute("UPDATE segments SET expression = ?, description = ?, updated_at = ? WHERE id = ?",
-                         [text, description, now, seg_id])
+            users = owners.users_of_segment(store, row["name"])
+            owners.require_users(store.db, actor, users, t("owners.segment", name=row["name"]))
+            conn.execute("UPDATE segments SET expression = ?, description = ?, author = ?, updated_at = ?"
+                         " WHERE id = ?", [text, description, actor.name, now, seg_id])
+            owners.record_change(conn, actor, users, f"segment:{seg_id}")
         audit.record(store.db, actor, "segment_save", f"segment:{seg_id}")
     return get(store, name)
 
@@ -1220,15 +1229,44 @@ def _references(store, name: str) -> list[str]:
     return users
 
 
+def depends_on(store, text: str) -> set[str]:
+    """The saved segments (casefolded names) that a saved name or an expression selects through,
+    directly or through other saved segments. An expression that no longer parses gives what
+    was found so far."""
+    found: set[str] = set()
+    todo = [text]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, str) or not item.strip():
+            continue
+        row = _saved_row(store, item) if len(item) <= MAX_NAME * 2 else None
+        if row is not None:
+            if row["name"].casefold() in found:
+                continue
+            found.add(row["name"].casefold())
+            todo.append(row["expression"] or "")
+            continue
+        try:
+            tree = parse(item, store.catalog, tz=store.tz)
+        except SegmentError:
+            continue
+        for c in _conditions(tree):
+            if c.subject.kind == "segment":
+                todo += [v for v in c.values if v.casefold() not in found]
+    return found
+
+
 def delete(store, actor, name: str) -> None:
-    """Delete a saved segment (its author, a team lead or an admin); refused while another
-    saved segment refers to it."""
+    """Delete a saved segment (its owner, their team lead or an admin); refused while another
+    saved segment, an active campaign or an active check-in schedule uses it."""
+    from . import owners
+
     row = _saved_row(store, name) if isinstance(name, str) else None
     if row is None:
         get(store, name)  # raises NotFound with the nearest names
-    if actor.role not in ("admin", "teamlead") and row["author"] != actor.name:
-        raise PermissionDenied(t("segments.not_yours", name=row["name"]))
+    owners.require(store.db, actor, row["owner"], t("owners.segment", name=row["name"]))
     users = [u for u in _references(store, row["name"]) if u.casefold() != row["name"].casefold()]
+    users += [u.title for u in owners.users_of_segment(store, row["name"])]
     if users:
         raise BadInput(t("segments.in_use", name=row["name"], users=", ".join(users)))
     with write_transaction(store.db) as conn:
@@ -1273,9 +1311,9 @@ def split(store, actor, name: str, into: tuple[str, str] = ("A", "B"), ratio: in
         sizes = {}
         for group, share, partner, members in groups:
             seg_id = conn.execute(
-                "INSERT INTO segments (name, expression, description, author, created_at, updated_at, split_of,"
-                " split_seed, split_ratio, split_partner) VALUES (?, NULL, '', ?, ?, ?, ?, ?, ?, ?)",
-                [group, actor.name, now, now, source_text, seed, share, partner]).lastrowid
+                "INSERT INTO segments (name, expression, description, owner, author, created_at, updated_at,"
+                " split_of, split_seed, split_ratio, split_partner) VALUES (?, NULL, '', ?, ?, ?, ?, ?, ?, ?, ?)",
+                [group, actor.name, actor.name, now, now, source_text, seed, share, partner]).lastrowid
             conn.executemany("INSERT INTO segment_members (segment_id, client_id) VALUES (?, ?)",
                              [(seg_id, cid) for cid in members])
             audit.record(store.db, actor, "segment_split", f"segment:{seg_id}")

@@ -6,6 +6,9 @@ by key (`{{ interests }}`). A special-category characteristic (health...) is ref
 catalog entry sets `allow_in_messages = true`; this is checked when a template is added and
 again every time it is rendered, and such values are never even in the rendering context.
 A template is looked up in the client's language, else in config's message language.
+
+A template (a name, with its variants) is shared for reading; its owner, their team lead or an
+admin change or delete it (caseload.owners).
 """
 
 import re
@@ -27,7 +30,8 @@ CHANNELS = ("sms", "email")
 EXTRA = ("organisation",)
 MAX_NAME = 80
 MAX_TEXT = 20_000
-COLUMNS = ("id", "name", "channel", "language", "subject", "body", "html", "author", "created_at", "updated_at")
+COLUMNS = ("id", "name", "channel", "language", "subject", "body", "html", "author", "created_at", "updated_at",
+           "owner")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class Template:
     author: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
+    owner: str | None = None
 
     def parts(self) -> list[tuple[str, str, bool]]:
         """(part, source, is_html) for each text the template has."""
@@ -146,7 +151,11 @@ def _row(r) -> Template:
 
 def add_template(store, actor, name: str, channel: str, body: str, language: str | None = None,
                  subject: str | None = None, html: str | None = None, replace: bool = False) -> Template:
-    """Add (or with replace=True, change) one variant: name + channel + language. Audited."""
+    """Add (or with replace=True, change) one variant: name + channel + language. Audited. A
+    variant joins its template's owner; adding or changing one is for that owner, their team lead
+    or an admin, and for who may change every scheduled campaign that sends the template."""
+    from . import owners
+
     access.require(actor, "coach", "teamlead", "admin")
     name = _check_name(name)
     if channel not in CHANNELS:
@@ -168,16 +177,24 @@ def add_template(store, actor, name: str, channel: str, body: str, language: str
                            [name, channel, language]).fetchone()
         if row and not replace:
             raise BadInput(t("template.exists", name=name, channel=channel, language=language))
+        owned = [r[0] for r in conn.execute("SELECT DISTINCT owner FROM templates WHERE name = ? ORDER BY id", [name])]
+        what = t("owners.template", name=name)
+        for owner in owned:
+            owners.require(conn, actor, owner, what)
+        users = owners.users_of_template(conn, name) if owned else []
+        owners.require_users(conn, actor, users, what)
         if row:
             conn.execute("UPDATE templates SET subject = ?, body = ?, html = ?, author = ?, updated_at = ? WHERE id = ?",
                          [subject, body, html, actor.name, now, row[0]])
             tid = row[0]
         else:
             tid = conn.execute(
-                "INSERT INTO templates (name, channel, language, subject, body, html, author, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [name, channel, language, subject, body, html, actor.name, now, now],
+                "INSERT INTO templates (name, channel, language, subject, body, html, owner, author, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [name, channel, language, subject, body, html, owned[0] if owned else actor.name, actor.name, now, now],
             ).lastrowid
         audit.record(store.db, actor, "template_change" if row else "template_add", f"template:{tid}")
+        owners.record_change(conn, actor, users, f"template:{tid}")
     return get_variant(store, tid)
 
 
@@ -196,9 +213,34 @@ def variants(store, name: str) -> list[Template]:
     return [_row(r) for r in rows]
 
 
+LIST_COLUMNS = ("name", "channel", "language", "subject", "owner", "author", "updated_at")
+
+
 def list_templates(store) -> list[dict]:
-    return [dict(zip(("name", "channel", "language", "subject", "author", "updated_at"), r)) for r in store.db.execute(
-        "SELECT name, channel, language, subject, author, updated_at FROM templates ORDER BY name, channel, language")]
+    """Every variant, with its owner and who last changed it (author)."""
+    return [dict(zip(LIST_COLUMNS, r)) for r in store.db.execute(
+        f"SELECT {', '.join(LIST_COLUMNS)} FROM templates ORDER BY name, channel, language")]
+
+
+def delete_template(store, actor, name: str, channel: str | None = None, language: str | None = None) -> int:
+    """Delete a template's variants (all, or those of one channel and/or language): for its owner,
+    their team lead or an admin; refused while an active scheduled campaign sends it. Audited."""
+    from . import owners
+
+    access.require(actor, "coach", "teamlead", "admin")
+    found = [v for v in variants(store, name) if channel in (None, v.channel) and language in (None, v.language)]
+    if not found:
+        raise NotFound(t("template.no_variant", name=name, channel=channel or "-", language=language or "-"))
+    with write_transaction(store.db) as conn:
+        for owner in dict.fromkeys(v.owner for v in found):
+            owners.require(conn, actor, owner, t("owners.template", name=name))
+        users = owners.users_of_template(conn, name)
+        if users:
+            raise BadInput(t("owners.template_in_use", name=name, users=", ".join(u.title for u in users)))
+        for v in found:
+            conn.execute("DELETE FROM templates WHERE id = ?", [v.id])
+            audit.record(conn, actor, "template_delete", f"template:{v.id}")
+    return len(found)
 
 
 def pick(found: list[Template], channel: str, language: str | None, fallback: str) -> Template | None:

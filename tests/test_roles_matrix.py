@@ -41,7 +41,8 @@ EXPECTED = {
     "segment show": EVERYONE,
     "segment save": EVERYONE,  # a definition, not client data
     "segment split": EVERYONE,  # fixed groups an analyst compares in reports; members stay hidden
-    "segment delete": {"admin", "teamlead"},  # the fixture's segment is the admin's own
+    "segment delete": ADMIN,  # the fixture's segment is the admin's: its owner, their team lead or an admin
+    "template delete": ADMIN,  # the same for the fixture's template
     "report attention": STAFF,  # names clients who need a coach
     "template list": EVERYONE,  # templates hold no personal data
     "template show": EVERYONE,
@@ -99,6 +100,7 @@ ARGS = {
     "report effect": ["--intervention", "work_first"],
     "template add": ["hello", "--channel", "sms", "--body", "Hoi {{ first_name }}"],
     "template show": ["greeting"],
+    "template delete": ["greeting"],
     "template preview": ["greeting", "--client", CLIENT],
     "queue": ["--segment", "low", "--template", "greeting"],
     "outbox show": ["1"],

@@ -133,7 +133,7 @@ def checkin_list(env, status, recent, limit, fmt):
                     "answered"], fmt)
         return
     rows = core.list_schedules(env.store(), env.actor())
-    emit(rows, ["id", "segment", "every_days", "questions", "ask", "at_time", "channel", "status", "author", "open",
+    emit(rows, ["id", "segment", "every_days", "questions", "ask", "at_time", "channel", "status", "owner", "open",
                 "answered", "unanswered"], fmt)
 
 
@@ -196,8 +196,8 @@ def campaign_add(env, name, template_name, segment, channel, once, weekly, every
 def campaign_list(env, fmt):
     """Scheduled campaigns, when they run next and how many messages they queued."""
     rows = camp.list_campaigns(env.store(), env.actor())
-    emit(rows, ["id", "name", "template", "segment", "channel", "status", "when", "next_at", "last_occurrence",
-                "messages"], fmt)
+    emit(rows, ["id", "name", "template", "segment", "channel", "status", "owner", "when", "next_at",
+                "last_occurrence", "messages"], fmt)
 
 
 @campaign.command("pause")

@@ -26,11 +26,14 @@ def _read(path: Path | None, what: str) -> str | None:
 
 @main.group()
 def template():
-    """Message texts with placeholders, per channel and language: add, list, show, preview.
+    """Message texts with placeholders, per channel and language: add, list, show, preview, delete.
 
     Placeholders are client fields and characteristics by key: {{ first_name }},
     {{ organisation }}, {{ interests }}. Health and other special-category characteristics are
     refused unless the catalog allows them in messages (allow_in_messages = true).
+
+    Templates are shared: everyone reads and uses them; only the owner, their team lead or an
+    admin changes or deletes one.
     """
 
 
@@ -42,7 +45,8 @@ def template():
 @click.option("--body", help="The text.")
 @click.option("--body-file", type=click.Path(dir_okay=False, path_type=Path), help="Read the text from a UTF-8 file.")
 @click.option("--html-file", type=click.Path(dir_okay=False, path_type=Path), help="Email only: an HTML part.")
-@click.option("--replace", is_flag=True, help="Replace this name + channel + language if it exists.")
+@click.option("--replace", is_flag=True, help="Replace this name + channel + language if it exists (the owner,"
+              " their team lead or an admin).")
 @pass_env
 def template_add(env, name, channel, language, subject, body, body_file, html_file, replace):
     """Add a template variant: caseload template add tip --channel sms --body "Hoi {{ first_name }} ..." """
@@ -59,10 +63,10 @@ def template_add(env, name, channel, language, subject, body, body_file, html_fi
 @format_option
 @pass_env
 def template_list(env, fmt):
-    """Every template variant."""
+    """Every template variant, with its owner and who changed it last (author)."""
     env.actor()  # registered users only
     rows = templates.list_templates(env.store())
-    emit(rows, ["name", "channel", "language", "subject", "author", "updated_at"], fmt)
+    emit(rows, list(templates.LIST_COLUMNS), fmt)
 
 
 @template.command("show")
@@ -73,12 +77,24 @@ def template_show(env, name, fmt):
     """The texts of a template, every channel and language."""
     env.actor()  # registered users only
     found = templates.variants(env.store(), name)
-    cols = ["channel", "language", "subject", "body", "html", "author", "updated_at"]
+    cols = ["channel", "language", "subject", "body", "html", "owner", "author", "updated_at"]
     if fmt == "table":
         for v in found:
             emit_record({c: getattr(v, c) for c in cols}, fmt)
     else:
         emit([{c: getattr(v, c) for c in cols} for v in found], cols, fmt)
+
+
+@template.command("delete")
+@click.argument("name")
+@click.option("--channel", type=click.Choice(templates.CHANNELS), help="Only this channel's texts.")
+@click.option("--lang", "language", type=click.Choice(["nl", "en"]), help="Only this language's texts.")
+@pass_env
+def template_delete(env, name, channel, language):
+    """Delete a template (or its texts for one channel or language): the owner, their team lead or
+    an admin; refused while an active campaign sends it."""
+    n = templates.delete_template(env.store(), env.actor(), name, channel=channel, language=language)
+    note(t("owners.template_deleted", name=name, n=n))
 
 
 @template.command("preview")

@@ -8,7 +8,7 @@ from . import main, pass_env
 from .output import emit, emit_record, format_option, note
 
 LIST_COLUMNS = [c for c in core.SELECT_COLUMNS if c != "id"]
-SAVED_COLUMNS = ["name", "kind", "expression", "description", "author", "updated_at"]
+SAVED_COLUMNS = ["name", "kind", "expression", "description", "owner", "author", "updated_at"]
 
 
 def _expression(words: tuple[str, ...]) -> str:
@@ -30,6 +30,8 @@ def segment():
     caseload segment save "Zorg eerst" 'zrm_mental_health <= 2 of zrm_physical_health <= 2'
 
     Quote the expression (the shell reads < and > itself). See docs/segments.md.
+    Saved segments are shared: everyone reads and uses them; only the owner, their team lead or
+    an admin changes or deletes one.
     """
 
 
@@ -95,7 +97,8 @@ def segment_list(env, expression, limit, fmt):
 @click.option("--description", default="", help="What the segment is for.")
 @pass_env
 def segment_save(env, name, expression, description):
-    """Save EXPRESSION as NAME (replacing an earlier one); stored in canonical form."""
+    """Save EXPRESSION as NAME (replacing an earlier one: the owner, their team lead or an admin);
+    stored in canonical form."""
     saved = core.save(env.store(), env.actor(), name, _expression(expression), description)
     note(t("segments.saved", name=saved["name"]))
     click.echo(saved["expression"])
@@ -106,7 +109,7 @@ def segment_save(env, name, expression, description):
 @format_option
 @pass_env
 def segment_show(env, name, fmt):
-    """One saved segment: expression, description, author, split details."""
+    """One saved segment: expression, description, owner, author, split details."""
     env.actor()
     emit_record(core.get(env.store(), name), fmt)
 
@@ -115,7 +118,8 @@ def segment_show(env, name, fmt):
 @click.argument("name")
 @pass_env
 def segment_delete(env, name):
-    """Delete a saved segment (refused while another segment refers to it)."""
+    """Delete a saved segment: the owner, their team lead or an admin; refused while another
+    segment, an active campaign or check-in schedule uses it."""
     store = env.store()
     real = core.get(store, name)["name"]
     core.delete(store, env.actor(), name)
@@ -126,7 +130,7 @@ def segment_delete(env, name):
 @format_option
 @pass_env
 def segment_saved(env, fmt):
-    """Every saved segment."""
+    """Every saved segment, with its owner."""
     env.actor()
     emit(core.saved(env.store()), SAVED_COLUMNS, fmt)
 

@@ -72,7 +72,7 @@ class SegmentBuilderScreen(Localized, Screen):
         table = self.query_one("#saved", DataTable)
         table.add_column(t("tui.builder.name"), width=30)
         table.add_column(t("tui.builder.expression"), width=80)
-        table.add_column(t("tui.builder.author"), width=16)
+        table.add_column(t("tui.builder.owner"), width=16)
         self.load_saved()
 
     @work(thread=True, exclusive=True, group="saved")
@@ -86,7 +86,7 @@ class SegmentBuilderScreen(Localized, Screen):
         self._saved = {row["name"]: row for row in message.rows}
         for row in message.rows:
             table.add_row(Text(row["name"]), Text(row["expression"] or t("tui.builder.split", of=row["split_of"] or "")),
-                          Text(row["author"] or ""), key=row["name"])
+                          Text(row["owner"] or ""), key=row["name"])
         if not message.rows:
             table.add_row(Text(t("tui.builder.none_saved"), style="dim"), "", "")
 
