@@ -64,7 +64,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from . import access, audit, values
 from .db import utcnow, write_transaction
-from .errors import BadInput, NotFound
+from .errors import BadInput, NotFound, PermissionDenied
 from .fields import CHANNELS, FIELDS, LANGUAGES, OUTFLOW_TYPES, STATUSES
 from .i18n import t
 
