@@ -6,6 +6,8 @@ first year in bijstand whether or not the client does work-first (which adds a l
 """
 
 import random
+import re
+import unicodedata
 from datetime import date, datetime, timedelta, timezone
 
 from . import access, audit
@@ -25,6 +27,8 @@ NOTES = ["Gebeld, gaat redelijk.", "Afspraak verzet op verzoek van klant.", "Hee
          "Vraagt om hulp bij het invullen van formulieren.", "Start binnenkort met vrijwilligerswerk.",
          "Telefonisch niet bereikbaar, sms gestuurd."]
 BARRIER_KEYS = ("physical_complaints", "low_literacy", "illiteracy", "personal_problems")
+
+_EMAIL_UNSAFE = re.compile(r"[^a-z0-9.-]")  # a last name such as "Werl-Arnsberg, van" has a comma
 
 
 def _ts(d: date, rng: random.Random) -> str:
@@ -184,7 +188,7 @@ def build(store, n: int, seed: int = 7, admin: str | None = None, progress=None)
             otype = rng.choices([o for o, _ in OUTFLOW_MIX], [w for _, w in OUTFLOW_MIX])[0] if outflow else None
             birth = today - timedelta(days=rng.randint(18 * 365, 66 * 365))
             activity = _ts(last_contact, rng)
-            handle = f"{first}.{last}".lower().replace(" ", "").replace("'", "")
+            handle = _EMAIL_UNSAFE.sub("", unicodedata.normalize("NFKD", f"{first}.{last}".lower()))
             clients.append((i, f"{100000 + i}", first, last, f"{handle}{i}@example.org",
                             f"+316{rng.choice('12345')}{rng.randint(0, 9999999):07d}", lang, channel, coach,
                             intake.isoformat(), birth.isoformat(), "outflow" if outflow else "active", otype,

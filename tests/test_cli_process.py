@@ -45,3 +45,13 @@ def test_daemon_status_tells_monitoring_whether_a_daemon_runs(demo):
         assert r.returncode == 0, r.stderr.decode()
     finally:
         lock.release()
+
+
+def test_the_demo_caseload_exports_and_imports_again(demo):
+    """The README's tour imports an export; demo emails once carried a last name's comma
+    ("Werl-Arnsberg, van") and the import refused two rows."""
+    where, env = demo
+    r = caseload("export", "--output", "export.csv", env=env, cwd=where)
+    assert r.returncode == 0, r.stderr.decode()
+    r = caseload("import", "export.csv", "--dry-run", env=env, cwd=where)
+    assert r.returncode == 0, r.stderr.decode()
