@@ -3,12 +3,14 @@ and a restore that checks what it restores before it replaces anything."""
 
 import logging
 import os
+import shutil
 import sqlite3
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 from . import access, audit
-from .db import check_file_mode, open_db, write_transaction
+from .db import check_file_mode, daemon_holds, open_db, write_transaction
 from .erasure import checkpoint, erase
 from .errors import BadInput, CaseloadError, PermissionDenied
 from .i18n import t
@@ -30,6 +32,23 @@ def _new_private_file(path: Path) -> None:
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
+def _snapshot(store, tmp: Path, check: bool):
+    """One consistent copy of the open database into the new file TMP; its audit head."""
+    target = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        store.conn.backup(target)  # all pages in one step: one consistent snapshot
+        target.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+        status = target.execute("PRAGMA quick_check").fetchone()[0] if check else "ok"
+        entries = audit.head(target)
+    finally:
+        target.close()
+    if status != "ok":
+        raise CaseloadError(t("backup.check_failed", file=tmp, error=status))
+    os.chmod(tmp, 0o600)
+    _fsync(tmp)
+    return entries
+
+
 def backup(store, actor, dest: Path | str, force: bool = False, check: bool = True) -> dict:
     """Copy the open database to DEST (a file, or a directory for a dated file), mode 0600.
     The copy is written beside DEST first and renamed into place, so DEST is never half a copy.
@@ -46,18 +65,7 @@ def backup(store, actor, dest: Path | str, force: bool = False, check: bool = Tr
     tmp.unlink(missing_ok=True)
     _new_private_file(tmp)
     try:
-        target = sqlite3.connect(tmp, isolation_level=None)
-        try:
-            store.conn.backup(target)  # all pages in one step: one consistent snapshot
-            target.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
-            status = target.execute("PRAGMA quick_check").fetchone()[0] if check else "ok"
-            entries = audit.head(target)
-        finally:
-            target.close()
-        if status != "ok":
-            raise CaseloadError(t("backup.check_failed", file=dest, error=status))
-        os.chmod(tmp, 0o600)
-        _fsync(tmp)
+        entries = _snapshot(store, tmp, check)
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -66,6 +74,45 @@ def backup(store, actor, dest: Path | str, force: bool = False, check: bool = Tr
     log.info("backup by %s: %s (%d bytes)", actor.name, dest, dest.stat().st_size)
     return {"file": str(dest), "bytes": dest.stat().st_size,
             "audit_entries": entries.entries if entries else 0}
+
+
+def backup_stream(store, actor, out, check: bool = True) -> dict:
+    """A backup written to the binary stream OUT (standard output under sudo: the caller's
+    shell opens the file). The copy is made and checked in a private file beside the database
+    first, so OUT receives a whole, checked copy or nothing."""
+    access.require_admin(actor)
+    fd, name = tempfile.mkstemp(dir=Path(store.path).parent, prefix=".caseload-backup-", suffix=".partial")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        entries = _snapshot(store, tmp, check)
+        size = tmp.stat().st_size
+        with open(tmp, "rb") as f:
+            shutil.copyfileobj(f, out, 1 << 20)
+        out.flush()
+    finally:
+        tmp.unlink(missing_ok=True)
+    audit.record(store.db, actor, "backup", "database")
+    log.info("backup by %s to a stream (%d bytes)", actor.name, size)
+    return {"file": "-", "bytes": size, "audit_entries": entries.entries if entries else 0}
+
+
+def check_may_restore(target: Path | str, user: str | None = None) -> None:
+    """What refuses a restore before anything is read: a daemon holding the database, or a
+    user who is not an active admin in the database it would replace (when that is readable)."""
+    target = Path(target)
+    if daemon_holds(target):
+        raise CaseloadError(t("files.daemon_running", file=target))
+    if target.exists():
+        conn = sqlite3.connect(target)
+        try:
+            is_admin = _admin_in(conn, user or access.os_user())
+        except sqlite3.DatabaseError:
+            return  # unreadable: the backup's admin decides (restore checks that)
+        finally:
+            conn.close()
+        if not is_admin:
+            raise PermissionDenied(t("backup.not_admin_in_target", user=user or access.os_user()))
 
 
 def inspect(src: Path | str) -> dict:
@@ -113,6 +160,8 @@ def restore(src: Path | str, target: Path | str, user: str | None = None, force:
     The copy goes through SQLite (backup API), never by moving files under a running process."""
     src, target = Path(src), Path(target)
     user = user or access.os_user()
+    if daemon_holds(target):
+        raise CaseloadError(t("files.daemon_running", file=target))
     info = inspect(src)
     with sqlite3.connect(f"{src.resolve().as_uri()}?mode=ro", uri=True) as conn:
         if not _admin_in(conn, user):

@@ -12,7 +12,7 @@ import sqlite_utils
 from .catalog import Catalog, load_catalog
 from .catalog_sync import sync_catalog
 from .config import Config
-from .db import open_db
+from .db import connect
 
 
 @dataclass
@@ -22,6 +22,7 @@ class Store:
     catalog: Catalog
     ids: dict[str, int] = field(default_factory=dict)
     path: Path | None = None
+    created: bool = False  # this store made the database file (see users.register_first_admin)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -37,6 +38,6 @@ class Store:
 
 def open_store(config: Config, db_path: Path | str, create: bool = False) -> Store:
     catalog = load_catalog(config)
-    db = open_db(db_path, create=create)
+    db, created = connect(db_path, create=create)
     ids = sync_catalog(db, catalog)
-    return Store(db=db, config=config, catalog=catalog, ids=ids, path=Path(db_path))
+    return Store(db=db, config=config, catalog=catalog, ids=ids, path=Path(db_path), created=created)

@@ -76,8 +76,11 @@ def list_users(store, actor) -> list[dict]:
 
 
 def register_first_admin(store, name: str, actor_origin: str = "cli") -> bool:
-    """`caseload init`: whoever creates the database becomes its first admin. False when
-    users exist already."""
+    """`caseload init`: whoever creates the database becomes its first admin. Only a store
+    that created the database file itself may register one (an existing database, even one
+    without users, is never handed to whoever runs init first). False when users exist."""
+    if not store.created:
+        return False
     with write_transaction(store.db) as conn:
         if conn.execute("SELECT 1 FROM users LIMIT 1").fetchone():
             return False

@@ -52,6 +52,12 @@ class Env:
     def db_path(self) -> Path:
         return Path(self._db_path or self.config.database.path or default_db_path())
 
+    def own_files(self):
+        """caseload's own files, which no output the caller names may replace."""
+        from ..files import OwnFiles
+
+        return OwnFiles.of(self.db_path, self.config_path, self.config.daemon.backup_dir)
+
     def store(self, create: bool = False):
         if self._store is None:
             from ..store import open_store
@@ -116,6 +122,11 @@ class CaseloadGroup(click.Group):
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit, KeyboardInterrupt):
             raise
         except Exception as e:  # the last line of defence: no traceback reaches a user
+            if isinstance(e, OSError) and e.filename is not None:  # a file: say which, and why
+                log.error("file error: %s", type(e).__name__)
+                click.echo(t("cli.error", message=t("files.os_error", file=e.filename,
+                                                    error=e.strerror or type(e).__name__)), err=True)
+                ctx.exit(1)
             log.error("internal error: %s", type(e).__name__, exc_info=os.environ.get("CASELOAD_DEBUG") == "1")
             if os.environ.get("CASELOAD_DEBUG") == "1":
                 raise

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from .. import access, clients as core, exporter, importer, interventions, users
+from .. import access, clients as core, exporter, files, importer, interventions, users
 from ..config import example_toml
-from ..errors import BadInput
+from ..errors import BadInput, CaseloadError
 from ..i18n import t
 from . import main, pass_env
 from .output import emit, emit_record, format_option, note
@@ -24,30 +24,36 @@ def _key_values(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def private_file(path: Path):
-    """Open a file for personal data, readable by its owner only."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    return os.fdopen(fd, "w", encoding="utf-8", newline="")
-
-
 @main.command()
+@click.option("--print-config", is_flag=True, help="Only print the commented example config.toml (as root:"
+              " caseload init --print-config > /etc/caseload/config.toml).")
 @pass_env
-def init(env):
-    """Create the database (mode 0600) and, if missing, a commented config.toml.
+def init(env, print_config):
+    """Create the database (mode 0600) and, run directly, a commented config.toml if missing.
 
-    Whoever runs it (SUDO_USER under sudo) becomes the first admin.
+    Whoever runs it (SUDO_USER under sudo) becomes the first admin of the database it creates;
+    an existing database is never handed to anyone. Under sudo no config is written: the
+    service may not change its own config (root owns /etc/caseload, see docs/operations.md).
     """
+    if print_config:
+        click.echo(example_toml(), nl=False)
+        return
     if not env.config_path.exists():
-        env.config_path.parent.mkdir(parents=True, exist_ok=True)
-        with private_file(env.config_path) as f:  # no secrets in it, but nobody else's business
-            f.write(example_toml())
-        note(t("cli.config_written", file=env.config_path))
-    existed = env.db_path.exists()
+        if access.under_sudo():
+            note(t("files.init_no_config", file=env.config_path))
+        else:
+            env.config_path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(env.config_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:  # no secrets in it, but nobody else's business
+                f.write(example_toml())
+            note(t("cli.config_written", file=env.config_path))
     store = env.store(create=True)
     user = access.os_user()
     if users.register_first_admin(store, user):
         note(t("cli.first_admin", user=user))
-    note(t("cli.db_exists" if existed else "cli.db_created", file=env.db_path))
+    elif not store.db.execute("SELECT 1 FROM users LIMIT 1").fetchone():
+        raise CaseloadError(t("files.init_no_users", file=env.db_path))
+    note(t("cli.db_created" if store.created else "cli.db_exists", file=env.db_path))
 
 
 @main.command()
@@ -117,29 +123,32 @@ def import_(env, file, dry_run, map_path):
 @main.command()
 @click.option("--segment", help="Only clients in this segment (a saved name or an expression).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write (csv: else stdout).")
+@click.option("--output", metavar="FILE", help="File to write; - or none: standard output. Under sudo only"
+              " standard output: caseload export > mine.csv")
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
 @click.option("--include-special", is_flag=True, help="Also export special-category characteristics (health...).")
 @pass_env
-def export(env, segment, fmt, output, include_special):
-    """Export clients with their profile: ISO dates, true/false, E.164 phones, UTF-8."""
+def export(env, segment, fmt, output, force, include_special):
+    """Export clients with their profile: ISO dates, true/false, E.164 phones, UTF-8.
+
+    Text that a spreadsheet would take for a formula (starting with = + - @) is neutralised;
+    XLSX cells are typed (numbers, dates, true/false; client and phone numbers as text).
+    """
+    example = f"sudo -u caseload caseload export --format {fmt} > mine.{fmt}"
+    own = env.own_files()
+    files.check_output(output, "--output", example, own, force)
+    if fmt == "xlsx" and (output is None or files.is_stdio(output)) and sys.stdout.isatty():
+        raise BadInput(t("files.to_terminal", example="caseload export --format xlsx > mine.xlsx"))
     store, actor = env.store(), env.actor()
     where, params = "1", []
     if segment:
         from ..segments import resolve_where
 
         where, params = resolve_where(store, segment)
-    rows = exporter.export_rows(store, actor, include_special, where, params)
-    if fmt == "xlsx":
-        if output is None:
-            raise BadInput(t("cli.xlsx_needs_output"))
-        private_file(output).close()
-        n = exporter.write_xlsx(rows, output)
-    elif output is None:
-        n = exporter.write_csv(rows)
-    else:
-        with private_file(output) as f:
-            n = exporter.write_csv(rows, f)
-    if output is not None:
+    rows = exporter.export_values(store, actor, include_special, where, params)
+    with files.open_output(output, "--output", example, own, force, binary=fmt == "xlsx") as out:
+        n = exporter.write_xlsx(rows, out) if fmt == "xlsx" else exporter.write_csv(rows, out)
+    if output is not None and not files.is_stdio(output):
         note(t("cli.exported", n=n, file=output))
 
 

@@ -2,26 +2,22 @@
 
 import signal
 import threading
-from pathlib import Path
 
 import click
 
-from .. import outbox as core, policy, templates
+from .. import files, outbox as core, policy, templates
 from ..errors import BadInput
 from ..i18n import t
 from . import Env, main, pass_env
 from .output import emit, emit_record, format_option, note
 
 
-def _read(path: Path | None, what: str) -> str | None:
+def _read(path: str | None, option: str) -> str | None:
+    """A template text from a file, or from standard input for `-` (under sudo the only form)."""
     if path is None:
         return None
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise BadInput(t("template.file_not_utf8", file=path, what=what)) from None
-    except OSError as e:
-        raise BadInput(t("template.file_unreadable", file=path, error=e.strerror)) from None
+    example = f"sudo -u caseload caseload template add NAME --channel email {option} - < text.txt"
+    return files.read_text(path, option, example)
 
 
 @main.group()
@@ -43,8 +39,9 @@ def template():
 @click.option("--lang", "language", type=click.Choice(["nl", "en"]), help="Language (default: config's message language).")
 @click.option("--subject", help="Email subject (email only; placeholders allowed).")
 @click.option("--body", help="The text.")
-@click.option("--body-file", type=click.Path(dir_okay=False, path_type=Path), help="Read the text from a UTF-8 file.")
-@click.option("--html-file", type=click.Path(dir_okay=False, path_type=Path), help="Email only: an HTML part.")
+@click.option("--body-file", metavar="FILE", help="Read the text from a UTF-8 file; - reads standard input"
+              " (under sudo the only form: --body-file - < text.txt).")
+@click.option("--html-file", metavar="FILE", help="Email only: an HTML part, from a file or - (standard input).")
 @click.option("--replace", is_flag=True, help="Replace this name + channel + language if it exists (the owner,"
               " their team lead or an admin).")
 @pass_env
@@ -52,6 +49,8 @@ def template_add(env, name, channel, language, subject, body, body_file, html_fi
     """Add a template variant: caseload template add tip --channel sms --body "Hoi {{ first_name }} ..." """
     if (body is None) == (body_file is None):
         raise BadInput(t("template.body_or_file"))
+    if body_file is not None and html_file is not None and files.is_stdio(body_file) and files.is_stdio(html_file):
+        raise BadInput(t("files.one_stdin", options="--body-file, --html-file"))
     text = body if body is not None else _read(body_file, "--body-file")
     html = _read(html_file, "--html-file")
     v = templates.add_template(env.store(), env.actor(), name, channel, text, language=language, subject=subject,

@@ -1,10 +1,10 @@
 """`caseload report ...`: outflow, effect, compare, attention, engagement, caseload."""
 
 import json
-from pathlib import Path
 
 import click
 
+from .. import files
 from ..i18n import t
 from ..reports import (attention_list, caseload_report, compare_report, effect_report, engagement_report,
                        outflow_report)
@@ -13,8 +13,17 @@ from ..reports.html import render_html
 from . import main, pass_env
 from .output import emit, emit_record, format_option, note
 
-html_option = click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
-                           help="Also write one self-contained HTML page with charts (opens without network).")
+HTML_EXAMPLE = "sudo -u caseload caseload report outflow --html - > outflow.html"
+
+
+def html_option(f):
+    f = click.option("--force", is_flag=True, help="Replace the --html file if it exists.")(f)
+    return click.option("--html", "html_path", metavar="FILE",
+                        help="Also write one self-contained HTML page with charts (opens without network);"
+                        " - writes only the page, to standard output (under sudo the only form:"
+                        " caseload report outflow --html - > outflow.html).")(f)
+
+
 cohort_options = [
     click.option("--date", "cohort_date", help="Cohort: the clients in the caseload on this date"
                  " (default: MONTHS months ago)."),
@@ -31,14 +40,22 @@ def _cohort(f):
     return f
 
 
-def _write_html(path: Path | None, report: dict, catalog=None) -> None:
-    if path is None:
-        return
-    from .clients import private_file
+def _check_html(env, path, force) -> None:
+    """Refuse a bad --html before the report is computed."""
+    files.check_output(path, "--html", HTML_EXAMPLE, env.own_files(), force)
 
-    with private_file(path) as f:
-        f.write(render_html(report, catalog))
+
+def _write_html(env, path, force, report: dict, catalog=None) -> bool:
+    """Write the page; True when it went to standard output (and so nothing else may)."""
+    if path is None:
+        return False
+    page = render_html(report, catalog)
+    with files.open_output(path, "--html", HTML_EXAMPLE, env.own_files(), force) as f:
+        f.write(page)
+    if files.is_stdio(path):
+        return True
     note(t("reports.cli.html_written", file=path))
+    return False
 
 
 def _json(report) -> None:
@@ -74,12 +91,14 @@ def report():
 @format_option
 @html_option
 @pass_env
-def outflow(env, cohort_date, months, outcome, keys, segments, as_of, fmt, html_path):
+def outflow(env, cohort_date, months, outcome, keys, segments, as_of, fmt, html_path, force):
     """Outflow of a cohort, overall, by type and for every characteristic value (95% Wilson interval)."""
+    _check_html(env, html_path, force)
     store = env.store()
     r = outflow_report(store, env.actor(), cohort_date, months, list(keys) or None, list(segments), outcome,
                        as_of=as_of)
-    _write_html(html_path, r, store.catalog)
+    if _write_html(env, html_path, force, r, store.catalog):
+        return
     if fmt == "json":
         return _json(r)
     rows = [{**r["overall"], "section": "overall", "group": t("reports.overall"), "value": ""}]
@@ -118,11 +137,13 @@ def outflow(env, cohort_date, months, outcome, keys, segments, as_of, fmt, html_
 @format_option
 @html_option
 @pass_env
-def effect(env, intervention, outcome, within, match, fmt, html_path):
+def effect(env, intervention, outcome, within, match, fmt, html_path, force):
     """What an intervention adds: participants against comparable non-participants, beside the naive comparison."""
+    _check_html(env, html_path, force)
     keys = [k.strip() for k in match.split(",") if k.strip()] if match is not None else None
     r = effect_report(env.store(), env.actor(), intervention, outcome, within, keys)
-    _write_html(html_path, r)
+    if _write_html(env, html_path, force, r):
+        return
     if fmt == "json":
         return _json(r)
     record = {k: (", ".join(v) if isinstance(v, list) else v) for k, v in r.items()}
@@ -138,10 +159,12 @@ def effect(env, intervention, outcome, within, match, fmt, html_path):
 @format_option
 @html_option
 @pass_env
-def compare(env, a, b, cohort_date, months, outcome, target_pp, fmt, html_path):
+def compare(env, a, b, cohort_date, months, outcome, target_pp, fmt, html_path, force):
     """Outflow in two segments (e.g. the halves of `caseload segment split`), the difference, a test and power."""
+    _check_html(env, html_path, force)
     r = compare_report(env.store(), env.actor(), a, b, cohort_date, months, outcome, target_pp)
-    _write_html(html_path, r)
+    if _write_html(env, html_path, force, r):
+        return
     if fmt == "json":
         return _json(r)
     record = {}
@@ -161,10 +184,12 @@ def compare(env, a, b, cohort_date, months, outcome, target_pp, fmt, html_path):
 @format_option
 @html_option
 @pass_env
-def attention(env, coach, fmt, html_path):
+def attention(env, coach, fmt, html_path, force):
     """Today's attention list: who needs a coach now, and why, ranked."""
+    _check_html(env, html_path, force)
     rows = attention_list(env.store(), env.actor(), coach)
-    _write_html(html_path, {"report": "attention", "rows": rows})
+    if _write_html(env, html_path, force, {"report": "attention", "rows": rows}):
+        return
     if fmt == "json":
         return _json(rows)
     emit(rows, ["coach", "client_number", "name", "score", "why"], fmt,
@@ -176,10 +201,12 @@ def attention(env, coach, fmt, html_path):
 @format_option
 @html_option
 @pass_env
-def engagement(env, fmt, html_path):
+def engagement(env, fmt, html_path, force):
     """Reply rate by channel, template and campaign, and check-in response by month."""
+    _check_html(env, html_path, force)
     r = engagement_report(env.store(), env.actor())
-    _write_html(html_path, r)
+    if _write_html(env, html_path, force, r):
+        return
     if fmt == "json":
         return _json(r)
     rows = [dict(dimension=dim, **x) for dim, xs in r["by"].items() for x in xs]
@@ -198,10 +225,12 @@ def engagement(env, fmt, html_path):
 @format_option
 @html_option
 @pass_env
-def caseload(env, fmt, html_path):
+def caseload(env, fmt, html_path, force):
     """Clients per coach and attention load per coach."""
+    _check_html(env, html_path, force)
     r = caseload_report(env.store(), env.actor())
-    _write_html(html_path, r)
+    if _write_html(env, html_path, force, r):
+        return
     if fmt == "json":
         return _json(r)
     rows = [dict(r) for r in r["coaches"]]

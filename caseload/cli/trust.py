@@ -1,10 +1,11 @@
 """Commands for trust: users and roles, the audit trail, retention, backup and restore."""
 
-from pathlib import Path
+import sys
 
 import click
 
-from .. import access, audit, backup as backups, retention, users
+from .. import access, audit, backup as backups, files, retention, users
+from ..errors import BadInput
 from ..i18n import t
 from . import main, pass_env
 from .output import emit, emit_record, format_option, note
@@ -97,25 +98,48 @@ def retention_apply(env, fmt):
 
 
 @main.command("backup")
-@click.argument("dest", type=click.Path(path_type=Path))
+@click.argument("dest")
 @click.option("--force", is_flag=True, help="Replace DEST if it exists.")
 @click.option("--no-check", is_flag=True, help="Skip the integrity check of the copy (about 20 s per 500 MB).")
 @pass_env
 def backup_command(env, dest, force, no_check):
-    """Copy the database to DEST (a file or directory) while caseload keeps running; mode 0600."""
+    """Copy the database to DEST (a file or directory) while caseload keeps running; mode 0600.
+
+    DEST - writes the copy to standard output. Under sudo DEST must be - or lie inside
+    daemon.backup_dir (the service's own directory).
+    """
+    files.backup_target(dest, env.own_files(), env.config.daemon.backup_dir)
+    if files.is_stdio(dest):
+        if sys.stdout.isatty():
+            raise BadInput(t("files.to_terminal", example="caseload backup - > caseload.db"))
+        done = backups.backup_stream(env.store(), env.actor(), sys.stdout.buffer, check=not no_check)
+        note(t("files.streamed", size=done["bytes"]))
+        return
     done = backups.backup(env.store(), env.actor(), dest, force=force, check=not no_check)
     note(t("backup.done", file=done["file"], size=done["bytes"]))
 
 
 @main.command("restore")
-@click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("src")
 @click.option("--force", is_flag=True, help="Replace the existing database.")
 @pass_env
 def restore_command(env, src, force):
     """Replace the database with a backup, after checking its integrity, migrations and audit trail.
 
-    Stop the daemon first. You must be an admin in the backup and in the database it replaces.
+    Stop the daemon first (restore refuses while it runs). You must be an admin in the backup
+    and in the database it replaces. SRC - reads the backup from standard input; under sudo SRC
+    must be - or lie inside daemon.backup_dir.
     """
+    files.backup_source(src, env.config.daemon.backup_dir)
+    if files.is_stdio(src):
+        backups.check_may_restore(env.db_path)  # before taking in a whole file
+        with files.spooled_stdin(env.db_path.parent) as spooled:
+            _restore(env, spooled, force)
+    else:
+        _restore(env, src, force)
+
+
+def _restore(env, src, force):
     existed = env.db_path.exists()
     done = backups.restore(src, env.db_path, force=force)
     note(t("backup.restored", file=done["file"], entries=done["audit_entries"] + done["carried"]))

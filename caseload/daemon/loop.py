@@ -35,7 +35,7 @@ from pathlib import Path
 import schedule
 
 from .. import access
-from ..db import refresh_statistics, write_transaction
+from ..db import daemon_holds, daemon_lock_path, refresh_statistics, write_transaction
 from ..errors import CaseloadError
 from ..i18n import t
 from ..policy import iso, parse_iso
@@ -47,8 +47,8 @@ NIGHTLY_RETRY = timedelta(minutes=15)
 CACHE_KIB = 8192  # the daemon's page cache per connection (the CLI uses 64 MiB)
 
 
-def lock_path(db_path: Path) -> Path:
-    return Path(str(db_path) + ".daemon.lock")
+lock_path = daemon_lock_path
+held_by_other = daemon_holds  # restore asks this too, so it lives in the core
 
 
 class Lock:
@@ -78,23 +78,6 @@ class Lock:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
-
-
-def held_by_other(db_path: Path) -> bool:
-    """True when a daemon holds the lock of this database now (on this machine)."""
-    path = lock_path(db_path)
-    if not path.exists():
-        return False
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
 
 
 def heartbeat(db) -> dict | None:
