@@ -228,7 +228,7 @@ def _queue(store, actor, s: dict, occurrence: str, only: set[int] | None, now: d
     from . import links
 
     plan = outbox.plan_queue(store, actor, s["segment"], s["template"], channel=s["channel"], campaign=s["name"],
-                             now=now)
+                             now=now, keep_failed=True)
     messages = [p for p in plan.messages if only is None or p.client_id in only]
     try:
         key = links.link_key()
@@ -245,7 +245,11 @@ def _queue(store, actor, s: dict, occurrence: str, only: set[int] | None, now: d
             body = links.track_links(key, base, token, body)
             html = links.track_links(key, base, token, html) if html else html
         rows.append((s["id"], occurrence, p.client_id, p.channel, p.language, s["template"], p.subject, body, html,
-                     token, iso(now), expires, iso(now), iso(now)))
+                     token, "queued", None, iso(now), expires, iso(now), iso(now)))
+    # a message that cannot be rendered fails with the reason (it is not tried again every tick)
+    rows += [(s["id"], occurrence, cid, channel, language, s["template"], None, "", None, token_hex(12), "failed",
+              why[:500], iso(now), expires, iso(now), iso(now))
+             for cid, channel, language, why in plan.failed if only is None or cid in only]
     with write_transaction(store.db) as conn:
         if advance is not None:
             moved = conn.execute("UPDATE campaign_schedules SET next_at = ?, last_occurrence = ?, updated_at = ?"
@@ -257,8 +261,8 @@ def _queue(store, actor, s: dict, occurrence: str, only: set[int] | None, now: d
         before = conn.execute(count, [s["id"], occurrence]).fetchone()[0]
         conn.executemany(
             "INSERT OR IGNORE INTO messages (campaign_id, occurrence, client_id, kind, channel, language, template,"
-            " subject, body, html, token, due_at, expires_at, created_at, updated_at)"
-            " VALUES (?, ?, ?, 'campaign', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            " subject, body, html, token, status, reason, due_at, expires_at, created_at, updated_at)"
+            " VALUES (?, ?, ?, 'campaign', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         n = conn.execute(count, [s["id"], occurrence]).fetchone()[0] - before
         if n:
             audit.record(conn, actor, "queue", f"campaign:{s['id']}", f"occurrence:{occurrence}")

@@ -945,6 +945,7 @@ class QueuePlan:
     messages: list[Planned]
     skipped: Counter
     in_segment: int
+    failed: list[tuple[int, str, str, str]] = field(default_factory=list)  # (client, channel, language, why)
 
     @property
     def count(self) -> int:
@@ -1002,9 +1003,11 @@ def _channel_order(channel: str, preferred: str | None) -> list[str]:
 
 
 def plan_queue(store, actor, segment: str, template: str, channel: str = "auto", at: str | None = None,
-               campaign: str | None = None, now: datetime | None = None) -> QueuePlan:
+               campaign: str | None = None, now: datetime | None = None, keep_failed: bool = False) -> QueuePlan:
     """Who would get what: every client in the segment that the actor may see, on their channel
-    (auto: the preferred one, else the other), rendered in their language. Writes nothing."""
+    (auto: the preferred one, else the other), rendered in their language. Writes nothing.
+    A client whose message cannot be rendered stops the plan with BadInput, or with
+    `keep_failed` (the daemon) goes into `failed` with the reason."""
     from . import segments, templates
 
     access.require(actor, "coach", "teamlead", "admin")
@@ -1047,7 +1050,7 @@ def plan_queue(store, actor, segment: str, template: str, channel: str = "auto",
     for cid, ch in store.db.execute("SELECT client_id, channel FROM opt_outs"):
         opted.setdefault(cid, set()).add(ch)
     fallback = store.config.message_language
-    planned, skipped = [], Counter()
+    planned, skipped, failed = [], Counter(), []
     for r in rows:
         client = dict(zip(fields, r))
         profile = dict(zip([c.column for c in cols], r[len(fields):]))
@@ -1078,12 +1081,15 @@ def plan_queue(store, actor, segment: str, template: str, channel: str = "auto",
         try:
             rendered = renderer.render(variant, templates.context(store, client, profile, names, variant.language))
         except BadInput as e:
-            raise BadInput(t("queue.render_failed", number=client["client_number"], error=e.message)) from None
+            if not keep_failed:
+                raise BadInput(t("queue.render_failed", number=client["client_number"], error=e.message)) from None
+            failed.append((client["id"], ch, variant.language, e.message))
+            continue
         full = " ".join(x for x in (client["first_name"], client["last_name"]) if x)
         planned.append(Planned(client["id"], client["client_number"], full, ch, variant.language,
                                rendered.subject, rendered.body, rendered.html))
     return QueuePlan(name, existing[0] if existing else None, template, segment, channel, due, expires,
-                     planned, skipped, len(rows))
+                     planned, skipped, len(rows), failed)
 
 
 def commit_queue(store, actor, plan: QueuePlan, now: datetime | None = None) -> dict:

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import TemplateError
-from jinja2.sandbox import SandboxedEnvironment
 
-from . import access, audit
+from . import access, audit, sandbox
 from .channels.sms import MAX_PARTS, sms_info
 from .db import utcnow, write_transaction
 from .errors import BadInput, NotFound
@@ -66,16 +65,20 @@ class Rendered:
 
 
 def _finalize(value):
-    return "" if value is None else value
+    if value is None:
+        return ""
+    sandbox.charge_output(value)
+    return value
 
 
-_ENVS: dict[bool, SandboxedEnvironment] = {}
+_ENVS: dict[bool, sandbox.BudgetEnvironment] = {}
 
 
-def environment(html: bool = False) -> SandboxedEnvironment:
+def environment(html: bool = False) -> sandbox.BudgetEnvironment:
+    """The sandbox with a render budget (sandbox.py): a template is untrusted work."""
     if html not in _ENVS:
-        _ENVS[html] = SandboxedEnvironment(undefined=StrictUndefined, autoescape=html, finalize=_finalize,
-                                           keep_trailing_newline=False)
+        _ENVS[html] = sandbox.BudgetEnvironment(undefined=StrictUndefined, autoescape=html, finalize=_finalize,
+                                                keep_trailing_newline=False)
     return _ENVS[html]
 
 
@@ -170,7 +173,7 @@ def add_template(store, actor, name: str, channel: str, body: str, language: str
     if channel == "sms" and (subject is not None or html is not None):
         raise BadInput(t("template.sms_plain"))
     draft = Template(0, name, channel, language, subject, body, html)
-    names_used(store, draft)
+    check_budget(store, draft)
     now = utcnow()
     with write_transaction(store.db) as conn:
         row = conn.execute("SELECT id FROM templates WHERE name = ? AND channel = ? AND language = ?",
@@ -267,6 +270,7 @@ class Renderer:
 
     store: object
     _compiled: dict = field(default_factory=dict)
+    _over: dict = field(default_factory=dict)  # variant -> why, once it went over its budget
 
     def _compile(self, template: Template):
         key = (template.id, template.name, template.channel, template.language)
@@ -277,10 +281,19 @@ class Renderer:
         return self._compiled[key]
 
     def render(self, template: Template, context: dict) -> Rendered:
+        """The texts for one client; BadInput when they cannot be rendered. A variant that went
+        over its render budget once fails at once for every later client, so a campaign of
+        thousands costs one budget, not thousands."""
+        key = (template.id, template.name, template.channel, template.language)
+        if key in self._over:
+            raise BadInput(self._over[key])
         out = {}
         for part, compiled in self._compile(template):
             try:
-                out[part] = compiled.render(context)
+                out[part] = sandbox.render(compiled, context)
+            except sandbox.OverBudget as e:
+                self._over[key] = over_budget(template.name, part, e.what)
+                raise BadInput(self._over[key]) from None
             except TemplateError as e:
                 raise BadInput(t("template.render_error", name=template.name, part=part,
                                  line=_template_line(e) or "?", error=e.message or type(e).__name__)) from None
@@ -296,6 +309,50 @@ class Renderer:
                 raise BadInput(t("template.sms_too_long", name=template.name, parts=info.parts, max=MAX_PARTS))
         subject = " ".join(out["subject"].split()) if "subject" in out else None
         return Rendered(body=body, subject=subject, html=out.get("html"))
+
+
+def over_budget(name: str, part: str, what: str) -> str:
+    limits = sandbox.LIMITS
+    reason = t(f"template.budget.{what}", steps=f"{limits.steps:,}", seconds=f"{limits.seconds:g}",
+               output=f"{limits.output:,}", value=f"{limits.value:,}")
+    return t("template.over_budget", name=name, part=part, reason=reason)
+
+
+SAMPLE = {"client_number": "100042", "first_name": "Jan", "last_name": "Jansen", "email": "jan.jansen@example.org",
+          "phone": "+31612345678", "preferred_channel": "sms", "coach": "jdevries", "intake_date": "2025-01-06",
+          "birth_date": "1990-05-17", "status": "active", "outflow_type": None, "outflow_date": None}
+
+
+def sample_context(store, names: set[str], language: str) -> dict:
+    """Values of a made-up client for the names a template uses (no real client is read)."""
+    out = {}
+    for name in names:
+        if name in FIELDS:
+            out[name] = language if name == "language" else SAMPLE.get(name)
+        elif name == "organisation":
+            out[name] = store.config.organisation.name
+        elif name in store.catalog:
+            c = store.catalog[name]
+            value = {"scale": c.max, "bool": True, "enum": c.values[0] if c.values else None, "number": 40,
+                     "date": "2025-01-06", "text": "Koken, fietsen en helpen in de buurt. " * 12}.get(c.type)
+            out[name] = c.value_title(value, language) if c.type in ("enum", "bool") and value is not None else value
+    return out
+
+
+def check_budget(store, template: Template) -> set[str]:
+    """Check a template as `names_used` does, then render it for a made-up client within the
+    render budget; BadInput when it goes over (an error that depends on real values is left to
+    the render for a real client). Returns the names used."""
+    names = names_used(store, template)
+    context = sample_context(store, names, template.language)
+    for part, source, html in template.parts():
+        try:
+            sandbox.render(environment(html).from_string(source), context)
+        except sandbox.OverBudget as e:
+            raise BadInput(over_budget(template.name, part, e.what)) from None
+        except Exception:  # a value of a real client may well render: not this check's concern
+            pass
+    return names
 
 
 def profile_columns(store, names: set[str]) -> list:
