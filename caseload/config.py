@@ -104,6 +104,13 @@ class Retention:
 
 
 @dataclass(frozen=True)
+class Imports:
+    max_rows: int = doc("An import file with more data rows is refused (500,000 clients fit twice over).", default=1_000_000)
+    max_line_bytes: int = doc("An import row longer than this is refused: a CSV line (line breaks inside quotes included) or a row of an XLSX sheet's XML.", default=1_048_576)
+    max_xlsx_unpacked_bytes: int = doc("An XLSX that unpacks to more is refused before it is read (500,000 clients x 80 characteristics unpack to about 2 GB; the parts read whole, such as shared strings, may take 1/32 of it).", default=2_147_483_648)
+
+
+@dataclass(frozen=True)
 class Config:
     organisation: Organisation = dataclasses.field(default_factory=Organisation)
     database: Database = dataclasses.field(default_factory=Database)
@@ -115,6 +122,7 @@ class Config:
     daemon: Daemon = dataclasses.field(default_factory=Daemon)
     imap: Imap = dataclasses.field(default_factory=Imap)
     retention: Retention = dataclasses.field(default_factory=Retention)
+    imports: Imports = dataclasses.field(default_factory=Imports)
     characteristic: list[dict] = dataclasses.field(default_factory=list)
     path: Path | None = None
 
@@ -229,6 +237,9 @@ def _validate_values(cfg: Config, path: Path) -> None:
             raise BadInput(t("config.not_allowed", key=key, file=path, value=value, allowed=", ".join(allowed)))
     if cfg.reports.min_cell_size < 1:
         raise BadInput(t("config.bad_value", key="reports.min_cell_size", file=path, value=cfg.reports.min_cell_size))
+    for key in ("max_rows", "max_line_bytes", "max_xlsx_unpacked_bytes"):
+        if getattr(cfg.imports, key) < 1:
+            raise BadInput(t("config.bad_value", key=f"imports.{key}", file=path, value=getattr(cfg.imports, key)))
     if len(cfg.sms.sender) > 11:
         raise BadInput(t("config.bad_value", key="sms.sender", file=path, value=cfg.sms.sender))
 

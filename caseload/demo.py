@@ -12,7 +12,13 @@ from datetime import date, datetime, timedelta, timezone
 
 from . import access, audit
 from .db import write_transaction
-from .importer import _insert_sql
+
+
+def _insert_sql(table: str, columns: list[str]) -> str:
+    cols = ["client_id", *columns]
+    return (f"INSERT INTO {table} ({', '.join(chr(34) + c + chr(34) for c in cols)})"
+            f" VALUES ({', '.join('?' * len(cols))})")
+
 
 OUTFLOW_MIX = [("fulltime", 35), ("parttime", 30), ("self_employed", 5), ("education", 10), ("moved", 12),
                ("other", 8)]

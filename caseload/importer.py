@@ -1,24 +1,28 @@
 """`caseload import`: clients and their characteristics from CSV or XLSX, all or nothing.
 
-One pass: every row is parsed and written inside one BEGIN IMMEDIATE transaction; a bad cell
-stops the writing but not the checking, so the report names every bad row, and the whole
-transaction is rolled back.
+Two passes, so that the write lock is held only to write:
+1. check: every row is read (as a stream, within the [imports] limits), parsed and checked, and
+   the rows that will be written are staged in temporary tables on disk. This takes no write
+   lock, so the daemon and the coaches go on working. A bad cell stops the staging but not the
+   checking, so the report names every bad row. `--dry-run` ends here.
+2. write: one BEGIN IMMEDIATE transaction copies the staged rows into the tables and records the
+   changes for existing clients. Anything that changed in between (a client number added by
+   someone else, a client moved out of scope) refuses the whole import; nothing is half-written.
 """
 
-import hashlib
 import json
+import tomllib
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 
-from . import access, audit, values
+from . import access, audit, files, values
 from .clients import OBSERVE_SQL
-from .config import read_toml
 from .db import refresh_statistics, utcnow
-from .errors import BadInput
+from .errors import BadInput, CaseloadError
 from .fields import FIELDS
 from .i18n import t
-from .tables import read_table
+from .tables import open_table
 
 BATCH = 2000
 _INT64 = (-(2**63), 2**63 - 1)
@@ -29,6 +33,8 @@ ALIASES = {
     "datuminstroom": "intake_date", "kanaal": "preferred_channel", "werkcoach": "coach",
     "klantmanager": "coach", "uitstroomsoort": "outflow_type",
 }
+IMPORT_EXAMPLE = "sudo -u caseload caseload import - < FILE"
+COLUMN_EXAMPLE = 'sudo -u caseload caseload import - --column "Klant nr=client_number" < FILE'
 
 
 @dataclass
@@ -61,10 +67,17 @@ class ImportReport:
 
 
 def read_map(path: Path | str | None) -> dict[str, str]:
-    """MAP.toml: [columns] "Header in file" = "field or key" ("" ignores the column)."""
+    """MAP.toml: [columns] "Header in file" = "field or key" ("" ignores the column). Refused
+    under sudo, where it would be opened with the service's rights: --column does the same."""
     if path is None:
         return {}
-    raw = read_toml(path)
+    if access.under_sudo():
+        raise BadInput(t("import.map_under_sudo", example=COLUMN_EXAMPLE))
+    text = files.read_text(path, "--map", COLUMN_EXAMPLE)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise BadInput(t("config.syntax", file=path, error=str(e))) from None
     unknown = set(raw) - {"columns"}
     if unknown:
         raise BadInput(t("config.unknown_key", key=sorted(unknown)[0], file=path))
@@ -72,6 +85,18 @@ def read_map(path: Path | str | None) -> dict[str, str]:
     if not isinstance(cols, dict) or not all(isinstance(v, str) for v in cols.values()):
         raise BadInput(t("import.bad_map", file=path, error="[columns]"))
     return {values.fold(k): v for k, v in cols.items()}
+
+
+def parse_columns(pairs) -> dict[str, str]:
+    """--column "Header in file=field or key", repeatable ("Header=" ignores the column): the
+    file-free form of --map, for use under sudo."""
+    out = {}
+    for i, pair in enumerate(pairs, start=1):
+        header, sep, target = pair.rpartition("=")
+        if not sep or not header.strip():
+            raise BadInput(t("import.bad_column_pair", position=i, text=pair))
+        out[values.fold(header)] = target.strip()
+    return out
 
 
 def header_index(catalog) -> dict[str, str]:
@@ -185,66 +210,78 @@ def _convert(n: int, cells: list[str], columns, errors: list) -> list:
     return out
 
 
-def import_file(store, actor, path, mapping_path=None, dry_run: bool = False, progress=None) -> ImportReport:
+def import_file(store, actor, source, mapping: dict[str, str] | None = None, dry_run: bool = False,
+                progress=None) -> ImportReport:
+    """Import a CSV or XLSX: a path, or `-` for standard input (the only form under sudo).
+    `mapping` is folded header -> field or key, from read_map and parse_columns."""
     access.require(actor, "admin", "teamlead")
-    table = read_table(path)
-    columns = map_headers(table.headers, store.catalog, read_map(mapping_path))
-    report = ImportReport(dry_run=dry_run, columns={h: tgt for _, h, tgt in columns})
+    conn = store.conn
+    temp_store = conn.execute("PRAGMA temp_store").fetchone()[0]
+    conn.execute("PRAGMA temp_store = FILE")  # the staged rows go to a temporary file, not to memory
+    try:
+        with open_table(source, store.config.imports, "FILE", IMPORT_EXAMPLE) as table:
+            plan = _check(store, actor, table, mapping or {}, progress)
+        if plan.report.errors:
+            raise ImportRefused(plan.report)
+        if dry_run:
+            plan.report.dry_run = True
+            plan.apply_updates(write=False)
+            return plan.report
+        plan.write()
+        refresh_statistics(store.db)
+        return plan.report
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        for name in _Plan.TABLES:
+            conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+        conn.execute(f"PRAGMA temp_store = {int(temp_store)}")
+
+
+def _check(store, actor, table, mapping, progress) -> "_Plan":
+    """Pass 1: parse and check every row, and stage the rows to write. No write lock."""
+    columns = map_headers(table.headers, store.catalog, mapping)
+    report = ImportReport(columns={h: tgt for _, h, tgt in columns})
     builtin = [(i, h, tgt, FIELDS[tgt].parse) for i, h, tgt in columns if tgt in FIELDS]
     chars = [(i, h, store.catalog[tgt], converter(store.catalog[tgt])) for i, h, tgt in columns if tgt in store.catalog]
     field_names = [tgt for _, _, tgt, _ in builtin]
     num_pos = field_names.index("client_number")
-    now = utcnow()
+    number_header = table.headers[builtin[num_pos][0]]
     conn = store.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        writer = _Writer(store, actor, now, field_names, chars)
-        seen: dict[str, int] = {}
-        width = len(table.headers)
-        builtin_cols = _Columns((i, h, parse, {"": None}, FIELDS[name].personal) for i, h, name, parse in builtin)
-        char_cols = _Columns((i, h, conv, {"": None}, c.special) for i, h, c, conv in chars)
-        for n, cells in table.rows:
-            report.rows += 1
-            if progress and report.rows % 1000 == 0:
-                progress(report.rows, table.total)
-            if len(cells) < width:
-                cells += [""] * (width - len(cells))
-            row_errors = len(report.errors)
-            fields = _convert(n, cells, builtin_cols, report.errors)
-            number = fields[num_pos]
-            if number is None and len(report.errors) == row_errors:
-                report.errors.append(CellError(n, table.headers[builtin[num_pos][0]], "", t("value.empty")))
-            elif number in seen:
-                report.errors.append(CellError(n, table.headers[builtin[num_pos][0]], number,
-                                               t("import.duplicate_row", other=seen[number]), True))
-            elif number is not None:
-                seen[number] = n
-            obs = _convert(n, cells, char_cols, report.errors)
-            if not report.errors:
-                writer.add(fields, obs, report)
+    conn.execute("BEGIN")  # a read snapshot of the clients; only temporary tables are written
+    plan = _Plan(store, actor, utcnow(), field_names, [c for _, _, c, _ in chars], report)
+    seen: dict[str, int] = {}
+    width = len(table.headers)
+    builtin_cols = _Columns((i, h, parse, {"": None}, FIELDS[name].personal) for i, h, name, parse in builtin)
+    char_cols = _Columns((i, h, conv, {"": None}, c.special) for i, h, c, conv in chars)
+    for n, cells in table.rows:
+        report.rows += 1
+        if progress and report.rows % 1000 == 0:
+            progress(report.rows, table.estimate(report.rows))
+        if len(cells) < width:
+            cells += [""] * (width - len(cells))
+        row_errors = len(report.errors)
+        fields = _convert(n, cells, builtin_cols, report.errors)
+        number = fields[num_pos]
+        cid = None
+        if number is None and len(report.errors) == row_errors:
+            report.errors.append(CellError(n, number_header, "", t("value.empty")))
+        elif number in seen:
+            report.errors.append(CellError(n, number_header, number, t("import.duplicate_row", other=seen[number]), True))
+        elif number is not None:
+            seen[number] = n
+            cid = plan.existing.get(number)
+            if cid is not None and not plan.may_change(cid):
+                report.errors.append(CellError(n, number_header, number, t("import.not_yours"), True))
+        obs = _convert(n, cells, char_cols, report.errors)
         if not report.errors:
-            writer.flush()
-        if progress:
-            progress(report.rows, report.rows)
-        if report.errors:
-            conn.execute("ROLLBACK")
-            raise ImportRefused(report)
-        if dry_run:
-            conn.execute("ROLLBACK")
-            return report
-        conn.execute("INSERT INTO imports (at, author, file_sha256, rows, created, updated, observations)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     [now, actor.name, _sha256(path), report.rows, report.created, report.updated, report.observations])
-        audit.record(store.db, actor, "import", f"import:{report.rows}rows")
-        conn.execute("COMMIT")
-        refresh_statistics(store.db)
-        return report
-    except ImportRefused:
-        raise
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+            plan.add(cid, fields, obs)
+    plan.flush()
+    conn.execute("COMMIT")
+    plan.sha256 = table.sha256()
+    if progress:
+        progress(report.rows, report.rows)
+    return plan
 
 
 class ImportRefused(BadInput):
@@ -255,73 +292,67 @@ class ImportRefused(BadInput):
         self.report = report
 
 
-def _sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _names(columns) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
 
 
-def _insert_sql(table: str, columns: list[str]) -> str:
-    cols = ["client_id", *columns]
-    return (f"INSERT INTO {table} ({', '.join(chr(34) + c + chr(34) for c in cols)})"
-            f" VALUES ({', '.join('?' * len(cols))})")
+class _Plan:
+    """The checked rows, staged in temporary tables: new clients under ids 1, 2, ... (moved past
+    the highest id when written, so a client added meanwhile keeps its own), and the values for
+    existing clients, compared with what they hold when written."""
 
+    TABLES = ("import_clients", "import_profile", "import_observed", "import_floats", "import_updates")
 
-class _Writer:
-    """Buffers new clients and writes them with executemany; updates existing ones in place."""
-
-    def __init__(self, store, actor, now, field_names, chars):
-        self.store, self.now, self.author = store, now, actor.name
-        self.conn = store.conn
+    def __init__(self, store, actor, now, field_names, chars, report):
+        self.store, self.actor, self.now, self.author, self.report = store, actor, now, actor.name, report
+        self.conn = conn = store.conn
         self.field_names = field_names
-        self.chars = [c for _, _, c, _ in chars]
-        self.char_ids = [store.ids[c.key] for c in self.chars]
-        self.existing = dict(self.conn.execute("SELECT client_number, id FROM clients"))
-        self.next_id = (self.conn.execute("SELECT MAX(id) FROM clients").fetchone()[0] or 0) + 1
+        self.chars = chars
+        self.char_ids = [store.ids[c.key] for c in chars]
+        self.existing = dict(conn.execute("SELECT client_number, id FROM clients"))
         self.scope = None if actor.role == "admin" else access.client_scope(actor, "clients")
-        cols = [*field_names, "created_at", "updated_at"]
-        extra = [] if "status" in field_names else ["status"]
-        self.client_sql = (f"INSERT INTO clients (id, {', '.join(cols + extra)}) "
-                           f"VALUES ({', '.join('?' * (len(cols) + len(extra) + 1))})")
+        self.in_scope = None
+        if self.scope is not None:
+            where, params = self.scope
+            self.in_scope = {cid for (cid,) in conn.execute(f"SELECT id FROM clients WHERE {where}", params)}
         self.num_pos = field_names.index("client_number")
         self.status_pos = field_names.index("status") if "status" in field_names else None
         self.outflow_pos = field_names.index("outflow_type") if "outflow_type" in field_names else None
-        self.add_status = bool(extra)
-        self.profile_sql = _insert_sql("profile", [c.column for c in self.chars])
-        self.obs_sql = ("INSERT INTO observations (client_id, characteristic_id, value, observed_at, source, author)"
-                        " VALUES (?, ?, ?, ?, 'import', ?)")
-        # SQLite walks a client's values itself: measured here, 2.4x faster than a row per observation
-        self.obs_json_sql = ("INSERT INTO observations (client_id, characteristic_id, value, observed_at, source, author)"
-                             " SELECT ?, CAST(key AS INTEGER), value, ?, 'import', ? FROM json_each(?)")
+        self.client_columns = [*field_names, "created_at", "updated_at"] + ([] if self.status_pos is not None else ["status"])
+        self.profile_columns = [c.column for c in chars]
+        self.update_columns = [f"f_{name}" for name in field_names] + self.profile_columns
+        for name in self.TABLES:
+            conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+        conn.execute(f"CREATE TEMP TABLE import_clients (id INTEGER PRIMARY KEY, {_names(self.client_columns)})")
+        conn.execute(f"CREATE TEMP TABLE import_profile (client_id INTEGER PRIMARY KEY{''.join(', ' + _names([c]) for c in self.profile_columns)})")
+        conn.execute("CREATE TEMP TABLE import_observed (client_id INTEGER PRIMARY KEY, observed TEXT)")
+        conn.execute("CREATE TEMP TABLE import_floats (client_id, characteristic_id, value)")
+        conn.execute(f"CREATE TEMP TABLE import_updates (client_id INTEGER PRIMARY KEY{''.join(', ' + _names([c]) for c in self.update_columns)})")
         self.keys = [str(i) for i in self.char_ids]
-        self.numbers = [k for k, c in enumerate(self.chars) if c.type == "number"]
-        # a batch's new clients have consecutive ids: their observation times come from their profile rows
-        columns = "".join(f', "{c.at_column}"' for c in self.chars)
-        times = "".join(f', CASE WHEN "{c.column}" IS NULL THEN NULL ELSE ?1 END' for c in self.chars)
-        self.times_sql = (f"INSERT INTO profile_times (client_id{columns}) SELECT client_id{times}"
-                          " FROM profile WHERE client_id BETWEEN ?2 AND ?3")
-        self.clients, self.profiles, self.observations, self.floats = [], [], [], []
+        self.numbers = [k for k, c in enumerate(chars) if c.type == "number"]
+        self.next_id = 1
+        self.sha256 = ""
+        self.clients, self.profiles, self.observed, self.floats, self.updates = [], [], [], [], []
 
-    def add(self, fields, obs, report):
+    def may_change(self, cid: int) -> bool:
+        return self.in_scope is None or cid in self.in_scope
+
+    def add(self, cid, fields, obs):
         if self.outflow_pos is not None and fields[self.outflow_pos] is not None:
             if self.status_pos is not None:
                 fields[self.status_pos] = "outflow"
-        cid = self.existing.get(fields[self.num_pos])
         if cid is None:
-            self._new(fields, obs, report)
+            self._new(fields, obs)
         else:
-            self._update(cid, fields, obs, report)
-        if len(self.clients) >= BATCH:
+            self.updates.append((cid, *fields, *obs))
+        if len(self.clients) + len(self.updates) >= BATCH:
             self.flush()
 
-    def _new(self, fields, obs, report):
+    def _new(self, fields, obs):
         cid = self.next_id
         self.next_id += 1
-        self.existing[fields[self.num_pos]] = cid
         row = [cid, *fields, self.now, self.now]
-        if self.add_status:
+        if self.status_pos is None:
             outflow = self.outflow_pos is not None and fields[self.outflow_pos] is not None
             row.append("outflow" if outflow else "active")
         elif fields[self.status_pos] is None:
@@ -329,58 +360,116 @@ class _Writer:
         self.clients.append(row)
         self.profiles.append((cid, *obs))
         values = {key: v for key, v in zip(self.keys, obs) if v is not None}
-        report.observations += len(values)
+        self.report.observations += len(values)
         for k in self.numbers:
             if type(obs[k]) is float:  # not through JSON: the stored double must be exactly this one
-                self.floats.append((cid, self.char_ids[k], values.pop(self.keys[k]), self.now, self.author))
-        self.observations.append((cid, self.now, self.author, json.dumps(values, ensure_ascii=False)))
-        report.created += 1
+                self.floats.append((cid, self.char_ids[k], values.pop(self.keys[k])))
+        self.observed.append((cid, json.dumps(values, ensure_ascii=False)))
+        self.report.created += 1
 
-    def _update(self, cid, fields, obs, report):
+    def flush(self):
         conn = self.conn
-        if self.scope is not None:
-            where, params = self.scope
-            if not conn.execute(f"SELECT 1 FROM clients WHERE id = ? AND {where}", [cid, *params]).fetchone():
-                raise BadInput(t("import.not_your_client", number=fields[self.num_pos]))
-        self.flush()
-        changed = False
-        current = conn.execute(f"SELECT {', '.join(self.field_names)} FROM clients WHERE id = ?", [cid]).fetchone()
-        sets = {name: v for name, v, old in zip(self.field_names, fields, current) if v is not None and v != old}
-        if self.status_pos is None and self.outflow_pos is not None and fields[self.outflow_pos] is not None:
-            sets["status"] = "outflow"  # an outflow in the file ends the client's active status
+        if self.clients:
+            conn.executemany(f"INSERT INTO temp.import_clients VALUES ({', '.join('?' * (len(self.client_columns) + 1))})",
+                             self.clients)
+            conn.executemany(f"INSERT INTO temp.import_profile VALUES ({', '.join('?' * (len(self.chars) + 1))})",
+                             self.profiles)
+            conn.executemany("INSERT INTO temp.import_observed VALUES (?, ?)", self.observed)
+            conn.executemany("INSERT INTO temp.import_floats VALUES (?, ?, ?)", self.floats)
+        if self.updates:
+            conn.executemany(f"INSERT INTO temp.import_updates VALUES ({', '.join('?' * (len(self.update_columns) + 1))})",
+                             self.updates)
+        self.clients, self.profiles, self.observed, self.floats, self.updates = [], [], [], [], []
+
+    def write(self):
+        """Pass 2, under the write lock: copy the staged rows, apply the changes, record the import."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._check_unchanged()
+            base = conn.execute("SELECT COALESCE(MAX(id), 0) FROM clients").fetchone()[0]
+            clients = _names(self.client_columns)
+            conn.execute(f"INSERT INTO clients (id, {clients}) SELECT id + ?, {clients} FROM temp.import_clients", [base])
+            profile = "".join(", " + _names([c]) for c in self.profile_columns)
+            conn.execute(f"INSERT INTO profile (client_id{profile}) SELECT client_id + ?{profile} FROM temp.import_profile",
+                         [base])
+            times = "".join(f', "{c.at_column}"' for c in self.chars)
+            observed_at = "".join(f', CASE WHEN "{c.column}" IS NULL THEN NULL ELSE ?1 END' for c in self.chars)
+            conn.execute(f"INSERT INTO profile_times (client_id{times}) SELECT client_id{observed_at}"
+                         " FROM profile WHERE client_id > ?2", [self.now, base])
+            # SQLite walks a client's values itself: measured here, 2.4x faster than a row per observation
+            conn.execute("INSERT INTO observations (client_id, characteristic_id, value, observed_at, source, author)"
+                         " SELECT s.client_id + ?1, CAST(j.key AS INTEGER), j.value, ?2, 'import', ?3"
+                         " FROM temp.import_observed s, json_each(s.observed) j", [base, self.now, self.author])
+            conn.execute("INSERT INTO observations (client_id, characteristic_id, value, observed_at, source, author)"
+                         " SELECT client_id + ?1, characteristic_id, value, ?2, 'import', ?3 FROM temp.import_floats",
+                         [base, self.now, self.author])
+            self.apply_updates(write=True)
+            report = self.report
+            conn.execute("INSERT INTO imports (at, author, file_sha256, rows, created, updated, observations)"
+                         " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         [self.now, self.author, self.sha256, report.rows, report.created, report.updated,
+                          report.observations])
+            audit.record(self.store.db, self.actor, "import", f"import:{report.rows}rows")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _check_unchanged(self):
+        """What the check relied on still holds: no staged new client number was added meanwhile,
+        and every client to update still exists and is still the actor's to change."""
+        conn = self.conn
+        taken = conn.execute("SELECT s.client_number FROM temp.import_clients s"
+                             " JOIN clients c ON c.client_number = s.client_number LIMIT 1").fetchone()
+        if taken is None:
+            where, params = self.scope or ("1", [])
+            taken = conn.execute("SELECT u.f_client_number FROM temp.import_updates u"
+                                 " LEFT JOIN clients ON clients.id = u.client_id"
+                                 f" WHERE clients.id IS NULL OR NOT ({where}) LIMIT 1", params).fetchone()
+        if taken is not None:
+            raise CaseloadError(t("import.changed_meanwhile", number=taken[0]))
+
+    def apply_updates(self, write: bool):
+        """Existing clients: change the fields that differ and record an observation where a
+        value changed. With write=False only count (a dry run)."""
+        conn, report, now = self.conn, self.report, self.now
+        fields_sql = f"SELECT {', '.join(self.field_names)}, status FROM clients WHERE id = ?"
+        profile_sql = (f"SELECT {', '.join(chr(34) + c + chr(34) for c in self.profile_columns) or 'client_id'}"
+                       " FROM profile WHERE client_id = ?")
+        width = len(self.field_names)
+        for cid, *row in conn.execute("SELECT * FROM temp.import_updates ORDER BY rowid"):
+            fields, obs = row[:width], row[width:]
+            current = conn.execute(fields_sql, [cid]).fetchone()
+            if current is None:  # erased since the check (only a dry run gets here: write checks first)
+                continue
+            sets = {name: v for name, v, old in zip(self.field_names, fields, current) if v is not None and v != old}
+            if self.status_pos is None and self.outflow_pos is not None and fields[self.outflow_pos] is not None:
+                if current[-1] != "outflow":
+                    sets["status"] = "outflow"  # an outflow in the file ends the client's active status
+            prof = conn.execute(profile_sql, [cid]).fetchone()
+            changed_obs = [(k, v) for k, v in enumerate(obs) if v is not None and (prof is None or prof[k] != v)]
+            if write:
+                self._update(cid, sets, changed_obs)
+            report.observations += len(changed_obs)
+            if sets or changed_obs:
+                report.updated += 1
+            else:
+                report.unchanged += 1
+
+    def _update(self, cid, sets, changed_obs):
+        conn, now = self.conn, self.now
         if sets:
             conn.execute(f"UPDATE clients SET {', '.join(f'{k} = ?' for k in sets)}, updated_at = ? WHERE id = ?",
-                         [*sets.values(), self.now, cid])
-            changed = True
-        prof = conn.execute(f"SELECT {', '.join(chr(34) + c.column + chr(34) for c in self.chars) or 'client_id'}"
-                            " FROM profile WHERE client_id = ?", [cid]).fetchone()
-        for k, v in enumerate(obs):
-            if v is None or (prof is not None and prof[k] == v):
-                continue
+                         [*sets.values(), now, cid])
+        for k, v in changed_obs:
             c = self.chars[k]
             kid = self.char_ids[k]
-            conn.execute(OBSERVE_SQL, (cid, kid, self.now, cid, kid, self.now, v, "import", self.author))
+            conn.execute(OBSERVE_SQL, (cid, kid, now, cid, kid, now, v, "import", self.author))
             conn.execute(f'UPDATE profile SET "{c.column}" = ? WHERE client_id = ?', (v, cid))
             conn.execute(f'INSERT INTO profile_times (client_id, "{c.at_column}") VALUES (?, ?)'
                          f' ON CONFLICT (client_id) DO UPDATE SET "{c.at_column}" = excluded."{c.at_column}"',
-                         (cid, self.now))
-            report.observations += 1
-            changed = True
-        if changed:
-            report.updated += 1
-        else:
-            report.unchanged += 1
-
-    def flush(self):
-        if not self.clients:
-            return
-        conn = self.conn
-        conn.executemany(self.client_sql, self.clients)
-        conn.executemany(self.profile_sql, self.profiles)
-        conn.execute(self.times_sql, (self.now, self.clients[0][0], self.clients[-1][0]))
-        conn.executemany(self.obs_json_sql, self.observations)
-        conn.executemany(self.obs_sql, self.floats)
-        self.clients, self.profiles, self.observations, self.floats = [], [], [], []
+                         (cid, now))
 
 
 INTERVENTION_COLUMNS = {
@@ -390,17 +479,36 @@ INTERVENTION_COLUMNS = {
 }
 
 
-def import_interventions(store, actor, path, dry_run: bool = False) -> int:
-    """Rows of client_number, intervention, start, end, result; all or nothing."""
+def import_interventions(store, actor, source, dry_run: bool = False) -> int:
+    """Rows of client_number, intervention, start, end, result from a path or `-` (standard
+    input); all checked before the write lock is taken, then written all or nothing."""
+    access.require(actor, "admin", "teamlead")
+    example = "sudo -u caseload caseload intervention import - < FILE"
+    with open_table(source, store.config.imports, "FILE", example) as table:
+        rows = _check_interventions(store, actor, table)
+    if dry_run:
+        return len(rows)
+    conn = store.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany("INSERT INTO interventions (client_id, name, start_date, end_date, result, author, created_at)"
+                         " VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        audit.record(store.db, actor, "import_interventions", f"import:{len(rows)}rows")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return len(rows)
+
+
+def _check_interventions(store, actor, table) -> list[tuple]:
     from .interventions import RESULTS
 
-    access.require(actor, "admin", "teamlead")
-    table = read_table(path)
     cols = {}
     for i, header in enumerate(table.headers):
         target = INTERVENTION_COLUMNS.get(values.fold(header))
         if target is None:
-            raise BadInput(t("import.unknown_column", column=header or "?", position=i + 1))
+            raise BadInput(t("import.unknown_intervention_column", column=header or "?", position=i + 1))
         cols[target] = i
     for needed in ("client_number", "name", "start"):
         if needed not in cols:
@@ -441,18 +549,5 @@ def import_interventions(store, actor, path, dry_run: bool = False) -> int:
         if len(errors) == before:
             rows.append((cid, name, dates["start"], dates.get("end"), result, actor.name, utcnow()))
     if errors:
-        report = ImportReport(rows=len(rows), errors=errors)
-        raise ImportRefused(report)
-    if dry_run:
-        return len(rows)
-    conn = store.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.executemany("INSERT INTO interventions (client_id, name, start_date, end_date, result, author, created_at)"
-                         " VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-        audit.record(store.db, actor, "import_interventions", f"import:{len(rows)}rows")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return len(rows)
+        raise ImportRefused(ImportReport(rows=len(rows), errors=errors))
+    return rows

@@ -139,7 +139,7 @@ def test_map_file_renames_and_ignores(store, admin, tmp_path):
     path.write_text("Nr;Opmerking;Hoe gaat het\n1;vrije tekst;4\n", encoding="utf-8")
     mapping = tmp_path / "map.toml"
     mapping.write_text('[columns]\n"Nr" = "client_number"\n"Opmerking" = ""\n"Hoe gaat het" = "wellbeing"\n')
-    importer.import_file(store, admin, path, mapping)
+    importer.import_file(store, admin, path, importer.read_map(mapping))
     assert store.db.execute("SELECT v_wellbeing FROM profile").fetchone()[0] == 4
 
 
@@ -194,15 +194,18 @@ cell = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters=
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.tuples(cell, cell, cell, cell), min_size=1, max_size=5))
-def test_arbitrary_cells_raise_only_bad_input(store, admin, tmp_path_factory, rows):
+@given(rows=st.lists(st.tuples(cell, cell, cell, cell), min_size=1, max_size=5),
+       encoding=st.sampled_from(["utf-8", "utf-8-sig", "cp1252"]), delimiter=st.sampled_from(";,\t"))
+def test_arbitrary_cells_raise_only_bad_input(store, admin, tmp_path_factory, rows, encoding, delimiter):
     path = tmp_path_factory.mktemp("h") / "x.csv"
     import csv
+    import io
 
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f, delimiter=";")
-        w.writerow(["Klantnummer", "Welbevinden", "Geboortedatum", "Telefoon"])
-        w.writerows(rows)
+    out = io.StringIO(newline="")
+    w = csv.writer(out, delimiter=delimiter)
+    w.writerow(["Klantnummer", "Welbevinden", "Geboortedatum", "Telefoon"])
+    w.writerows(rows)
+    path.write_bytes(out.getvalue().encode(encoding, errors="replace"))
     before = store.db.execute("SELECT COUNT(*) FROM clients").fetchone()[0]
     try:
         importer.import_file(store, admin, path, dry_run=True)

@@ -93,27 +93,37 @@ def _progress_callback(total_hint: int):
             progress.start()
             task["id"] = progress.add_task(t("cli.working"), total=total)
         progress.update(task["id"], completed=done, total=total)
-        if done >= total:
+        if total is not None and done >= total:
             progress.stop()
 
     return update
 
 
 @main.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", metavar="FILE")
 @click.option("--dry-run", is_flag=True, help="Check everything, write nothing.")
-@click.option("--map", "map_path", type=click.Path(dir_okay=False, path_type=Path),
-              help='MAP.toml: [columns] "Header" = "field or key" ("" ignores a column).')
+@click.option("--column", "column_pairs", multiple=True, metavar='"HEADER=KEY"',
+              help='Map a column to a field or characteristic key ("HEADER=" ignores it); repeatable.')
+@click.option("--map", "map_path", metavar="MAP.toml",
+              help='A file of such mappings: [columns] "Header" = "field or key". Not under sudo: use --column.')
 @pass_env
-def import_(env, file, dry_run, map_path):
+def import_(env, file, dry_run, column_pairs, map_path):
     """Import clients and characteristics from CSV or XLSX, all or nothing.
 
-    Delimiter (, ; tab) and encoding (UTF-8, cp1252) are detected; headers match field names,
-    catalog keys and their Dutch or English labels. One bad cell means nothing is written, and
-    every bad row is listed. Re-importing updates clients and records only changed values.
+    FILE is a path, or - for standard input (under sudo only -:
+    sudo -u caseload caseload import - < file.csv). The format (CSV or XLSX), the delimiter
+    (, ; tab) and the encoding (UTF-8, cp1252) are detected from the content; headers match
+    field names, catalog keys and their Dutch or English labels. Everything is checked before
+    anything is written: one bad cell means nothing is written, and every bad row is listed.
+    Re-importing updates clients and records only changed values.
     """
+    from ..files import is_stdio
+
+    if map_path is not None and is_stdio(file) and is_stdio(map_path):
+        raise BadInput(t("import.one_stdin"))
+    mapping = {**importer.read_map(map_path), **importer.parse_columns(column_pairs)}
     store = env.store()
-    report = importer.import_file(store, env.actor(), file, map_path, dry_run=dry_run,
+    report = importer.import_file(store, env.actor(), file, mapping, dry_run=dry_run,
                                   progress=_progress_callback(100_000))
     key = "cli.import_dry_run" if dry_run else "cli.import_done"
     note(t(key, rows=report.rows, created=report.created, updated=report.updated,
@@ -320,10 +330,14 @@ def intervention_end(env, number, name, when, result):
 
 
 @intervention.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", metavar="FILE")
 @click.option("--dry-run", is_flag=True, help="Check everything, write nothing.")
 @pass_env
 def intervention_import(env, file, dry_run):
-    """Import rows of client_number, intervention, start, end, result; all or nothing."""
+    """Import rows of client_number, intervention, start, end, result; all or nothing.
+
+    FILE is a CSV or XLSX path, or - for standard input (under sudo only -:
+    sudo -u caseload caseload intervention import - < file.csv).
+    """
     n = importer.import_interventions(env.store(), env.actor(), file, dry_run=dry_run)
     note(t("cli.interventions_imported" if not dry_run else "cli.interventions_checked", n=n))
