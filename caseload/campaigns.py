@@ -21,6 +21,7 @@ from .db import write_transaction
 from .errors import BadInput, CaseloadError, NotFound
 from .i18n import t
 from .policy import iso, parse_iso
+from .reach import Reach
 
 log = logging.getLogger("caseload.campaigns")
 
@@ -101,16 +102,13 @@ def next_occurrence(store, s: dict, after: datetime) -> datetime | None:
     return None if end is not None and day > end else moment
 
 
-def add(store, actor, name: str, template: str, segment: str, channel: str = "auto", *, once: str | None = None,
-        weekly: str | None = None, every_weeks: int = 1, monthly: str | None = None, after: str | None = None,
-        days: int | None = None, at: str = "10:00", start: str | None = None, end: str | None = None,
-        now: datetime | None = None) -> dict:
-    """Make a scheduled campaign; exactly one of once, weekly, monthly, after (with days)."""
+def _spec(store, actor, name: str, template: str, segment: str, channel: str, once, weekly, every_weeks, monthly,
+          after, days, at, start, end, now: datetime) -> tuple[str, dict, datetime | None]:
+    """The checked name, schedule and first occurrence of a new campaign (none when relative)."""
     from . import templates
     from .values import parse_date
 
     access.require(actor, "coach", "teamlead", "admin")
-    now = now or datetime.now(timezone.utc)
     chosen = [k for k, v in (("once", once), ("weekly", weekly), ("monthly", monthly), ("relative", after)) if v]
     if len(chosen) != 1:
         raise BadInput(t("campaign.one_schedule"))
@@ -148,6 +146,33 @@ def add(store, actor, name: str, template: str, segment: str, channel: str = "au
     nxt = next_occurrence(store, s, now - timedelta(seconds=1)) if kind != "relative" else None
     if kind != "relative" and nxt is None:
         raise BadInput(t("campaign.no_occurrence"))
+    if store.db.execute("SELECT 1 FROM campaigns WHERE name = ?", [name]).fetchone():
+        raise BadInput(t("campaign.exists", name=name))
+    s.update(name=name, template=template, segment=segment.strip(), channel=channel, created_at=iso(now))
+    return name, s, nxt
+
+
+def plan_add(store, actor, name: str, template: str, segment: str, channel: str = "auto", *,
+             once: str | None = None, weekly: str | None = None, every_weeks: int = 1, monthly: str | None = None,
+             after: str | None = None, days: int | None = None, at: str = "10:00", start: str | None = None,
+             end: str | None = None, now: datetime | None = None) -> Reach:
+    """Whom a new campaign's first occurrence would reach (the segment as it is now), and when;
+    for a relative campaign, every client whose date is still ahead. Writes nothing."""
+    now = now or datetime.now(timezone.utc)
+    name, s, nxt = _spec(store, actor, name, template, segment, channel, once, weekly, every_weeks, monthly, after,
+                         days, at, start, end, now)
+    return _reach_next(store, actor, s, nxt, None, now)
+
+
+def add(store, actor, name: str, template: str, segment: str, channel: str = "auto", *, once: str | None = None,
+        weekly: str | None = None, every_weeks: int = 1, monthly: str | None = None, after: str | None = None,
+        days: int | None = None, at: str = "10:00", start: str | None = None, end: str | None = None,
+        now: datetime | None = None) -> dict:
+    """Make a scheduled campaign; exactly one of once, weekly, monthly, after (with days)."""
+    now = now or datetime.now(timezone.utc)
+    name, s, nxt = _spec(store, actor, name, template, segment, channel, once, weekly, every_weeks, monthly, after,
+                         days, at, start, end, now)
+    kind, at_time = s["kind"], s["at_time"]
     with write_transaction(store.db) as conn:
         if conn.execute("SELECT 1 FROM campaigns WHERE name = ?", [name]).fetchone():
             raise BadInput(t("campaign.exists", name=name))
@@ -162,6 +187,46 @@ def add(store, actor, name: str, template: str, segment: str, channel: str = "au
                       s["date_field"], s["offset_days"], iso(nxt) if nxt else None, iso(now), iso(now)])
         audit.record(conn, actor, "campaign_add", f"campaign:{cid}")
     return {"campaign_id": cid, "name": name, "kind": kind, "next_at": iso(nxt) if nxt else None}
+
+
+def _reach_next(store, actor, s: dict, nxt: datetime | None, campaign_id: int | None, now: datetime) -> Reach:
+    """The messages of a campaign's next occurrence (or a relative campaign's dates ahead), on
+    each client's channel as `queue` would choose it, within the actor's scope."""
+    out = Reach()
+    if s["kind"] != "relative" and nxt is None:
+        return out
+    plan = outbox.plan_queue(store, actor, s["segment"], s["template"], channel=s["channel"], campaign=s["name"],
+                             now=now)
+    if s["kind"] != "relative":
+        for p in plan.messages:
+            out.add(p.client_id, p.channel, max(nxt, now))
+        return out
+    days = dict(_relative_ahead(store, s, campaign_id, now))
+    off = timedelta(days=s["offset_days"])
+    for p in plan.messages:
+        if p.client_id in days:
+            out.add(p.client_id, p.channel, max(now, _local(store, date.fromisoformat(days[p.client_id]) + off,
+                                                            s["at_time"])))
+    return out
+
+
+def _relative_ahead(store, s: dict, campaign_id: int | None, now: datetime) -> list[tuple[int, str]]:
+    """(client id, date value) of the clients a relative campaign will still message: their date +
+    offset falls on or after the first day it still counts (see relative_due), not yet queued."""
+    col = field_sql(store, s["date_field"])
+    today = now.astimezone(store.tz).date()
+    first_day = max(today - timedelta(days=RELATIVE_CATCH_UP_DAYS),
+                    parse_iso(s["created_at"]).astimezone(store.tz).date())
+    lo = (first_day - timedelta(days=s["offset_days"])).isoformat()
+    where, params = segments.resolve_where(store, s["segment"])
+    sql = (f"SELECT clients.id, {col} FROM clients LEFT JOIN profile ON profile.client_id = clients.id"
+           f" WHERE {col} >= ? AND ({where})")
+    args = [lo, *params]
+    if campaign_id is not None:
+        sql += (" AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = ? AND m.client_id = clients.id"
+                f" AND m.occurrence = ? || {col})")
+        args += [campaign_id, f"{s['date_field']}:"]
+    return list(store.db.execute(sql, args))
 
 
 def field_sql(store, key: str) -> str:
@@ -204,8 +269,9 @@ def describe(store, s: dict) -> str:
     return t("campaign.when_relative", days=s["offset_days"], field=s["date_field"], at=s["at_time"])
 
 
-def set_status(store, actor, name: str, status: str) -> None:
-    """Pause or resume: for the campaign's owner, their team lead or an admin."""
+def _campaign(store, actor, name: str) -> dict:
+    """A scheduled campaign (by name or id) the actor may pause or resume: its owner, their team
+    lead or an admin."""
     from . import owners
 
     access.require(actor, "coach", "teamlead", "admin")
@@ -213,6 +279,34 @@ def set_status(store, actor, name: str, status: str) -> None:
     if not rows:
         raise NotFound(t("outbox.no_campaign", campaign=name))
     owners.require(store.db, actor, rows[0]["owner"], t("owners.campaign", name=rows[0]["name"]))
+    return rows[0]
+
+
+def held(store, campaign_id: int, now: datetime) -> Reach:
+    """The messages of a campaign that are queued and wait (while it is paused)."""
+    out = Reach()
+    for cid, channel, due in store.db.execute("SELECT client_id, channel, due_at FROM messages WHERE campaign_id = ?"
+                                              " AND status = 'queued'", [campaign_id]):
+        out.add(cid, channel, max(now, parse_iso(due)))
+    return out
+
+
+def plan_resume(store, actor, name: str, now: datetime | None = None) -> tuple[Reach, int]:
+    """Whom resuming a campaign reaches: its queued messages that waited, and its next occurrence
+    (the segment as it is now, in its owner's scope). Returns the reach and how many waited."""
+    s = _campaign(store, actor, name)
+    now = now or datetime.now(timezone.utc)
+    waiting = held(store, s["id"], now)
+    runs_as = _actor(store, s)
+    if runs_as is None:
+        return waiting, waiting.messages
+    nxt = parse_iso(s["next_at"]) if s["next_at"] else None
+    return waiting | _reach_next(store, runs_as, s, nxt, s["id"], now), waiting.messages
+
+
+def set_status(store, actor, name: str, status: str) -> None:
+    """Pause or resume: for the campaign's owner, their team lead or an admin."""
+    rows = [_campaign(store, actor, name)]
     with write_transaction(store.db) as conn:
         conn.execute("UPDATE campaigns SET status = ?, failures_in_a_row = 0, updated_at = ? WHERE id = ?",
                      [status, iso(datetime.now(timezone.utc)), rows[0]["id"]])

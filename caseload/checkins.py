@@ -17,7 +17,8 @@ or cancelled (nothing could be asked, e.g. after STOP).
 
 Rhythm: a schedule (`caseload checkin schedule --segment S --every 2w`) gives every client in its
 segment a check-in when their last one, of any schedule, started `every` days ago or more (by
-local date), at the schedule's local time. `caseload checkin now` starts a round at once. The
+local date), at the schedule's local time. A new or resumed schedule's first round waits for the
+next such time (`starts_at`), never the next tick. `caseload checkin now` starts a round at once. The
 daemon's `run_schedules` is driven by the database ("due and not yet done"), never by the
 scheduler's memory, so a missed minute or a restart loses nothing and repeats nothing.
 """
@@ -32,6 +33,7 @@ from .db import write_transaction
 from .errors import BadInput, NotFound
 from .i18n import pick, t
 from .policy import NO_MESSAGES, iso, parse_iso
+from .reach import Reach
 
 log = logging.getLogger("caseload.checkins")
 
@@ -189,6 +191,14 @@ class RoundPlan:
 
     def skip(self, why: str) -> None:
         self.skipped[why] = self.skipped.get(why, 0) + 1
+
+    def reach(self, at: datetime) -> Reach:
+        """Who the round messages: one first message per check-in (over SMS the next question
+        follows a reply), all going out at `at`."""
+        out = Reach()
+        for p in self.planned:
+            out.add(p.client_id, p.channel, at)
+        return out
 
 
 def _local_day_start(store, day: date) -> str:
@@ -367,10 +377,18 @@ SCHEDULE_COLUMNS = ("id", "segment", "every_days", "ask", "extra", "at_time", "c
                     "author", "created_at")
 
 
-def add_schedule(store, actor, segment: str, every: str | int, ask=(), questions: int = 3, at: str = "10:00",
-                 channel: str = "auto", now: datetime | None = None) -> int:
-    """A check-in rhythm for a segment; the daemon starts the rounds. `questions` counts the
-    wellbeing question (1 to 3)."""
+def first_round_at(store, at_time: str, now: datetime) -> datetime:
+    """When a schedule made or resumed at `now` starts its first round: the next `at_time` in the
+    organisation's timezone (today's when it has not passed yet)."""
+    local = now.astimezone(store.tz)
+    h, m = (int(x) for x in at_time.split(":"))
+    moment = datetime.combine(local.date(), time(h, m), tzinfo=store.tz)
+    if moment < local.replace(second=0, microsecond=0):
+        moment = datetime.combine(local.date() + timedelta(days=1), time(h, m), tzinfo=store.tz)
+    return moment.astimezone(timezone.utc)
+
+
+def _schedule_args(store, actor, segment: str, every, ask, questions: int, at: str, channel: str):
     access.require(actor, "coach", "teamlead", "admin")
     days = every if isinstance(every, int) else parse_every(every)
     if not 1 <= questions <= MAX_EXTRA + 1:
@@ -378,15 +396,31 @@ def add_schedule(store, actor, segment: str, every: str | int, ask=(), questions
     if channel not in CHANNELS:
         raise BadInput(t("checkin.bad_channel", channel=channel, allowed=", ".join(CHANNELS)))
     segments.resolve_where(store, segment)  # a bad expression fails now, not in the daemon
-    keys = _ask_keys(store, ask)
-    at_time = parse_at(at)
-    now_s = iso(now or datetime.now(timezone.utc))
+    return days, _ask_keys(store, ask), parse_at(at)
+
+
+def plan_schedule(store, actor, segment: str, every: str | int, ask=(), questions: int = 3, at: str = "10:00",
+                  channel: str = "auto", now: datetime | None = None) -> Reach:
+    """Whom a new schedule's first round would reach, and when; writes nothing."""
+    days, keys, at_time = _schedule_args(store, actor, segment, every, ask, questions, at, channel)
+    first = first_round_at(store, at_time, now or datetime.now(timezone.utc))
+    plan = plan_round(store, actor, segment, first, ask=keys, extra=questions - 1, channel=channel, every_days=days)
+    return plan.reach(first)
+
+
+def add_schedule(store, actor, segment: str, every: str | int, ask=(), questions: int = 3, at: str = "10:00",
+                 channel: str = "auto", now: datetime | None = None) -> int:
+    """A check-in rhythm for a segment; the daemon starts the rounds, the first at the next `at`
+    (see first_round_at). `questions` counts the wellbeing question (1 to 3)."""
+    days, keys, at_time = _schedule_args(store, actor, segment, every, ask, questions, at, channel)
+    now = now or datetime.now(timezone.utc)
+    now_s = iso(now)
     with write_transaction(store.db) as conn:
         sid = conn.execute(
             "INSERT INTO checkin_schedules (segment, every_days, ask, extra, at_time, channel, status, owner, author,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)",
-            [segment.strip(), days, ",".join(keys), questions - 1, at_time, channel, actor.name, actor.name, now_s,
-             now_s]).lastrowid
+            " starts_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?)",
+            [segment.strip(), days, ",".join(keys), questions - 1, at_time, channel, actor.name, actor.name,
+             iso(first_round_at(store, at_time, now)), now_s, now_s]).lastrowid
         audit.record(conn, actor, "checkin_schedule", f"checkin_schedule:{sid}")
     return sid
 
@@ -407,25 +441,54 @@ def list_schedules(store, actor) -> list[dict]:
     return rows
 
 
-def set_schedule_status(store, actor, schedule_id: int, status: str) -> None:
-    """Pause or resume: for the schedule's owner, their team lead or an admin."""
+def _schedule(store, actor, schedule_id: int) -> dict:
+    """A schedule the actor may pause or resume: its owner, their team lead or an admin."""
     from . import owners
 
     access.require(actor, "coach", "teamlead", "admin")
-    row = store.db.execute("SELECT owner FROM checkin_schedules WHERE id = ?", [schedule_id]).fetchone()
+    row = store.db.execute("SELECT id, segment, every_days, ask, extra, at_time, channel, status, owner"
+                           " FROM checkin_schedules WHERE id = ?", [schedule_id]).fetchone()
     if row is None:
         raise NotFound(t("checkin.no_schedule", id=schedule_id))
-    owners.require(store.db, actor, row[0], t("owners.schedule", id=schedule_id))
+    owners.require(store.db, actor, row[8], t("owners.schedule", id=schedule_id))
+    return dict(zip(("id", "segment", "every_days", "ask", "extra", "at_time", "channel", "status", "owner"), row))
+
+
+def plan_resume(store, actor, schedule_id: int, now: datetime | None = None) -> Reach:
+    """Whom resuming a schedule reaches in its first round (at its next time of day), as its owner."""
+    s = _schedule(store, actor, schedule_id)
+    first = first_round_at(store, s["at_time"], now or datetime.now(timezone.utc))
+    try:
+        runs_as = access.resolve_actor(store.db, s["owner"], interface="daemon")
+    except Exception:  # the owner left: the daemon skips it, so it reaches nobody
+        return Reach()
+    plan = plan_round(store, runs_as, s["segment"], first, ask=s["ask"], extra=s["extra"], channel=s["channel"],
+                      every_days=s["every_days"])
+    return plan.reach(first)
+
+
+def set_schedule_status(store, actor, schedule_id: int, status: str, now: datetime | None = None) -> None:
+    """Pause or resume: for the schedule's owner, their team lead or an admin. A resumed schedule
+    starts again at its next time of day."""
+    s = _schedule(store, actor, schedule_id)
+    now = now or datetime.now(timezone.utc)
+    starts = iso(first_round_at(store, s["at_time"], now)) if status == "active" else None
     with write_transaction(store.db) as conn:
-        conn.execute("UPDATE checkin_schedules SET status = ?, updated_at = ? WHERE id = ?",
-                     [status, iso(datetime.now(timezone.utc)), schedule_id])
+        conn.execute("UPDATE checkin_schedules SET status = ?, starts_at = COALESCE(?, starts_at), updated_at = ?"
+                     " WHERE id = ?", [status, starts, iso(now), schedule_id])
         audit.record(conn, actor, "checkin_schedule_" + status, f"checkin_schedule:{schedule_id}")
+
+
+def plan_now(store, actor, segment: str, now: datetime | None = None, *, ask=(), questions: int = 3,
+             channel: str = "auto") -> RoundPlan:
+    """`caseload checkin now`: who gets a check-in at once (`.reach(now)`); queue it with queue_round."""
+    return plan_round(store, actor, segment, now, ask=ask, extra=questions - 1, channel=channel)
 
 
 def round_now(store, actor, segment: str, now: datetime | None = None, *, ask=(), questions: int = 3,
               channel: str = "auto") -> dict:
-    """`caseload checkin now`: a round at once for the segment (sent by the next send run)."""
-    plan = plan_round(store, actor, segment, now, ask=ask, extra=questions - 1, channel=channel)
+    """A round at once for the segment (sent by the next send run)."""
+    plan = plan_now(store, actor, segment, now, ask=ask, questions=questions, channel=channel)
     return queue_round(store, actor, plan, now)
 
 
@@ -435,10 +498,10 @@ def run_schedules(store, now: datetime | None = None) -> dict:
     now = now or datetime.now(timezone.utc)
     local = now.astimezone(store.tz)
     done = {"schedules": 0, "queued": 0}
-    rows = store.db.execute("SELECT id, segment, every_days, ask, extra, at_time, channel, owner"
+    rows = store.db.execute("SELECT id, segment, every_days, ask, extra, at_time, channel, owner, starts_at"
                             " FROM checkin_schedules WHERE status = 'active' ORDER BY every_days, id").fetchall()
-    for sid, segment, every, ask, extra, at_time, channel, owner in rows:
-        if local.strftime("%H:%M") < at_time:
+    for sid, segment, every, ask, extra, at_time, channel, owner, starts_at in rows:
+        if local.strftime("%H:%M") < at_time or (starts_at is not None and iso(now) < starts_at):
             continue
         try:
             actor = access.resolve_actor(store.db, owner, interface="daemon")

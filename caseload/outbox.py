@@ -45,6 +45,7 @@ from .db import write_transaction
 from .errors import BadInput, NotFound
 from .i18n import t
 from .policy import NO_MESSAGES, iso, parse_iso
+from .reach import Reach
 
 log = logging.getLogger("caseload.outbox")
 
@@ -960,6 +961,12 @@ class QueuePlan:
     def by_channel(self) -> dict[str, int]:
         return dict(Counter(p.channel for p in self.messages))
 
+    def reach(self) -> Reach:
+        out = Reach()
+        for p in self.messages:
+            out.add(p.client_id, p.channel, self.due_at)
+        return out
+
 
 def parse_at(store, text: str | None, now: datetime | None = None) -> datetime:
     """--at: "2025-03-01 09:30", "2025-03-01T09:30", "01-03-2025 09:30" in the organisation's
@@ -1194,9 +1201,11 @@ def events(store, actor, message_id: int) -> list[dict]:
         "SELECT at, status, reason, attempts FROM message_events WHERE message_id = ? ORDER BY id", [message_id])]
 
 
-def _select_ids(conn, actor, ids: list[int] | None, campaign_id: int | None, states: tuple) -> list[int]:
+def _select(conn, actor, ids: list[int] | None, campaign_id: int | None, states: tuple) -> list[tuple]:
+    """(id, client id, channel) of the chosen messages in `states`, of clients the actor may see."""
     scope, args = access.client_scope(actor, "clients")
-    sql = (f"SELECT m.id FROM messages m JOIN clients ON clients.id = m.client_id WHERE ({scope})"
+    sql = ("SELECT m.id, m.client_id, m.channel FROM messages m JOIN clients ON clients.id = m.client_id"
+           f" WHERE ({scope})"
            f" AND m.status IN ({', '.join('?' * len(states))})")
     args += list(states)
     if ids:
@@ -1205,7 +1214,34 @@ def _select_ids(conn, actor, ids: list[int] | None, campaign_id: int | None, sta
     if campaign_id is not None:
         sql += " AND m.campaign_id = ?"
         args.append(campaign_id)
-    return [r[0] for r in conn.execute(sql, args)]
+    return conn.execute(sql, args).fetchall()
+
+
+def _select_ids(conn, actor, ids: list[int] | None, campaign_id: int | None, states: tuple) -> list[int]:
+    return [r[0] for r in _select(conn, actor, ids, campaign_id, states)]
+
+
+RETRIED = ("failed", "expired", "cancelled")
+
+
+def plan_retry(store, actor, ids: list[int] | None = None, campaign: str | None = None,
+               now: datetime | None = None) -> Reach:
+    """Whom `retry` reaches: the messages it queues again (due now) and, with a paused campaign,
+    the queued ones that waited for it. Writes nothing."""
+    access.require(actor, "coach", "teamlead", "admin")
+    if not ids and not campaign:
+        raise BadInput(t("outbox.needs_ids_or_campaign"))
+    now = _now(now)
+    camp = _campaign_id(store, campaign, actor) if campaign else None
+    out = Reach()
+    for _, client_id, channel in _select(store.db, actor, ids, camp, RETRIED):
+        out.add(client_id, channel, now)
+    paused = camp is not None and store.db.execute("SELECT status FROM campaigns WHERE id = ?", [camp]).fetchone()[0]
+    if paused == "paused":
+        for client_id, channel, due in store.db.execute(
+                "SELECT client_id, channel, due_at FROM messages WHERE campaign_id = ? AND status = 'queued'", [camp]):
+            out.add(client_id, channel, max(now, parse_iso(due)))
+    return out
 
 
 def cancel(store, actor, ids: list[int] | None = None, campaign: str | None = None,
@@ -1243,7 +1279,7 @@ def retry(store, actor, ids: list[int] | None = None, campaign: str | None = Non
     hours = store.config.policy.expire_after_hours
     expires = iso(now + timedelta(hours=hours)) if hours > 0 else None
     with write_transaction(store.db) as conn:
-        chosen = _select_ids(conn, actor, ids, camp, ("failed", "expired", "cancelled"))
+        chosen = _select_ids(conn, actor, ids, camp, RETRIED)
         for mid in chosen:
             _set(conn, mid, now, "queued", f"retry by {actor.name}", attempts=0, due_at=iso(now), expires_at=expires)
         if camp is not None:

@@ -128,7 +128,7 @@ def test_email_checkin_is_one_message_with_every_question_and_tap_links(store):
 
 def test_a_schedule_follows_each_clients_rhythm_from_the_database(store):
     add_clients(store, 2, preferred_channel="sms")
-    sid = checkins.add_schedule(store, ADMIN, "status = active", "2w", at="11:00")
+    sid = checkins.add_schedule(store, ADMIN, "status = active", "2w", at="11:00", now=NOW.replace(hour=7))
     assert checkins.run_schedules(store, NOW.replace(hour=8))["queued"] == 0  # 10:00 local: not yet
     assert checkins.run_schedules(store, NOW)["queued"] == 2
     assert checkins.run_schedules(store, NOW + timedelta(minutes=1))["queued"] == 0  # done already
@@ -145,10 +145,10 @@ def test_a_schedule_follows_each_clients_rhythm_from_the_database(store):
 def test_a_coachs_schedule_reaches_only_their_own_clients(store):
     add_clients(store, 1, preferred_channel="sms", coach="coach1")
     add_clients(store, 1, start=2, preferred_channel="sms", coach="coach2")
-    checkins.add_schedule(store, COACH1, "status = active", "1w", at="00:00")
+    checkins.add_schedule(store, COACH1, "status = active", "1w", at="00:00", now=NOW - timedelta(days=1))
     checkins.run_schedules(store, NOW)
     assert store.db.execute("SELECT client_id FROM checkins").fetchall() == [(1,)]
-    assert [s["author"] for s in checkins.list_schedules(store, COACH1)] == ["coach1"]
+    assert [s["owner"] for s in checkins.list_schedules(store, COACH1)] == ["coach1"]
     assert checkins.list_schedules(store, access.Actor("coach2", "coach")) == []
 
 

@@ -2,6 +2,8 @@
 reply comes back through the webhook, lands in the profile and moves the client into a segment;
 then STOP holds the next message back. SMTP and SMS servers run on 127.0.0.1 only."""
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from caseload import access, checkins, clients, outbox, segments, templates
@@ -20,7 +22,9 @@ def test_checkin_reply_segment_and_stop_through_the_real_daemon(tmp_path):
         templates.add_template(store, ADMIN, "tip", "sms", "Hoi {{ first_name }}, er is een nieuwe vacature.")
         clients.set_characteristics(store, ADMIN, "K00001", {"childcare_arranged": "nee"},
                                     observed_at="2024-01-01T09:00:00Z")  # stale: a second question
-        checkins.add_schedule(store, ADMIN, "status = active", "2w", at="00:00")
+        # made yesterday: its first round (today 00:00, passed) is due now
+        checkins.add_schedule(store, ADMIN, "status = active", "2w", at="00:00",
+                              now=datetime.now(timezone.utc) - timedelta(days=1))
         assert cid not in segments.client_ids(store, "wellbeing <= 2")
         phone = store.db.execute("SELECT phone FROM clients WHERE id = ?", [cid]).fetchone()[0]
 

@@ -7,7 +7,7 @@ import click
 from .. import access, campaigns as camp, checkins as core, i18n
 from ..i18n import t
 from . import Env, main, pass_env
-from .output import emit, emit_record, format_option, note
+from .output import ask, emit, emit_record, format_option, note, yes_option
 
 
 NOT_RUNNING = 3  # `daemon status` when no daemon holds the database (LSB: "program is not running")
@@ -91,28 +91,48 @@ def checkin():
 @checkin.command("schedule")
 @click.option("--segment", required=True, help="A saved segment or an expression.")
 @click.option("--every", required=True, help="The rhythm per client: 2w, 14d, 3 weeks.")
-@click.option("--ask", default="", help="Characteristics to ask (comma-separated) even when missing.")
+@click.option("--ask", "ask_keys", default="", help="Characteristics to ask (comma-separated) even when missing.")
 @click.option("--questions", type=click.IntRange(1, 3), default=3, show_default=True,
               help="Questions per check-in, the wellbeing question included.")
-@click.option("--at", "at_time", default="10:00", show_default=True, help="Local time of day to start.")
+@click.option("--at", "at_time", default="10:00", show_default=True,
+              help="Local time of day to start; the first round waits for it.")
 @click.option("--channel", type=click.Choice(core.CHANNELS), default="auto", show_default=True)
+@yes_option
 @pass_env
-def checkin_schedule(env, segment, every, ask, questions, at_time, channel):
-    """Give every client in a segment a check-in on their own rhythm (the daemon starts them)."""
-    sid = core.add_schedule(env.store(), env.actor(), segment, every, ask=ask, questions=questions, at=at_time,
-                            channel=channel)
+def checkin_schedule(env, segment, every, ask_keys, questions, at_time, channel, yes):
+    """Give every client in a segment a check-in on their own rhythm (the daemon starts them).
+
+    Shows how many clients the first round reaches, by channel, and when it starts (the next
+    --at time), and asks first.
+    """
+    store, actor = env.store(), env.actor()
+    args = dict(ask=ask_keys, questions=questions, at=at_time, channel=channel)
+    reach = core.plan_schedule(store, actor, segment, every, **args)
+    ask(reach, store.tz, t("reach.confirm.checkin_schedule"), yes,
+        t("reach.recurring", days=core.parse_every(every)))
+    sid = core.add_schedule(store, actor, segment, every, **args)
     note(t("checkin.scheduled", id=sid))
 
 
 @checkin.command("now")
 @click.option("--segment", required=True, help="A saved segment or an expression.")
-@click.option("--ask", default="", help="Characteristics to ask (comma-separated) even when missing.")
+@click.option("--ask", "ask_keys", default="", help="Characteristics to ask (comma-separated) even when missing.")
 @click.option("--questions", type=click.IntRange(1, 3), default=3, show_default=True)
 @click.option("--channel", type=click.Choice(core.CHANNELS), default="auto", show_default=True)
+@yes_option
 @pass_env
-def checkin_now(env, segment, ask, questions, channel):
-    """A check-in round at once for a segment; the next `caseload send` or daemon tick sends it."""
-    r = core.round_now(env.store(), env.actor(), segment, ask=ask, questions=questions, channel=channel)
+def checkin_now(env, segment, ask_keys, questions, channel, yes):
+    """A check-in round at once for a segment; the next `caseload send` or daemon tick sends it.
+
+    Shows how many clients it reaches, by channel, and asks first.
+    """
+    from datetime import datetime, timezone
+
+    store, actor = env.store(), env.actor()
+    now = datetime.now(timezone.utc)
+    plan = core.plan_now(store, actor, segment, now, ask=ask_keys, questions=questions, channel=channel)
+    ask(plan.reach(now), store.tz, t("reach.confirm.checkin_now", n=len(plan.planned)), yes)
+    r = core.queue_round(store, actor, plan, now)
     note(t("checkin.queued", n=r["queued"], in_segment=r["in_segment"]))
     if r["skipped"]:
         note(t("checkin.skipped", reasons=", ".join(f"{t('checkin.reason.' + k)} {n}" for k, n in sorted(r["skipped"].items()))))
@@ -148,10 +168,16 @@ def checkin_pause(env, schedule_id):
 
 @checkin.command("resume")
 @click.argument("schedule_id", type=int)
+@yes_option
 @pass_env
-def checkin_resume(env, schedule_id):
-    """Start check-ins for a paused schedule again."""
-    core.set_schedule_status(env.store(), env.actor(), schedule_id, "active")
+def checkin_resume(env, schedule_id, yes):
+    """Start check-ins for a paused schedule again, at its next time of day.
+
+    Shows how many clients its first round reaches, by channel, and asks first.
+    """
+    store, actor = env.store(), env.actor()
+    ask(core.plan_resume(store, actor, schedule_id), store.tz, t("reach.confirm.checkin_resume", id=schedule_id), yes)
+    core.set_schedule_status(store, actor, schedule_id, "active")
     note(t("checkin.resumed", id=schedule_id))
 
 
@@ -181,12 +207,24 @@ def campaign():
 @click.option("--at", "at_time", default="10:00", show_default=True, help="Local time of day.")
 @click.option("--start", help="First day (weekly, monthly); default today.")
 @click.option("--end", help="Last day (weekly, monthly).")
+@yes_option
 @pass_env
 def campaign_add(env, name, template_name, segment, channel, once, weekly, every_weeks, monthly, after, days,
-                 at_time, start, end):
-    """Schedule a campaign; the daemon queues each occurrence for the segment as it is then."""
-    r = camp.add(env.store(), env.actor(), name, template_name, segment, channel, once=once, weekly=weekly,
-                 every_weeks=every_weeks, monthly=monthly, after=after, days=days, at=at_time, start=start, end=end)
+                 at_time, start, end, yes):
+    """Schedule a campaign; the daemon queues each occurrence for the segment as it is then.
+
+    Shows how many clients and messages the first occurrence reaches (the segment as it is now),
+    by channel, and when they go out, and asks first.
+    """
+    from datetime import datetime, timezone
+
+    store, actor = env.store(), env.actor()
+    now = datetime.now(timezone.utc)
+    args = dict(once=once, weekly=weekly, every_weeks=every_weeks, monthly=monthly, after=after, days=days,
+                at=at_time, start=start, end=end, now=now)
+    reach = camp.plan_add(store, actor, name, template_name, segment, channel, **args)
+    ask(reach, store.tz, t("reach.confirm.campaign_add", name=name.strip()), yes)
+    r = camp.add(store, actor, name, template_name, segment, channel, **args)
     note(t("campaign.added", name=r["name"], next=r["next_at"] or "-"))
 
 
@@ -211,8 +249,16 @@ def campaign_pause(env, name):
 
 @campaign.command("resume")
 @click.argument("name")
+@yes_option
 @pass_env
-def campaign_resume(env, name):
-    """Resume a paused campaign."""
-    camp.set_status(env.store(), env.actor(), name, "active")
+def campaign_resume(env, name, yes):
+    """Resume a paused campaign: its waiting messages go out, and its next occurrence is queued.
+
+    Shows how many clients and messages that is, by channel, and when the first go out, and asks first.
+    """
+    store, actor = env.store(), env.actor()
+    reach, waiting = camp.plan_resume(store, actor, name)
+    ask(reach, store.tz, t("reach.confirm.campaign_resume", name=name), yes,
+        *([t("reach.waiting", n=waiting)] if waiting else []))
+    camp.set_status(store, actor, name, "active")
     note(t("campaign.resumed", name=name))

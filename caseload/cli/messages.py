@@ -9,7 +9,7 @@ from .. import files, outbox as core, policy, templates
 from ..errors import BadInput
 from ..i18n import t
 from . import Env, main, pass_env
-from .output import emit, emit_record, format_option, note
+from .output import ask, confirm, emit, emit_record, format_option, note, yes_option
 
 
 def _read(path: str | None, option: str) -> str | None:
@@ -137,7 +137,7 @@ def queue(env, segment, template_name, at, channel, campaign, yes):
                "text": (p.subject + ": " if p.subject else "") + " ".join(p.body.split())[:70]} for p in plan.sample()]
     emit(sample, ["client_number", "name", "channel", "language", "text"], "table", title=t("queue.sample"))
     if not yes:
-        click.confirm(t("queue.confirm", n=plan.count), abort=True, err=True)
+        confirm(t("queue.confirm", n=plan.count))
     result = core.commit_queue(store, actor, plan)
     note(t("queue.done", n=result["queued"], campaign=result["campaign"], already=result["already"]))
 
@@ -237,8 +237,15 @@ def outbox_cancel(env, ids, campaign):
 @outbox.command("retry")
 @click.argument("ids", nargs=-1, type=int)
 @click.option("--campaign", help="Retry the failed, expired and cancelled messages of a campaign and resume it.")
+@yes_option
 @pass_env
-def outbox_retry(env, ids, campaign):
-    """Queue failed, expired or cancelled messages again (and resume a paused campaign)."""
-    n = core.retry(env.store(), env.actor(), list(ids), campaign)
+def outbox_retry(env, ids, campaign, yes):
+    """Queue failed, expired or cancelled messages again (and resume a paused campaign).
+
+    More than one message: shows how many clients and messages, by channel, and asks first.
+    """
+    store, actor = env.store(), env.actor()
+    reach = core.plan_retry(store, actor, list(ids), campaign)
+    ask(reach, store.tz, t("reach.confirm.retry", n=reach.messages), yes)
+    n = core.retry(store, actor, list(ids), campaign)
     note(t("outbox.retried", n=n))

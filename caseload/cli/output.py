@@ -84,3 +84,27 @@ def emit_record(record: dict, fmt: str, labels: dict | None = None) -> None:
 def note(message: str) -> None:
     """A diagnostic for people, on stderr, never wrapped (scripts and logs read it too)."""
     click.echo(message, err=True)
+
+
+yes_option = click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
+
+
+def ask(reach, tz, question: str, yes: bool, *details: str) -> None:
+    """Show whom a mass action reaches (counts by channel, when the first go out) on stderr, and
+    ask when it is more than one client or message, unless --yes. No answer (no terminal) is no."""
+    note(reach.describe(tz))
+    for line in details:
+        note(line)
+    if reach.asks() and not yes:
+        confirm(question)
+
+
+def confirm(question: str) -> None:
+    """Ask on stderr in the user's language (j/ja in Dutch); anything else, or no terminal to
+    answer from, aborts (exit 1)."""
+    from ..i18n import t
+
+    answer = click.prompt(f"{question} {t('answer.choices')}", default="", show_default=False, err=True,
+                          prompt_suffix=" ")
+    if answer.strip().lower() not in [w.strip() for w in t("answer.yes").split(",")]:
+        raise click.exceptions.Abort()

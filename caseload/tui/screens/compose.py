@@ -227,6 +227,7 @@ class ComposeScreen(Localized, Screen):
                 self.commit(plan)
 
         self.app.push_screen(ConfirmScreen(t("queue.confirm", n=fmt.number(plan.count)) + "\n" +
+                                           plan.reach().describe(self.app.store.tz, fmt.number) + "\n" +
                                            t("tui.compose.confirm_detail", campaign=plan.campaign,
                                              at=fmt.moment(_iso(plan.due_at), self.app.store.tz)),
                                            yes=t("tui.compose.queue")), answered)

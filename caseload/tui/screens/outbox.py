@@ -1,5 +1,6 @@
 """The outbox: how many messages are in each state, per campaign; the failures with their
-reasons; cancel what is still queued and retry what failed (after a confirmation)."""
+reasons; cancel what is still queued and retry what failed (after a confirmation that shows
+whom the retry reaches, from outbox.plan_retry, as the CLI does)."""
 
 from rich.text import Text
 from textual import on, work
@@ -36,6 +37,11 @@ class OutboxScreen(Localized, Screen):
         def __init__(self, text: str) -> None:
             super().__init__()
             self.text = text
+
+    class RetryPlanned(Message):
+        def __init__(self, question: str, reach, ids, campaign) -> None:
+            super().__init__()
+            self.question, self.reach, self.ids, self.campaign = question, reach, ids, campaign
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -123,9 +129,20 @@ class OutboxScreen(Localized, Screen):
             self.notify(t("tui.outbox.choose_campaign"), severity="warning")
             return
         if kind == "message":
-            self._confirm(t("tui.outbox.confirm_retry_message", id=key), "retry", [int(key)], None)
+            self.plan_retry(t("tui.outbox.confirm_retry_message", id=key), [int(key)], None)
         else:
-            self._confirm(t("tui.outbox.confirm_retry", campaign=key), "retry", None, key)
+            self.plan_retry(t("tui.outbox.confirm_retry", campaign=key), None, key)
+
+    @work(thread=True, exclusive=True, group="change")
+    def plan_retry(self, question: str, ids, campaign) -> None:
+        app = self.app
+        with app.reported():
+            reach = outbox.plan_retry(app.store_here(), app.actor, ids=ids, campaign=campaign)
+            self.post_message(self.RetryPlanned(question, reach, ids, campaign))
+
+    def on_outbox_screen_retry_planned(self, message: RetryPlanned) -> None:
+        reach = message.reach.describe(self.app.store.tz, fmt.number)
+        self._confirm(f"{message.question}\n{reach}", "retry", message.ids, message.campaign)
 
     def _confirm(self, question: str, what: str, ids, campaign) -> None:
         def answered(yes: bool | None) -> None:

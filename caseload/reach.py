@@ -1,0 +1,43 @@
+"""What a mass action reaches: how many clients and messages, by channel, and when the first go
+out. Every command that will message or schedule more than one client shows this and asks
+first (the CLI on stderr, with --yes for scripts; the TUI in a confirmation), from the same
+plan function in the core: outbox.plan_queue, outbox.plan_retry, checkins.plan_schedule,
+checkins.plan_now, checkins.plan_resume, campaigns.plan_add, campaigns.plan_resume."""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .i18n import t
+
+
+@dataclass
+class Reach:
+    clients: set = field(default_factory=set)  # internal client ids
+    by_channel: Counter = field(default_factory=Counter)  # messages per channel
+    first_at: datetime | None = None
+
+    @property
+    def messages(self) -> int:
+        return sum(self.by_channel.values())
+
+    def add(self, client_id: int, channel: str, at: datetime) -> None:
+        self.clients.add(client_id)
+        self.by_channel[channel] += 1
+        if self.first_at is None or at < self.first_at:
+            self.first_at = at
+
+    def __or__(self, other: "Reach") -> "Reach":
+        firsts = [x for x in (self.first_at, other.first_at) if x is not None]
+        return Reach(self.clients | other.clients, self.by_channel + other.by_channel, min(firsts, default=None))
+
+    def asks(self) -> bool:
+        """More than one client or message: ask before going ahead."""
+        return len(self.clients) > 1 or self.messages > 1
+
+    def describe(self, tz, number=str) -> str:
+        """One line: "3 clients, 3 messages (email 1, sms 2); the first go out 2025-06-17 10:00"."""
+        channels = ", ".join(f"{ch} {number(n)}" for ch, n in sorted(self.by_channel.items())) or "-"
+        at = self.first_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if self.first_at else "-"
+        return t("reach.plan", clients=number(len(self.clients)), messages=number(self.messages), channels=channels,
+                 at=at)
