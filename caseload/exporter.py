@@ -21,8 +21,12 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def spreadsheet_safe(text: str) -> str:
-    """A text that no spreadsheet takes for a formula (for CSV)."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    """A text that no spreadsheet takes for a formula, for a CSV cell. A carriage return inside
+    becomes a newline: Python's csv module quotes a field with a newline but not one with a lone
+    CR (with lineterminator "\n"), and an unquoted CR breaks the row for every reader."""
+    if text.startswith(FORMULA_STARTS):
+        text = "'" + text
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def _date(value):

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..exporter import spreadsheet_safe
+
 FORMATS = ("table", "csv", "json")
 
 format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
@@ -24,6 +26,14 @@ def stdout() -> Console:
 
 def stderr() -> Console:
     return Console(file=sys.stderr, highlight=False)
+
+
+def _csv(value):
+    """A CSV cell: text a spreadsheet would run as a formula is neutralised, numbers are not."""
+    if value is None:
+        return ""
+    value = _plain(value)
+    return spreadsheet_safe(value) if isinstance(value, str) else value
 
 
 def _plain(value):
@@ -52,7 +62,7 @@ def emit(rows: list[dict], columns: list[str], fmt: str, headers: list[str] | No
         w = csv.writer(sys.stdout, lineterminator="\n")
         w.writerow(columns)
         for r in rows:
-            w.writerow(["" if r.get(c) is None else _plain(r.get(c)) for c in columns])
+            w.writerow([_csv(r.get(c)) for c in columns])
         return
     table = Table(title=title, show_lines=False, header_style="bold")
     for h in headers or columns:
@@ -71,7 +81,7 @@ def emit_record(record: dict, fmt: str, labels: dict | None = None) -> None:
         w = csv.writer(sys.stdout, lineterminator="\n")
         w.writerow(["field", "value"])
         for k, v in record.items():
-            w.writerow([k, "" if v is None else _plain(v)])
+            w.writerow([k, _csv(v)])
         return
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
