@@ -14,7 +14,7 @@ from .db import check_file_mode, daemon_holds, open_db, write_transaction
 from .erasure import checkpoint, erase
 from .errors import BadInput, CaseloadError, PermissionDenied
 from .i18n import t
-from .migrations import migrations
+from .migrations import LINKED, migrations
 
 log = logging.getLogger("caseload.backup")
 ERASURES = ("forget", "retention_erase", "forget_again")
@@ -153,6 +153,18 @@ def _admin_in(conn, user: str) -> bool:
     return row is not None and row[0] == "admin" and bool(row[1])
 
 
+def _given_out(conn) -> dict[str, int]:
+    """The highest id ever given out per table whose ids a link or a provider names."""
+    out = {}
+    for table in LINKED:
+        try:
+            seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", [table]).fetchone()
+        except sqlite3.OperationalError:  # made before migration 0010: no sequence yet
+            seq = None
+        out[table] = max(seq[0] if seq else 0, conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0])
+    return out
+
+
 def restore(src: Path | str, target: Path | str, user: str | None = None, force: bool = False,
             interface: str = "cli") -> dict:
     """Put a backup in place of the database. The user must be an active admin in the backup
@@ -167,6 +179,7 @@ def restore(src: Path | str, target: Path | str, user: str | None = None, force:
         if not _admin_in(conn, user):
             raise PermissionDenied(t("backup.not_admin_in_backup", user=user))
     later: list[tuple] | None = None
+    given_out: dict[str, int] = {}
     if target.exists():
         if not force:
             raise BadInput(t("backup.target_exists", file=target))
@@ -175,6 +188,7 @@ def restore(src: Path | str, target: Path | str, user: str | None = None, force:
             with sqlite3.connect(target) as conn:
                 is_admin = _admin_in(conn, user)
                 later = audit.since(conn, info["last_id"], info["last_hash"])
+                given_out = _given_out(conn)
         except sqlite3.DatabaseError:
             is_admin = True  # the database being replaced is unreadable: the backup's admin decides
         if not is_admin:
@@ -195,6 +209,8 @@ def restore(src: Path | str, target: Path | str, user: str | None = None, force:
         actor = access.resolve_actor(db, user, interface=interface)
         with write_transaction(db) as conn:
             carried = audit.carry(conn, later or [])
+            for table, last in given_out.items():  # ids handed out after the backup stay used
+                conn.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = ?", [last, table])
             erased = [int(r[5].split(":")[1]) for r in later or []
                       if r[4] in ERASURES and r[5].startswith("client:") and r[5][7:].isdigit()]
             again = [r[0] for r in conn.execute(

@@ -282,6 +282,13 @@ MESSAGE_SQL = (  # the outbox's own columns, as outbox.enqueue writes them; a ro
     " NULL, ?, ?, ?, ?, ?)")
 
 
+def last_id(conn, table: str) -> int:
+    """The highest id ever given out in `table`, also when its row was deleted since
+    (AUTOINCREMENT's sqlite_sequence): an id that a link or a provider names is never reused."""
+    return conn.execute(f"SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0),"
+                        f" COALESCE((SELECT MAX(id) FROM {table}), 0))", [table]).fetchone()[0]
+
+
 def queue_round(store, actor, plan: RoundPlan, now: datetime | None = None, schedule_id: int | None = None) -> dict:
     """Queue the planned check-ins in one transaction: per client a check-in, its questions and
     the first message (SMS: the wellbeing question; email: all questions). Audited once."""
@@ -303,8 +310,7 @@ def queue_round(store, actor, plan: RoundPlan, now: datetime | None = None, sche
     with write_transaction(store.db) as conn:
         # one open check-in per client, also when another process queued one meanwhile
         busy = {r[0] for r in conn.execute("SELECT client_id FROM checkins WHERE status = 'open'")}
-        kid = conn.execute("SELECT COALESCE(MAX(id), 0) FROM checkins").fetchone()[0]
-        mid = conn.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
+        kid, mid = last_id(conn, "checkins"), last_id(conn, "messages")
         for p in plan.planned:
             if p.client_id in busy:
                 continue

@@ -1,12 +1,16 @@
 """Signed links in messages: one-tap answers to a check-in question, and tracked links.
 
-    {public_url}/a/<signed>/<value>   records <value> as the answer to one check-in question
+    {public_url}/a/<signed>/<value>   the answer <value> to one check-in question: a GET shows it
+                                      with a button, the button's POST records it (once)
     {public_url}/l/<signed>           records a click on a link in a message, then redirects
 
 <signed> is base64url(JSON payload) "." base64url(HMAC-SHA256(key, payload))[:22]. An answer
-link signs "a<check-in>.<position>.<expiry>" instead of JSON (thousands are made per round); the
+link signs "q<check-in>.<position>.<expiry>" instead of JSON (thousands are made per round); the
 value stays outside the signature, since a client may give any answer by reply too: the signature proves that the link
-came from us, for that question, and is still valid. A tracked link signs the message token and
+came from us, for that question, and is still valid. Check-in ids are never reused
+(AUTOINCREMENT), so a link of an erased client names no other client's check-in. Links made
+before that (migration 0010) sign "a<check-in>..." and count only for a check-in below the id
+floor the migration kept (`legacy`). A tracked link signs the message token and
 the target URL, so the endpoint never redirects anywhere we did not write into a message.
 
 The key is derived from the webhook secret (CASELOAD_WEBHOOK_TOKEN or keyring), so an
@@ -77,6 +81,7 @@ class Answer:
     checkin_id: int
     position: int
     expires: int  # epoch seconds
+    legacy: bool = False  # made before check-in ids were kept from reuse: valid only below the floor
 
 
 _SAFE = re.compile(r"[A-Za-z0-9_-]+")
@@ -87,8 +92,8 @@ def _mac(key: bytes, raw: bytes) -> str:
 
 
 def answer_token(key: bytes, checkin_id: int, position: int, expires: datetime) -> str:
-    """A compact signed token for one question: base64url("a<checkin>.<position>.<expiry>") "." MAC."""
-    raw = f"a{int(checkin_id)}.{int(position)}.{int(expires.timestamp())}".encode()
+    """A compact signed token for one question: base64url("q<checkin>.<position>.<expiry>") "." MAC."""
+    raw = f"q{int(checkin_id)}.{int(position)}.{int(expires.timestamp())}".encode()
     return f"{_b64(raw)}.{_mac(key, raw)}"
 
 
@@ -108,10 +113,10 @@ def read_answer(key: bytes, token: str, now: datetime | None = None) -> tuple[An
         return None, "invalid"
     if not hmac.compare_digest(_mac(key, raw).encode(), mac.encode("ascii", "replace")):
         return None, "invalid"
-    m = re.fullmatch(rb"a(\d{1,12})\.(\d{1,3})\.(\d{1,12})", raw)
+    m = re.fullmatch(rb"([aq])(\d{1,12})\.(\d{1,3})\.(\d{1,12})", raw)
     if m is None:
         return None, "invalid"
-    answer = Answer(int(m[1]), int(m[2]), int(m[3]))
+    answer = Answer(int(m[2]), int(m[3]), int(m[4]), legacy=m[1] == b"a")
     now = now or datetime.now(timezone.utc)
     if now.timestamp() > answer.expires:
         return answer, "expired"

@@ -4,7 +4,8 @@
   the provider's reference (CM.com) or else the latest question sent to them finds the question.
 - Email (IMAP, `fetch_imap`): the Reply-To address `reply+TOKEN@...` finds the message and so the
   client and the check-in; `unsubscribe+TOKEN@...` opts out of email.
-- One tap (links.py): a signed link names the check-in question; the value is in the link.
+- One tap (links.py): a signed link names the check-in question; the value is in the link. A GET
+  only shows it with a button (link scanners fetch every link); the POST records it, once.
 
 Parsing (`parse_answer`): digits, words and emoji ("4", "goed", "slecht", "ja", "nee", a smiley)
 become a typed value for the question's characteristic, recorded as an observation with source
@@ -366,9 +367,10 @@ def record_status(store, s: Status, now: datetime | None = None) -> bool:
 
 @dataclass(frozen=True)
 class Result:
-    outcome: str  # observation | note | stop | start | duplicate | unknown_sender | expired | invalid
+    outcome: str  # observation | note | stop | start | duplicate | unknown_sender | expired | invalid | confirm
     client_id: int | None = None
     language: str | None = None
+    label: str | None = None  # a one-tap answer in the client's words
 
 
 def _already(conn, provider: str, provider_id: str | None) -> bool:
@@ -496,9 +498,22 @@ def handle_sms(store, msg: Inbound, now: datetime | None = None) -> Result:
     return Result(outcome, cid, lang)
 
 
-def tap(store, checkin_id: int, position: int, value_text: str, now: datetime | None = None) -> Result:
-    """A one-tap answer from a verified link: recorded like a reply (a later tap replaces it)."""
+def _below_floor(conn, checkin_id: int) -> bool:
+    """A link made before check-in ids were kept from reuse counts only for a check-in that
+    existed then (migration 0010 kept the floor)."""
+    row = conn.execute("SELECT below FROM id_floors WHERE name = 'checkins'").fetchone()
+    return row is not None and checkin_id < row[0]
+
+
+def tap(store, checkin_id: int, position: int, value_text: str, now: datetime | None = None, *,
+        record: bool = True, legacy: bool = False) -> Result:
+    """A one-tap answer from a verified link, recorded like a reply, once per question: a replay,
+    or another option of the same question tapped later, changes nothing ("duplicate"). With
+    record=False nothing is written (a GET, which link scanners make for every link in an email):
+    "confirm" when a POST would record it. `label` is the answer in the client's words."""
     now = now or datetime.now(timezone.utc)
+    if legacy and not _below_floor(store.conn, checkin_id):
+        return Result("invalid")
     row = store.conn.execute(
         "SELECT q.client_id, q.characteristic, q.message_id, k.language, c.status FROM checkin_questions q"
         " JOIN checkins k ON k.id = q.checkin_id JOIN clients c ON c.id = q.client_id"
@@ -506,17 +521,27 @@ def tap(store, checkin_id: int, position: int, value_text: str, now: datetime | 
     if row is None or row[1] not in store.catalog or row[4] in policy.NO_MESSAGES:
         return Result("invalid")
     cid, key, mid, lang, _ = row
-    value = parse_answer(store.catalog[key], value_text)
+    c = store.catalog[key]
+    value = parse_answer(c, value_text)
     if value is None:
         return Result("invalid", cid, lang)
+    label = c.value_title(value, lang or store.config.message_language) if c.type in ("scale", "bool", "enum") \
+        else str(value)
+    once = f"{checkin_id}.{position}"  # check-in ids are never reused, so this names one question for good
+    if _already(store.conn, "link", once):
+        return Result("duplicate", cid, lang, label)
+    if not record:
+        return Result("confirm", cid, lang, label)
     with write_transaction(store.db) as conn:
+        if _already(conn, "link", once):
+            return Result("duplicate", cid, lang, label)
         answer(conn, store, checkin_id, position, value, now, "link")
-        _save(conn, cid, "link", "link", None, mid, checkin_id, position, None, "observation", now)
+        _save(conn, cid, "link", "link", once, mid, checkin_id, position, None, "observation", now)
         conn.execute("INSERT INTO clicks (message_id, client_id, kind, at) VALUES (?, ?, 'answer', ?)",
                      [mid, cid, iso(now)])
         activity.touch(conn, cid, now, reply=True)
         audit.record(conn, access.system_actor("daemon"), "reply", f"client:{cid}", "observation")
-    return Result("observation", cid, lang)
+    return Result("observation", cid, lang, label)
 
 
 def click(store, message_token: str, now: datetime | None = None) -> bool:

@@ -351,13 +351,15 @@ def test_one_tap_answer_records_and_thanks_in_the_clients_language(store):
     urls = email_checkin(store)
     assert len(urls) == 5 and urls[3].endswith("/4")
     ep = endpoint(store)
-    r = ep.handle("GET", urls[3].split("8425", 1)[1], {}, b"")
+    r = ep.handle("GET", urls[3].split("8425", 1)[1], {}, b"")  # shows the answer with a button
+    assert r.status == 200 and "Verstuur" in r.body.decode()
+    r = ep.handle("POST", urls[3].split("8425", 1)[1], {}, b"")
     assert r.status == 200 and "Dank je wel" in r.body.decode()
     assert {p.key: p.value for p in clients.profile(store, 2)}["wellbeing"] == 4
     assert store.db.execute("SELECT kind FROM clicks").fetchall() == [("answer",)]
-    # a second tap changes the answer
-    assert ep.handle("GET", urls[1].split("8425", 1)[1], {}, b"").status == 200
-    assert {p.key: p.value for p in clients.profile(store, 2)}["wellbeing"] == 2
+    # the answer is recorded once: a second tap changes nothing (tests/test_answer_links.py)
+    assert ep.handle("POST", urls[1].split("8425", 1)[1], {}, b"").status == 200
+    assert {p.key: p.value for p in clients.profile(store, 2)}["wellbeing"] == 4
 
 
 def test_forged_expired_and_nonsense_answer_links_write_nothing(store):
@@ -367,10 +369,12 @@ def test_forged_expired_and_nonsense_answer_links_write_nothing(store):
     ep = endpoint(store)
     before = snapshot_tables(store.path)
     kid, pos, expires = links._unb64(signed.split(".")[0]).decode()[1:].split(".")
-    other = links._b64(f"a{int(kid) + 1}.{pos}.{expires}".encode())
+    other = links._b64(f"q{int(kid) + 1}.{pos}.{expires}".encode())
     assert ep.handle("GET", f"/a/{other}.{signed.split('.')[1]}/1", {}, b"").status == 404
     assert ep.handle("GET", path[:-1] + "9", {}, b"").status == 404  # out of the scale
     assert ep.handle("HEAD", path, {}, b"").status == 200  # a link scanner's HEAD records nothing
+    assert ep.handle("GET", path, {}, b"").status == 200  # nor does its GET
+    assert ep.handle("POST", path[:-1] + "9", {}, b"").status == 404
     expired = links.answer_token(ep.key, int(kid), 0, datetime.now(timezone.utc) - timedelta(days=1))
     assert ep.handle("GET", f"/a/{expired}/3", {}, b"").status == 410
     assert snapshot_tables(store.path) == before

@@ -2,7 +2,8 @@
 
     POST /sms/{provider}/inbound?token=...   an inbound SMS (cm, spryng, messagebird, twilio)
     POST /sms/{provider}/status?token=...    a delivery report
-    GET  /a/{signed}/{value}                 a one-tap answer to a check-in question
+    GET  /a/{signed}/{value}                 a one-tap answer to a check-in question: shows it, with a button
+    POST /a/{signed}/{value}                 the button: records the answer, once per question
     GET  /l/{signed}                         a tracked link: records the click, then redirects
     GET|POST /unsubscribe/{token}            one-click email unsubscribe (RFC 8058 sends POST)
     GET  /health                             "ok" (for monitoring; says nothing else)
@@ -123,8 +124,8 @@ class Endpoint:
         if method not in ("GET", "HEAD", "POST"):
             return _text(405, "method not allowed")
         m = _ANSWER.fullmatch(path)
-        if m and method in ("GET", "HEAD"):
-            return self.answer(m[1], unquote(m[2]), method)
+        if m:
+            return self.answer(m[1], unquote(m[2]), method, path)
         m = _TRACKED.fullmatch(path)
         if m and method in ("GET", "HEAD"):
             return self.tracked(m[1], method)
@@ -211,10 +212,10 @@ class Endpoint:
 
     # -- pages for clients --
 
-    def _page(self, status: int, lang: str | None, key: str) -> Response:
+    def _page(self, status: int, lang: str | None, key: str, **values) -> Response:
         lang = lang if lang in ("nl", "en") else self.config.message_language
         title = html.escape(t(f"links.{key}_title", lang=lang))
-        text = html.escape(t(f"links.{key}", lang=lang))
+        text = html.escape(t(f"links.{key}", lang=lang, **values))
         org = html.escape(self.config.organisation.name)
         page = (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
                 f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>'
@@ -223,7 +224,10 @@ class Endpoint:
         return Response(status, page.encode(), "text/html; charset=utf-8",
                         {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
-    def answer(self, signed: str, value: str, method: str) -> Response:
+    def answer(self, signed: str, value: str, method: str, path: str) -> Response:
+        """A GET only shows the answer with a button: mail filters and link scanners fetch every
+        link in an email, which would answer every option of every question. The button's POST
+        records it, once per question; a replay changes nothing and thanks again."""
         from ..links import read_answer
 
         if self.key is None:
@@ -235,10 +239,19 @@ class Endpoint:
             return self._page(410, None, "expired")
         if method == "HEAD":
             return Response(200)
-        result = replies.tap(self.store(), ans.checkin_id, ans.position, value)
-        if result.outcome != "observation":
-            return self._page(404, result.language, "invalid")
-        return self._page(200, result.language, "thanks")
+        result = replies.tap(self.store(), ans.checkin_id, ans.position, value, record=method == "POST",
+                             legacy=ans.legacy)
+        if result.outcome == "confirm":
+            lang = result.language if result.language in ("nl", "en") else None
+            r = self._page(200, result.language, "confirm", answer=result.label)
+            button = html.escape(t("links.confirm_button", lang=lang))
+            form = (f'<form method="post" action="{html.escape(path, quote=True)}">'
+                    f'<button type="submit">{button}</button></form></body>').encode()
+            r.body = r.body.replace(b"</body>", form, 1)
+            return r
+        if result.outcome in ("observation", "duplicate"):
+            return self._page(200, result.language, "thanks")
+        return self._page(404, result.language, "invalid")
 
     def tracked(self, signed: str, method: str) -> Response:
         from ..links import read_tracked
