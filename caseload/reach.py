@@ -8,7 +8,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .i18n import t
+from .i18n import language, t
+
+
+def number(n: int) -> str:
+    """12,345 in English, 12.345 in Dutch."""
+    text = f"{n:,}"
+    return text.replace(",", ".") if language() == "nl" else text
 
 
 @dataclass
@@ -35,7 +41,7 @@ class Reach:
         """More than one client or message: ask before going ahead."""
         return len(self.clients) > 1 or self.messages > 1
 
-    def describe(self, tz, number=str) -> str:
+    def describe(self, tz, number=number) -> str:
         """One line: "3 clients, 3 messages (email 1, sms 2); the first go out 2025-06-17 10:00"."""
         channels = ", ".join(f"{ch} {number(n)}" for ch, n in sorted(self.by_channel.items())) or "-"
         at = self.first_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if self.first_at else "-"

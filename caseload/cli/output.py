@@ -114,7 +114,12 @@ def confirm(question: str) -> None:
     answer from, aborts (exit 1)."""
     from ..i18n import t
 
-    answer = click.prompt(f"{question} {t('answer.choices')}", default="", show_default=False, err=True,
-                          prompt_suffix=" ")
+    try:
+        answer = click.prompt(f"{question} {t('answer.choices')}", default="", show_default=False, err=True,
+                              prompt_suffix=" ")
+    except click.exceptions.Abort:  # no terminal, or ctrl+d / ctrl+c
+        answer = ""
+        click.echo(err=True)
     if answer.strip().lower() not in [w.strip() for w in t("answer.yes").split(",")]:
-        raise click.exceptions.Abort()
+        note(t("answer.nothing_done"))
+        raise click.exceptions.Exit(1)
