@@ -49,6 +49,15 @@ def _snapshot(store, tmp: Path, check: bool):
     return entries
 
 
+def _dated(directory: Path) -> Path:
+    """A new dated name in DIRECTORY; a second backup within the same second gets -2, -3, ..."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    n = 1
+    while (directory / (name := f"caseload-{stamp}{f'-{n}' if n > 1 else ''}.db")).exists():
+        n += 1
+    return directory / name
+
+
 def backup(store, actor, dest: Path | str, force: bool = False, check: bool = True) -> dict:
     """Copy the open database to DEST (a file, or a directory for a dated file), mode 0600.
     The copy is written beside DEST first and renamed into place, so DEST is never half a copy.
@@ -56,7 +65,7 @@ def backup(store, actor, dest: Path | str, force: bool = False, check: bool = Tr
     access.require_admin(actor)
     dest = Path(dest)
     if dest.is_dir():
-        dest = dest / f"caseload-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}.db"
+        dest = _dated(dest)
     if dest.exists() and not force:
         raise BadInput(t("backup.exists", file=dest))
     if not dest.parent.is_dir():

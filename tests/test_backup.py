@@ -107,6 +107,19 @@ def test_backup_refuses_to_overwrite_and_is_for_admins(cl):
     assert not list(cl.dir.glob(".*.partial"))
 
 
+def test_two_backups_into_a_directory_in_the_same_second_both_land(cl, tmp_path):
+    """A dated name has seconds; the documented backup and the cron line's met in one second and
+    the second one was refused ("exists; use --force")."""
+    import time_machine
+
+    where = tmp_path / "backups"
+    where.mkdir()
+    with time_machine.travel("2026-06-01 02:30:00", tick=False):
+        cl.ok("backup", where)
+        cl.ok("backup", where)
+    assert sorted(p.name for p in where.iterdir()) == ["caseload-20260601-023000-2.db", "caseload-20260601-023000.db"]
+
+
 def test_restore_needs_an_admin_in_the_backup_and_in_the_database(cl):
     cl.ok("backup", cl.dir / "b.db")
     r = cl.run("restore", cl.dir / "b.db", "--force", user="coach1")
