@@ -49,17 +49,18 @@ HELP_ONLY = {
 EXPECTED_EXIT = {
     "daemon status": (3, "no daemon runs during the test, and 3 says so (docs/daemon.md)"),
 }
-# Objects the examples of a file take for granted, made before its lines run.
+# Objects the examples of a file take for granted, made before its lines run. WRAPPER runs the
+# documented wrapper, as `sudo -u caseload caseload` would: its database is the installation's.
 SETUP = {
-    "README.md": ["caseload --db demo.db demo", "caseload --db demo.db export --output export.csv"],
+    "README.md": ["WRAPPER init", "caseload --db demo.db demo", "caseload --db demo.db export --output export.csv"],
     "docs/daemon.md": [
-        "caseload demo", "WRAPPER init",
+        "WRAPPER init", "caseload demo",
         "caseload segment save actief 'status = active'",
         "caseload segment save nieuw 'intake_date >= 30 days ago'",
         *(f"caseload template add {name} --channel sms --body 'Hoi {{{{ first_name }}}}'"
           for name in ("tip", "nieuws", "welkom", "info")),
     ],
-    "docs/segments.md": ["caseload demo"],
+    "docs/segments.md": ["WRAPPER init", "caseload demo"],
 }
 # Commands run just before a line (file, text in the line), for what its example takes for granted.
 BEFORE = {
