@@ -61,10 +61,14 @@ SETUP = {
           for name in ("tip", "nieuws", "welkom", "info")),
     ],
     "docs/segments.md": ["WRAPPER init", "caseload demo"],
+    # "Files in and out" comes before "Users and roles": an installation with clients and files to send in
+    "docs/operations.md": [
+        "WRAPPER demo", "WRAPPER export > export.csv", "printf 'Hoi {{ first_name }}' > tip.txt",
+        "printf 'client_number;intervention;start\\n100001;cv_workshop;01-02-2025\\n' > interventions.csv",
+    ],
 }
 # Commands run just before a line (file, text in the line), for what its example takes for granted.
 BEFORE = {
-    ("docs/operations.md", "audit --client 100234"): ["WRAPPER client add client_number=100234 coach=pbakker"],
 }
 # A file's starting environment (the README's tour sets its own).
 BASE_ENV = {"README.md": {}, "docs/operations.md": {}}
