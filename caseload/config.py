@@ -38,6 +38,13 @@ class Reports:
 
 
 @dataclass(frozen=True)
+class Privacy:
+    epsilon: float = doc("Differential privacy: what one new analyst query (a count or a report) may reveal about any one client; smaller means more noise. See docs/operations.md.", default=0.5)
+    budget: float = doc("The sum of epsilons one analyst may spend per period; then new queries are refused until the next.", default=10.0)
+    period_days: int = doc("Length of a budget period in days; a query asked again within it gets the same answer, at no cost.", default=30)
+
+
+@dataclass(frozen=True)
 class CatalogSection:
     file: str = doc('The catalog file, relative to config.toml; "default" is the shipped one.', default="default")
     exclude: list[str] = doc("Characteristic keys the organisation does not keep.", default_factory=list)
@@ -115,6 +122,7 @@ class Config:
     organisation: Organisation = dataclasses.field(default_factory=Organisation)
     database: Database = dataclasses.field(default_factory=Database)
     reports: Reports = dataclasses.field(default_factory=Reports)
+    privacy: Privacy = dataclasses.field(default_factory=Privacy)
     catalog: CatalogSection = dataclasses.field(default_factory=CatalogSection)
     email: Email = dataclasses.field(default_factory=Email)
     sms: Sms = dataclasses.field(default_factory=Sms)
@@ -240,6 +248,10 @@ def _validate_values(cfg: Config, path: Path) -> None:
     for key in ("max_rows", "max_line_bytes", "max_xlsx_unpacked_bytes"):
         if getattr(cfg.imports, key) < 1:
             raise BadInput(t("config.bad_value", key=f"imports.{key}", file=path, value=getattr(cfg.imports, key)))
+    for key, value in (("privacy.epsilon", cfg.privacy.epsilon), ("privacy.budget", cfg.privacy.budget),
+                       ("privacy.period_days", cfg.privacy.period_days)):
+        if not value > 0 or value != value or value == float("inf"):
+            raise BadInput(t("config.bad_value", key=key, file=path, value=value))
     if len(cfg.sms.sender) > 11:
         raise BadInput(t("config.bad_value", key="sms.sender", file=path, value=cfg.sms.sender))
 

@@ -486,3 +486,23 @@ def m0010_links_never_reused(db):
             _rebuild(db, table, new_sql)
     db.execute("CREATE TABLE id_floors (name TEXT PRIMARY KEY, below INTEGER NOT NULL)")
     db.execute("INSERT INTO id_floors (name, below) SELECT 'checkins', COALESCE(MAX(id), 0) + 1 FROM checkins")
+
+
+@migrations(name="0011_privacy_releases")
+def m0011_privacy_releases(db):
+    """What analysts were shown (caseload.privacy): each query's noisy counts, once per budget
+    period, and who paid its epsilon. query is a hash of the question, never its text."""
+    db.execute("""
+        CREATE TABLE privacy_releases (
+            id INTEGER PRIMARY KEY,
+            period_start TEXT NOT NULL,
+            query TEXT NOT NULL,
+            analyst TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            epsilon REAL NOT NULL,
+            scale REAL NOT NULL,
+            counts TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (period_start, query)
+        )""")
+    db.execute("CREATE INDEX privacy_releases_analyst ON privacy_releases (analyst, period_start)")

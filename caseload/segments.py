@@ -54,6 +54,7 @@ Saved segments are stored in canonical form (`canonical`) and referred to by nam
 
 import calendar
 import difflib
+import json
 import math
 import random
 import re
@@ -62,7 +63,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
-from . import access, audit, values
+from . import access, audit, privacy, values
 from .db import utcnow, write_transaction
 from .errors import BadInput, NotFound, PermissionDenied
 from .fields import CHANNELS, FIELDS, LANGUAGES, OUTFLOW_TYPES, STATUSES
@@ -1109,22 +1110,31 @@ def count(store, actor, text: str, *, today: date | None = None) -> int | None:
     """How many clients the actor may count are in the segment.
 
     Coaches count their own clients, team leads their team's, admins and analysts everyone.
-    For an analyst the number is an aggregate: below config.reports.min_cell_size (zero
-    included) it is suppressed and None is returned. An analyst's expression may not select on
-    identifying fields (NotForAnalysts), and an analyst's count is audited."""
+    For an analyst the number is a release (caseload.privacy: noisy, the same all period, paid
+    from their budget, audited) and below config.reports.min_cell_size it is suppressed: None.
+    An analyst's expression may not select on identifying fields (NotForAnalysts)."""
+    return count_release(store, actor, text, today=today)[0]
+
+
+def count_release(store, actor, text: str, *, today: date | None = None):
+    """(count or None, the privacy.Release for an analyst, else None)."""
     where, params, joined = _resolve(store, text, today, actor)
     scope, scope_params = access.aggregate_scope(actor, "clients")
-    if joined and scope == "1" and "clients." not in where:
-        # only profile values: one scan of the profile (every client has a profile row)
-        n = store.db.execute(f"SELECT count(*) FROM profile WHERE {where}", params).fetchone()[0]
-    else:
-        n = store.db.execute(f"SELECT count(*) {_from(joined)} WHERE ({scope}) AND ({where})",
-                             [*scope_params, *params]).fetchone()[0]
-    if actor.role == "analyst":
-        audit.record(store.db, actor, "count", f"segment:count {audit_shape(store, text, today=today)}")
-        if n < store.config.reports.min_cell_size:
-            return None
-    return n
+
+    def exact() -> int:
+        if joined and scope == "1" and "clients." not in where:
+            # only profile values: one scan of the profile (every client has a profile row)
+            return store.db.execute(f"SELECT count(*) FROM profile WHERE {where}", params).fetchone()[0]
+        return store.db.execute(f"SELECT count(*) {_from(joined)} WHERE ({scope}) AND ({where})",
+                                [*scope_params, *params]).fetchone()[0]
+
+    if not privacy.applies(actor):
+        return exact(), None
+    query = json.dumps([scope, where, params], default=str)
+    r = privacy.release(store, actor, "count", query, 1, lambda: {"n": exact()},
+                        f"segment:count {audit_shape(store, text, today=today)}", today=today)
+    n = int(r["n"])
+    return (None if n < store.config.reports.min_cell_size else n), r
 
 
 def select(store, actor, text: str, limit: int | None = None, *, today: date | None = None) -> list[dict]:
@@ -1296,6 +1306,8 @@ def split(store, actor, name: str, into: tuple[str, str] = ("A", "B"), ratio: in
     where, params, joined = _resolve(store, name, today, actor)
     source_text = source["name"] if source else canonical(_parse(store, name, today))
     scope, scope_params = access.aggregate_scope(actor, "clients")
+    if privacy.applies(actor):
+        privacy.require_budget(store, actor)
     now = utcnow()
     with write_transaction(store.db) as conn:
         for group in (first, second):
@@ -1308,7 +1320,7 @@ def split(store, actor, name: str, into: tuple[str, str] = ("A", "B"), ratio: in
         random.Random(seed).shuffle(ids)
         cut = round(len(ids) * ratio / 100)
         groups = ((first, ratio, second, ids[:cut]), (second, 100 - ratio, first, ids[cut:]))
-        sizes = {}
+        sizes, made = {}, []
         for group, share, partner, members in groups:
             seg_id = conn.execute(
                 "INSERT INTO segments (name, expression, description, owner, author, created_at, updated_at,"
@@ -1317,6 +1329,11 @@ def split(store, actor, name: str, into: tuple[str, str] = ("A", "B"), ratio: in
             conn.executemany("INSERT INTO segment_members (segment_id, client_id) VALUES (?, ?)",
                              [(seg_id, cid) for cid in members])
             audit.record(store.db, actor, "segment_split", f"segment:{seg_id}")
-            small = actor.role == "analyst" and len(members) < store.config.reports.min_cell_size
-            sizes[group] = None if small else len(members)
+            sizes[group] = len(members)
+            made.append(seg_id)
+    if privacy.applies(actor):  # the sizes are aggregates: released like a count
+        r = privacy.release(store, actor, "split", ",".join(map(str, made)), 1,
+                            lambda: {"sizes": list(sizes.values())})
+        k_min = store.config.reports.min_cell_size
+        sizes = {g: (None if int(n) < k_min else int(n)) for g, n in zip(sizes, r["sizes"])}
     return {"groups": sizes, "seed": seed, "ratio": ratio, "split_of": source_text}

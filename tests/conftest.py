@@ -29,6 +29,17 @@ def _english(monkeypatch):
 
 
 @pytest.fixture
+def no_noise(monkeypatch):
+    """Analysts' releases without noise (caseload.privacy): for tests of what is computed from the
+    counts (suppression, rates, tests), not of the noise. The budget and caching still apply."""
+    import numpy as np
+
+    from caseload import privacy
+
+    monkeypatch.setattr(privacy, "sample", lambda scale, shape, rng=None: np.zeros(shape, dtype=np.int64))
+
+
+@pytest.fixture
 def db_path(tmp_path) -> Path:
     return tmp_path / "caseload.db"
 

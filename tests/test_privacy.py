@@ -5,7 +5,9 @@ import shutil
 
 import pytest
 
-from caseload import access, audit, segments
+import math
+
+from caseload import access, audit, privacy, segments
 from caseload.access import Actor
 from caseload.clients import add_client, observe
 from caseload.config import load_config
@@ -21,6 +23,7 @@ ADMIN = Actor("admin1", "admin")
 COACH = Actor("coach1", "coach", "t1")
 ANALYST = Actor("ana", "analyst")
 N = 40
+INTAKE = {0: "2023-05-17", N - 1: "2023-06-02"}  # one with addiction support, one without: unique dates
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +33,7 @@ def english():
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
-    """N clients, the first half with addiction support; one client with a unique intake date."""
+    """N clients, the first half with addiction support; two clients with a unique intake date."""
     path = tmp_path_factory.mktemp("privacy") / "org.db"
     s = open_store(load_config(None), path, create=True)
     for a in (ADMIN, COACH, ANALYST):
@@ -38,7 +41,7 @@ def template(tmp_path_factory):
     for i in range(N):
         cid = add_client(s, ADMIN, {"client_number": f"K{i}", "first_name": f"Voornaam{i}",
                                     "last_name": f"Achternaam{i}", "coach": "coach1",
-                                    "intake_date": "2023-01-01" if i else "2023-05-17"})
+                                    "intake_date": INTAKE.get(i, "2023-01-01")})
         with write_transaction(s.db) as conn:
             observe(conn, s, cid, "addiction_support", i < N // 2, "2025-01-01T00:00:00Z", "coach", "admin1")
             if i % 3 == 0:
@@ -49,10 +52,16 @@ def template(tmp_path_factory):
     return path
 
 
+def opened(template, tmp_path, privacy=""):
+    shutil.copy(template, tmp_path / "org.db")
+    (tmp_path / "config.toml").write_text(f"[privacy]\n{privacy}\n")
+    (tmp_path / "config.toml").chmod(0o600)
+    return open_store(load_config(tmp_path / "config.toml"), tmp_path / "org.db")
+
+
 @pytest.fixture
 def store(template, tmp_path):
-    shutil.copy(template, tmp_path / "org.db")
-    s = open_store(load_config(None), tmp_path / "org.db")
+    s = opened(template, tmp_path)
     yield s
     s.close()
 
@@ -124,3 +133,71 @@ def test_an_analysts_count_is_audited_without_personal_data(store):
     assert entries[0]["object"] == 'segment:count addiction_support = true and intervention = "…"'
     assert entries[1]["object"].startswith("segment:count segment:")
     assert not any("Voornaam" in e["object"] for e in entries)
+
+
+# --- differencing --------------------------------------------------------------------------------
+
+
+def test_two_counts_no_longer_tell_whether_one_client_has_a_characteristic(template, tmp_path):
+    """The attack of issue 13 with a field analysts may still use (a unique intake date instead
+    of the name): count A, count A without the one client, and guess from the difference.
+    Each count is epsilon-DP, so the two together are 2 epsilon-DP about that client, and no
+    guess can be right more often than e^2e / (1 + e^2e); without noise it is always right."""
+    s = opened(template, tmp_path, "epsilon = 0.5\nbudget = 100000")
+    trials, right = 300, 0
+    for trial in range(trials):
+        has = trial % 2 == 0  # client 0 has addiction support, client N - 1 has not
+        day = INTAKE[0 if has else N - 1]
+        if s.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'privacy_releases'").fetchone():
+            s.db.execute("DELETE FROM privacy_releases")  # a new period: fresh noise, fresh budget
+        everyone = segments.count(s, ANALYST, "addiction_support = true")
+        without = segments.count(s, ANALYST, f"addiction_support = true and intake_date != {day}")
+        right += ((everyone or 0) - (without or 0) >= 1) == has
+    bound = math.exp(2 * 0.5) / (1 + math.exp(2 * 0.5))
+    assert right / trials <= bound + 3 * math.sqrt(0.25 / trials), right / trials
+    s.close()
+
+
+def test_a_repeated_query_gives_the_same_answer_and_costs_nothing(store):
+    first = segments.count(store, ANALYST, "addiction_support = true")
+    assert privacy.spent(store, ANALYST) == store.config.privacy.epsilon
+    assert all(segments.count(store, ANALYST, "addiction_support = ja") == first for _ in range(5))
+    assert segments.count(store, Actor("bo", "analyst"), "addiction_support") == first  # shared, not re-drawn
+    assert privacy.spent(store, ANALYST) == store.config.privacy.epsilon
+    assert privacy.spent(store, Actor("bo", "analyst")) == 0
+    results = [e["result"] for e in audit.entries(store.db) if e["action"] == "count"]
+    assert results == ["ok"] + ["repeat"] * 6
+    with write_transaction(store.db) as conn:  # the data changes: the answer stays for the period
+        observe(conn, store, 40, "addiction_support", True, "2025-02-01T00:00:00Z", "coach", "admin1")
+    assert segments.count(store, ANALYST, "addiction_support") == first
+    assert segments.count(store, ADMIN, "addiction_support") == N // 2 + 1  # staff: exact and live
+
+
+def test_a_spent_budget_refuses_new_queries_until_the_next_period(template, tmp_path):
+    s = opened(template, tmp_path, "epsilon = 0.5\nbudget = 1.0\nperiod_days = 7")
+    segments.count(s, ANALYST, "addiction_support")
+    outflow_report(s, ANALYST, "2024-06-01", 12, ["debts"])
+    with pytest.raises(privacy.BudgetSpent) as e:
+        segments.count(s, ANALYST, "debts")
+    assert "1 of 1" in e.value.message and privacy.period(s)[1].isoformat() in e.value.message
+    with pytest.raises(privacy.BudgetSpent):
+        segments.split(s, ANALYST, "debts", ("A", "B"))
+    assert not s.db.execute("SELECT 1 FROM segments WHERE name = 'A'").fetchone()  # nothing half-done
+    segments.count(s, ANALYST, "addiction_support")  # asked before: still answers
+    assert segments.count(s, ADMIN, "debts") is not None  # staff have no budget
+    later = privacy.period(s)[1]
+    segments.count(s, ANALYST, "debts", today=later)  # a new period, a new budget
+    assert privacy.spent(s, ANALYST, today=later) == 0.5
+    s.close()
+
+
+def test_the_cli_says_how_exact_the_count_is_and_refuses_when_the_budget_is_spent(tmp_path):
+    cl = Caseload(tmp_path).with_people()
+    text = cl.config.read_text().replace("epsilon = 0.5", "epsilon = 1.0").replace("budget = 10.0", "budget = 1.0")
+    cl.config.write_text(text)
+    r = cl.ok("segment", "count", "debts", user="analyst1")
+    assert "±" in r.stderr and "budget left 0 of 1" in r.stderr
+    assert cl.ok("segment", "count", "debts = ja", user="analyst1").stdout == r.stdout
+    r = cl.run("segment", "count", "wellbeing >= 1", user="analyst1")
+    assert r.exit_code == 1 and "privacy budget" in r.output and "Traceback" not in r.output
+    assert cl.ok("segment", "count", "wellbeing >= 1").stdout.strip() == "3"  # the admin: exact

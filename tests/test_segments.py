@@ -436,7 +436,7 @@ def test_roles_scope_select_and_count(people):
         segments.select(people, ANALYST, "debts = true")
 
 
-def test_analyst_counts_below_the_minimum_cell_size_are_suppressed(store):
+def test_analyst_counts_below_the_minimum_cell_size_are_suppressed(store, no_noise):
     for i in range(7):
         client(store, f"a{i}", obs=[("debts", i < 5, "2025-01-01T00:00:00Z")])
     assert store.config.reports.min_cell_size == 5

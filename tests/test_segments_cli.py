@@ -112,7 +112,7 @@ def test_export_takes_a_saved_name_or_an_expression(cli):
     assert [r["client_number"] for r in csv.DictReader(io.StringIO(by_name))] == ["101", "103"]
 
 
-def test_analyst_sees_a_suppressed_count(tmp_path):
+def test_analyst_sees_a_suppressed_count(tmp_path, no_noise):
     db, config = tmp_path / "a.db", tmp_path / "config.toml"
     store = open_store(load_config(None), db, create=True)
     access.add_user(store.db, access.os_user(), "analyst")

@@ -137,7 +137,7 @@ def test_attention_list(snap_compare, tui_store):
     assert snap(snap_compare, app_for(tui_store, "coach", "nl", start="attention"))
 
 
-def test_reports_for_an_analyst(snap_compare, tui_store):
+def test_reports_for_an_analyst(snap_compare, tui_store, no_noise):
     assert snap(snap_compare, app_for(tui_store, "analyst", "nl"))
 
 

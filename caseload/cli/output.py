@@ -123,3 +123,15 @@ def confirm(question: str) -> None:
     if answer.strip().lower() not in [w.strip() for w in t("answer.yes").split(",")]:
         note(t("answer.nothing_done"))
         raise click.exceptions.Exit(1)
+
+
+def privacy_note(store, actor, noise: dict) -> None:
+    """For an analyst: how exact the numbers are and what is left of the budget (stderr).
+    noise: epsilon, margin and repeated, as privacy.Release.summary() gives them."""
+    from .. import privacy
+    from ..i18n import t
+
+    s = privacy.status(store, actor)
+    key = "privacy.note_repeat" if noise["repeated"] else "privacy.note"
+    note(t(key, margin=noise["margin"], epsilon=f"{noise['epsilon']:g}", left=f"{s['left']:g}",
+           budget=f"{s['budget']:g}", until=s["period_end"]))

@@ -11,7 +11,7 @@ from ..reports import (attention_list, caseload_report, compare_report, effect_r
 from ..reports.common import OUTCOMES
 from ..reports.html import render_html
 from . import main, pass_env
-from .output import emit, emit_record, format_option, note
+from .output import emit, emit_record, format_option, note, privacy_note
 
 HTML_EXAMPLE = "sudo -u caseload caseload report outflow --html - > outflow.html"
 
@@ -58,6 +58,12 @@ def _write_html(env, path, force, report: dict, catalog=None) -> bool:
     return False
 
 
+def _privacy(store, actor, report) -> None:
+    """An analyst's report: say how exact its counts are and what is left of the budget."""
+    if report.get("privacy"):
+        privacy_note(store, actor, report["privacy"])
+
+
 def _json(report) -> None:
     click.echo(json.dumps(report, ensure_ascii=False, indent=1, default=str))
 
@@ -97,6 +103,7 @@ def outflow(env, cohort_date, months, outcome, keys, segments, as_of, fmt, html_
     store = env.store()
     r = outflow_report(store, env.actor(), cohort_date, months, list(keys) or None, list(segments), outcome,
                        as_of=as_of)
+    _privacy(store, env.actor(), r)
     if _write_html(env, html_path, force, r, store.catalog):
         return
     if fmt == "json":
@@ -142,11 +149,12 @@ def effect(env, intervention, outcome, within, match, fmt, html_path, force):
     _check_html(env, html_path, force)
     keys = [k.strip() for k in match.split(",") if k.strip()] if match is not None else None
     r = effect_report(env.store(), env.actor(), intervention, outcome, within, keys)
+    _privacy(env.store(), env.actor(), r)
     if _write_html(env, html_path, force, r):
         return
     if fmt == "json":
         return _json(r)
-    record = {k: (", ".join(v) if isinstance(v, list) else v) for k, v in r.items()}
+    record = {k: (", ".join(v) if isinstance(v, list) else v) for k, v in r.items() if k != "privacy"}
     emit_record(record, fmt, labels={k: t(f"reports.field.{k}") for k in record})
 
 
@@ -163,6 +171,7 @@ def compare(env, a, b, cohort_date, months, outcome, target_pp, fmt, html_path, 
     """Outflow in two segments (e.g. the halves of `caseload segment split`), the difference, a test and power."""
     _check_html(env, html_path, force)
     r = compare_report(env.store(), env.actor(), a, b, cohort_date, months, outcome, target_pp)
+    _privacy(env.store(), env.actor(), r)
     if _write_html(env, html_path, force, r):
         return
     if fmt == "json":
@@ -175,7 +184,7 @@ def compare(env, a, b, cohort_date, months, outcome, target_pp, fmt, html_path, 
         record[f"{side}_outflow"] = g["outflow"]
         record[f"{side}_rate_pct"] = g["rate_pct"]
         record[f"{side}_ci_pct"] = _ci(g)
-    record.update({k: v for k, v in r.items() if k not in ("a", "b", "report")})
+    record.update({k: v for k, v in r.items() if k not in ("a", "b", "report", "privacy")})
     emit_record(record, fmt, labels={k: t(f"reports.field.{k}") for k in record})
 
 
@@ -205,6 +214,7 @@ def engagement(env, fmt, html_path, force):
     """Reply rate by channel, template and campaign, and check-in response by month."""
     _check_html(env, html_path, force)
     r = engagement_report(env.store(), env.actor())
+    _privacy(env.store(), env.actor(), r)
     if _write_html(env, html_path, force, r):
         return
     if fmt == "json":
@@ -229,6 +239,7 @@ def caseload(env, fmt, html_path, force):
     """Clients per coach and attention load per coach."""
     _check_html(env, html_path, force)
     r = caseload_report(env.store(), env.actor())
+    _privacy(env.store(), env.actor(), r)
     if _write_html(env, html_path, force, r):
         return
     if fmt == "json":

@@ -5,7 +5,7 @@ import click
 from .. import segments as core
 from ..i18n import t
 from . import main, pass_env
-from .output import emit, emit_record, format_option, note
+from .output import emit, emit_record, format_option, note, privacy_note
 
 LIST_COLUMNS = [c for c in core.SELECT_COLUMNS if c != "id"]
 SAVED_COLUMNS = ["name", "kind", "expression", "description", "owner", "author", "updated_at"]
@@ -60,13 +60,16 @@ def segment_check(env, expression, fmt):
 def segment_count(env, expression, fmt):
     """How many clients are in the segment (a saved name or an expression): the number alone.
 
-    An analyst's count below the minimum cell size is suppressed: it prints <N.
+    An analyst's count carries noise (differential privacy: the same all period, see
+    docs/operations.md), and below the minimum cell size it is suppressed: it prints <N.
     """
     store, actor = env.store(), env.actor()
     text = _expression(expression)
-    n = core.count(store, actor, text)
+    n, release = core.count_release(store, actor, text)
     _warn(store, text)
     minimum = store.config.reports.min_cell_size
+    if release is not None:
+        privacy_note(store, actor, release.summary())
     if n is None:
         note(t("segments.suppressed", min=minimum))
     if fmt == "json":

@@ -1,8 +1,9 @@
-"""What the reports share: cohorts, outcomes, dates, rate rows, the audit entry."""
+"""What the reports share: cohorts, outcomes, dates, rate rows, the audit entry, the counts."""
 
+import json
 from datetime import date
 
-from .. import access, audit
+from .. import access, audit, privacy
 from ..errors import BadInput
 from ..i18n import t
 from .stats import wilson
@@ -68,12 +69,16 @@ def outcome_codes(outcome: str) -> list[int]:
     return [OUTFLOW_TYPES.index(o) + 1 for o in outcome_types(outcome)]
 
 
-def rate_row(k: int, n: int, base_pct: float | None = None, **extra) -> dict:
+def rate_row(k: int, n: int, base_pct: float | None = None, noise_var: float = 0.0, **extra) -> dict:
+    """n, outflow, rate and its 95% interval; noise_var > 0 for an analyst's noisy counts."""
     row = dict(extra)
-    row["n"] = int(n)
-    row["outflow"] = int(k)
+    k, n = int(k), int(n)
+    if noise_var:
+        k = min(k, n)
+    row["n"] = n
+    row["outflow"] = k
     if n > 0:
-        lo, hi = wilson(k, n)
+        lo, hi = wilson(k, n, noise_var=noise_var)
         row["rate_pct"] = round(100 * k / n, 1)
         row["ci_low_pct"] = round(100 * lo, 1)
         row["ci_high_pct"] = round(100 * hi, 1)
@@ -94,6 +99,20 @@ def scope(actor) -> tuple[str, list]:
 
 def record_report(store, actor, name: str) -> None:
     audit.record(store.db, actor, "report", f"report:{name}")
+
+
+def report_counts(store, actor, name: str, query: list, sensitivity: int, exact, record: bool):
+    """The counts a report is built from: exact for staff (audited here when record), for an
+    analyst a privacy release (noisy, the same all period, paid from the budget, audited).
+    Returns (counts, noise variance per count, privacy summary for the report or None)."""
+    if not privacy.applies(actor):
+        counts = exact()
+        if record:
+            record_report(store, actor, name)
+        return counts, 0.0, None
+    r = privacy.release(store, actor, "report", json.dumps([name, *query], default=str), sensitivity, exact,
+                        f"report:{name}" if record else None)
+    return r.counts, r.variance, r.summary()
 
 
 def segment_where(store, segment: str, actor) -> tuple[str, list]:

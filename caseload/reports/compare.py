@@ -5,7 +5,7 @@ from datetime import date
 
 from ..i18n import t
 
-from .common import FROM_SQL, outcome_codes, rate_row, record_report, segment_where, y_expr
+from .common import FROM_SQL, outcome_codes, rate_row, report_counts, segment_where, y_expr
 from .outflow import cohort
 from .stats import compare_proportions
 from .suppress import hide, suppress_subgroup
@@ -19,12 +19,20 @@ def compare_report(store, actor, a: str, b: str, cohort_date=None, months: int =
     wa, pa = segment_where(store, a, actor)
     wb, pb = segment_where(store, b, actor)
     y = f"({y_expr(start, end)} IN ({ok}))"
-    total, ka, na, kb, nb, both = store.conn.execute(
-        f"SELECT count(*), COALESCE(SUM(({wa}) AND {y}), 0), COALESCE(SUM({wa}), 0),"
-        f" COALESCE(SUM(({wb}) AND {y}), 0), COALESCE(SUM({wb}), 0), COALESCE(SUM(({wa}) AND ({wb})), 0)"
-        f" FROM {FROM_SQL} WHERE {where}", [*pa, *pa, *pb, *pb, *pa, *pb, *params]).fetchone()
-    ga = suppress_subgroup(rate_row(ka, na, group=a), k_min, total)
-    gb = suppress_subgroup(rate_row(kb, nb, group=b), k_min, total)
+
+    def exact() -> dict:
+        return {"counts": list(store.conn.execute(
+            f"SELECT count(*), COALESCE(SUM(({wa}) AND {y}), 0), COALESCE(SUM({wa}), 0),"
+            f" COALESCE(SUM(({wb}) AND {y}), 0), COALESCE(SUM({wb}), 0), COALESCE(SUM(({wa}) AND ({wb})), 0)"
+            f" FROM {FROM_SQL} WHERE {where}", [*pa, *pa, *pb, *pb, *pa, *pb, *params]).fetchone())}
+
+    # one client changes each of the six counts by at most one
+    counts, var, noise = report_counts(store, actor, "compare", [where, params, wa, pa, wb, pb, ok, start, end], 6,
+                                       exact, record)
+    total, ka, na, kb, nb, both = (int(x) for x in counts["counts"])
+    ga = suppress_subgroup(rate_row(ka, na, noise_var=var, group=a), k_min, total)
+    gb = suppress_subgroup(rate_row(kb, nb, noise_var=var, group=b), k_min, total)
+    ka, kb = ga["outflow"], gb["outflow"]
     report = {
         "report": "compare", "outcome": outcome, "cohort_date": start.isoformat(), "end_date": end.isoformat(),
         "follow_up_months": months, "follow_up_complete": complete, "min_cell_size": k_min,
@@ -36,10 +44,10 @@ def compare_report(store, actor, a: str, b: str, cohort_date=None, months: int =
         report["overlap"] = None
     if report["suppressed"]:
         hide(ga), hide(gb)
-    elif both:
+    elif both > (noise["margin"] if noise else 0):  # noisy: an overlap beyond what noise explains
         report["verdict"] = "overlap"
     elif na and nb:  # an empty group leaves the verdict at "too small to tell"
-        c = compare_proportions(ka, na, kb, nb, target=target_pp / 100)
+        c = compare_proportions(ka, na, kb, nb, target=target_pp / 100, noise_var=var)
         report.update(difference_pp=round(100 * c.difference, 1), ci_low_pp=round(100 * c.ci_low, 1),
                       ci_high_pp=round(100 * c.ci_high, 1), p_value=round(c.p_value, 4), test=c.test,
                       mde_pp=round(100 * c.mde, 1), power_at_target=round(c.power, 2))
@@ -49,6 +57,6 @@ def compare_report(store, actor, a: str, b: str, cohort_date=None, months: int =
             report["verdict"] = "no_difference_found"
     report["conclusion"] = t(f"reports.compare_verdict.{report['verdict']}", diff=report["difference_pp"],
                              p=report["p_value"], mde=report["mde_pp"], target=target_pp)
-    if record:
-        record_report(store, actor, "compare")
+    if noise:
+        report["privacy"] = noise
     return report

@@ -3,13 +3,20 @@
 It reads the outbox (`messages`) and check-in tables of the messaging area when they exist;
 without them it says so instead of guessing."""
 
+import math
+from datetime import date, timedelta
+
+import numpy as np
+
+from .. import privacy
 from ..errors import CaseloadError
 from ..i18n import t
-from .common import record_report, scope
+from .common import record_report, report_counts, scope
 from .stats import wilson
 from .suppress import suppress_partition
 
 REPLIED = ("replied_at", "reply_at", "answered_at")
+MONTHS = 24  # an analyst's breakdown by month covers the last two years; earlier months are one group
 
 
 def _columns(store, table: str) -> set[str]:
@@ -38,9 +45,15 @@ def engagement_report(store, actor, record: bool = True) -> dict:
     report = {"report": "engagement", "min_cell_size": k_min, "by": {}}
     time_col = next((c for c in ("sent_at", "created_at", "queued_at") if c in cols), None)
     checkins = _columns(store, "checkins")
+    queries = {}
     for dim in ("channel", "template", "campaign", "month", "checkin_month"):
         only = ""
         if dim == "checkin_month" and {"status", "created_at", "client_id"} <= checkins:
+            queries[dim] = ("SELECT substr(checkins.created_at, 1, 7), checkins.status = 'answered', clients.id"
+                            f" FROM checkins JOIN clients ON clients.id = checkins.client_id WHERE ({where})"
+                            " AND checkins.status IN ('answered', 'unanswered')")
+            if privacy.applies(actor):
+                continue
             report["by"][dim] = _checkins_by_month(store, where, params, k_min)
             continue
         if dim in ("month", "checkin_month"):
@@ -56,10 +69,12 @@ def engagement_report(store, actor, record: bool = True) -> dict:
                 continue
             expr = f"messages.{col}"
         rows = []
-        sql = (f"SELECT COALESCE({expr}, ''), count(*), SUM({replied}) FROM messages"
-               f" JOIN clients ON clients.id = messages.client_id WHERE ({where}){only}"
-               + (" AND messages.status IN ('sent', 'delivered')" if "status" in cols else "")
-               + " GROUP BY 1 ORDER BY 1")
+        base = (f" FROM messages JOIN clients ON clients.id = messages.client_id WHERE ({where}){only}"
+                + (" AND messages.status IN ('sent', 'delivered')" if "status" in cols else ""))
+        queries[dim] = f"SELECT COALESCE({expr}, ''), {replied}, clients.id{base}"
+        if privacy.applies(actor):
+            continue
+        sql = f"SELECT COALESCE({expr}, ''), count(*), SUM({replied}){base} GROUP BY 1 ORDER BY 1"
         for value, n, k in store.conn.execute(sql, params):
             lo, hi = wilson(k, n)
             rows.append({"value": value, "n": n, "outflow": None, "replied": k, "rate_pct": round(100 * k / n, 1),
@@ -70,8 +85,72 @@ def engagement_report(store, actor, record: bool = True) -> dict:
             if r["suppressed"]:
                 r["replied"] = None
         report["by"][dim] = rows
+    if privacy.applies(actor):
+        return _released(store, actor, report, queries, params, record)
     if record:
         record_report(store, actor, "engagement")
+    return report
+
+
+WEIGHT = 100  # an analyst's counts are in hundredths of a client
+
+
+def _domain(store, dim: str) -> list[str]:
+    """The groups an analyst's breakdown has, fixed before any client is counted ("" is the rest)."""
+    if dim == "channel":
+        return ["", "sms", "email"]
+    if dim in ("template", "campaign"):
+        return ["", *(r[0] for r in store.conn.execute(f"SELECT DISTINCT name FROM {dim}s ORDER BY name"))]
+    month = date.today().replace(day=1)
+    out = []
+    for _ in range(MONTHS):
+        out.append(month.strftime("%Y-%m"))
+        month = (month - timedelta(days=1)).replace(day=1)
+    return ["", *reversed(out)]
+
+
+def _released(store, actor, report: dict, queries: dict, params: list, record: bool) -> dict:
+    """For an analyst: every client weighs one in each breakdown, spread over the groups of their
+    messages (4 SMS and 1 email: 0.8 and 0.2), so one client changes a breakdown's counts by at
+    most 2 in all; the counts are released with noise (caseload.privacy) over fixed groups."""
+    k_min = report["min_cell_size"]
+    domains = {dim: _domain(store, dim) for dim in queries}
+
+    def exact() -> dict:
+        out = {}
+        for dim, sql in queries.items():
+            index = {v: i for i, v in enumerate(domains[dim])}
+            per_client: dict[int, list] = {}
+            for value, replied, cid in store.conn.execute(sql, params):
+                per_client.setdefault(cid, []).append((index.get(value, 0), bool(replied)))
+            n = np.zeros(len(index), dtype=np.int64)
+            k = np.zeros(len(index), dtype=np.int64)
+            for items in per_client.values():
+                groups = np.array([g for g, _ in items])
+                sent = np.bincount(groups, minlength=len(index))
+                answered = np.bincount(groups, weights=[r for _, r in items], minlength=len(index))
+                n += WEIGHT * sent // len(items)
+                k += (WEIGHT * answered // len(items)).astype(np.int64)
+            out[f"n:{dim}"], out[f"k:{dim}"] = n, k
+        return out
+
+    counts, var, noise = report_counts(store, actor, "engagement", [queries, params, domains],
+                                       2 * WEIGHT * len(queries), exact, record)
+    var /= WEIGHT * WEIGHT
+    for dim in queries:
+        rows = []
+        for value, n, k in zip(domains[dim], counts[f"n:{dim}"], counts[f"k:{dim}"]):
+            n, k = round(n / WEIGHT), round(min(k, n) / WEIGHT)
+            if n <= 0:
+                continue
+            lo, hi = wilson(k, n, noise_var=var)
+            rows.append({"value": value, "n": n, "replied": k, "rate_pct": round(100 * k / n, 1),
+                         "ci_low_pct": round(100 * lo, 1), "ci_high_pct": round(100 * hi, 1)})
+        for r in suppress_partition(rows, k_min):
+            if r["suppressed"]:
+                r["replied"] = None
+        report["by"][dim] = rows
+    report["privacy"] = {**noise, "margin": math.ceil(noise["margin"] / WEIGHT), "weighted": True}
     return report
 
 

@@ -25,7 +25,9 @@ def suppress_partition(rows: list[dict], k: int, total_shown: bool = True) -> li
         hide(r)
     hidden = [r for r in rows if r["suppressed"]]
     if total_shown and len(hidden) == 1:
-        shown = [r for r in rows if not r["suppressed"] and r["n"] > 0]
+        # an empty row only when nothing else is left (an analyst's noisy zeros: the total is noisy too)
+        shown = ([r for r in rows if not r["suppressed"] and r["n"] > 0]
+                 or [r for r in rows if not r["suppressed"]])
         if shown:
             extra = min(shown, key=lambda r: r["n"])
             extra["_n"] = extra["n"]

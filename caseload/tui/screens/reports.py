@@ -24,6 +24,13 @@ def _pct(value) -> str:
     return "-" if value is None else f"{value:.1f}".replace(".", "," if t("tui.decimal") == "," else ".")
 
 
+def _noise(summary: Text, report: dict) -> None:
+    """An analyst's numbers carry noise (caseload.privacy): say how much."""
+    noise = report.get("privacy")
+    if noise:
+        summary.append("\n" + t("privacy.tui_note", margin=noise["margin"], epsilon=f"{noise['epsilon']:g}"), "dim")
+
+
 class ReportsScreen(Localized, Screen):
     BINDINGS = [Binding("f5", "reload", "tui.key.reload"),
                 Binding("u", "tab('outflow')", "tui.key.outflow_report"),
@@ -116,6 +123,7 @@ class ReportsScreen(Localized, Screen):
                                 rate=_pct(o["rate_pct"])))
         if not r["follow_up_complete"]:
             summary.append("  " + t("tui.reports.incomplete"), "yellow")
+        _noise(summary, r)
         self.query_one("#outflow-summary", Static).update(summary)
         rows = [x for x in r["by_characteristic"] if x["key"] == message.key]
         table = Table(box=None, header_style="bold", expand=True)
@@ -165,6 +173,7 @@ class ReportsScreen(Localized, Screen):
         summary = Text(t("tui.reports.effect_of", name=message.name), style="bold")
         summary.append("\n")
         summary.append(r["conclusion"])
+        _noise(summary, r)
         self.query_one("#effect-summary", Static).update(summary)
         table = Table(box=None, show_header=False, expand=True)
         table.add_column(style="bold")
