@@ -6,10 +6,21 @@ cannot show that its last entries were cut off, so `audit_head` (one row, writte
 transaction as every entry) keeps the count, the last id and hash, and a seal over itself.
 An anchor (`ID:HASH`, printed by `caseload audit verify`) kept outside the database makes even
 a consistent rewrite of the trail and its head visible.
+
+The seal is an HMAC with the audit key (CASELOAD_AUDIT_KEY or keyring caseload:audit_key), so
+someone who can write the database file but does not have the key cannot move the head: not its
+end, and not its base, up to which retention pruned (`prune`, the only way entries go; the head
+keeps the time of the newest pruned entry, and `check` reports a base younger than the retention
+period, and an anchor behind a base it cannot trust). Without a key the seal is a plain SHA-256,
+which anyone who knows the algorithm can recompute: `audit verify` says so. Once a head is sealed
+with the key, a process without it records nothing (a misconfiguration, refused); a head that
+lost its key seal is reported until an admin has checked the trail and run `caseload audit seal`.
 """
 
 import hashlib
+import hmac
 import logging
+import os
 from dataclasses import dataclass
 from datetime import datetime, time, timezone
 
@@ -28,9 +39,32 @@ def _hash(prev: str, at: str, actor: str, origin: str, action: str, obj: str, re
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _seal(entries: int, last_id: int, last_hash: str, base_id: int, base_hash: str) -> str:
-    payload = "\x1f".join(("head", str(entries), str(last_id), last_hash, str(base_id), base_hash))
-    return hashlib.sha256(payload.encode()).hexdigest()
+KEYED = "k1:"
+_keyring: dict = {}
+
+
+def audit_key() -> bytes | None:
+    """The HMAC key for the head, derived from the audit secret; None when none is configured.
+    The environment is read every time, the keyring once per process."""
+    secret = os.environ.get("CASELOAD_AUDIT_KEY")
+    if not secret:
+        if "secret" not in _keyring:
+            from .secrets import get_secret
+
+            _keyring["secret"] = get_secret("audit_key")
+        secret = _keyring["secret"]
+    return hmac.new(secret.encode(), b"caseload audit head v1", hashlib.sha256).digest() if secret else None
+
+
+def _seal(entries: int, last_id: int, last_hash: str, base_id: int, base_hash: str, base_at: str = "",
+          key: bytes | None = None) -> str:
+    fields = ["head", str(entries), str(last_id), last_hash, str(base_id), base_hash]
+    if base_at:
+        fields.append(base_at)
+    payload = "\x1f".join(fields).encode()
+    if key is None:
+        return hashlib.sha256(payload).hexdigest()
+    return KEYED + hmac.new(key, payload, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -41,10 +75,29 @@ class Head:
     base_id: int
     base_hash: str
     seal: str
+    base_at: str = ""  # when the newest entry that retention pruned was written ("": none, or before 0010)
+
+    def _expected(self, key: bytes | None) -> str:
+        return _seal(self.entries, self.last_id, self.last_hash, self.base_id, self.base_hash, self.base_at, key)
+
+    @property
+    def keyed(self) -> bool:
+        return self.seal.startswith(KEYED)
+
+    def state(self, key: bytes | None) -> str:
+        """sealed (as it should be for this key) | unkeyed (a valid seal without the key, while a key
+        is configured) | no_key (sealed with a key that this process does not have) | changed."""
+        if self.keyed:
+            if key is None:
+                return "no_key"
+            return "sealed" if hmac.compare_digest(self.seal, self._expected(key)) else "changed"
+        if self.seal == self._expected(None):
+            return "sealed" if key is None else "unkeyed"
+        return "changed"
 
     @property
     def intact(self) -> bool:
-        return self.seal == _seal(self.entries, self.last_id, self.last_hash, self.base_id, self.base_hash)
+        return self.state(audit_key()) == "sealed"
 
     @property
     def anchor(self) -> str:
@@ -54,7 +107,9 @@ class Head:
 
 def head(db) -> Head | None:
     conn = getattr(db, "conn", db)
-    row = conn.execute("SELECT entries, last_id, last_hash, base_id, base_hash, seal FROM audit_head"
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(audit_head)")}
+    extra = ", base_at" if "base_at" in cols else ""  # before migration 0010
+    row = conn.execute(f"SELECT entries, last_id, last_hash, base_id, base_hash, seal{extra} FROM audit_head"
                        " WHERE id = 1").fetchone()
     return Head(*row) if row else None
 
@@ -74,12 +129,21 @@ def init_head(conn) -> None:
                   _seal(entries, last_id, last_hash, base_id, base_hash)])
 
 
-def _write_head(conn, old: Head, entries: int, last_id: int, last_hash: str, base_id: int, base_hash: str) -> None:
-    # a head that was changed behind our back stays marked, so the next entry cannot hide it
-    seal = _seal(entries, last_id, last_hash, base_id, base_hash) if old.intact else (
-        old.seal if old.seal.startswith("broken:") else f"broken:{last_id}")
+def _write_head(conn, old: Head, entries: int, last_id: int, last_hash: str, base_id: int, base_hash: str,
+                base_at: str | None = None) -> None:
+    key = audit_key()
+    state = old.state(key)
+    if state == "no_key":  # the trail is sealed with a key this process lacks: record nothing
+        raise CaseloadError(t("audit.key_missing"))
+    base_at = old.base_at if base_at is None else base_at
+    # a head that was changed behind our back stays marked, so the next entry cannot hide it; one
+    # that lost its key seal keeps a plain one (verify reports it until `audit seal`)
+    if state == "changed":
+        seal = old.seal if old.seal.startswith("broken:") else f"broken:{last_id}"
+    else:
+        seal = _seal(entries, last_id, last_hash, base_id, base_hash, base_at, key if state == "sealed" else None)
     conn.execute("UPDATE audit_head SET entries = ?, last_id = ?, last_hash = ?, base_id = ?, base_hash = ?,"
-                 " seal = ? WHERE id = 1", [entries, last_id, last_hash, base_id, base_hash, seal])
+                 " seal = ?, base_at = ? WHERE id = 1", [entries, last_id, last_hash, base_id, base_hash, seal, base_at])
 
 
 def record(db, actor, action: str, obj: str, result: str = "ok") -> None:
@@ -156,8 +220,10 @@ def parse_anchor(text: str) -> tuple[int, str]:
     return int(entry), digest.lower()
 
 
-def check(db, anchors: list[str] = ()) -> list[Problem]:
-    """Every problem in the trail, in order; empty when intact. Reads the whole trail once."""
+def check(db, anchors: list[str] = (), keep_years: int | None = None, now: datetime | None = None) -> list[Problem]:
+    """Every problem in the trail, in order; empty when intact. Reads the whole trail once.
+    keep_years: the retention period (config retention.audit_years); when given (and not 0),
+    a base that retention could not have reached by now is reported."""
     conn = getattr(db, "conn", db)
     problems: list[Problem] = []
     h0 = head(conn)
@@ -169,9 +235,16 @@ def check(db, anchors: list[str] = ()) -> list[Problem]:
         base_id, base_hash = (rows[0][0] - 1, rows[0][7]) if rows else (0, "")
     else:
         base_id, base_hash = h0.base_id, h0.base_hash
-        if not h0.intact:
+        state = h0.state(audit_key())
+        if state == "changed":
             problems.append(Problem("head_changed", entry=h0.last_id,
                                     other=int(h0.seal.split(":")[1]) if h0.seal.startswith("broken:") else 0))
+        elif state != "sealed":
+            problems.append(Problem(f"head_{state}"))
+        if h0.base_at and keep_years:
+            cutoff = _years_before(now or datetime.now(timezone.utc), keep_years).strftime("%Y-%m-%dT%H:%M:%SZ")
+            if h0.base_at >= cutoff:
+                problems.append(Problem("pruned_young", entry=h0.base_id, found=h0.base_at))
     prev_id, prev_hash = base_id, base_hash
     for id_, at, actor, origin, action, obj, result, p_hash, h in rows:
         if _hash(p_hash, at, actor, origin, action, obj, result) != h:
@@ -197,18 +270,21 @@ def check(db, anchors: list[str] = ()) -> list[Problem]:
         if len(rows) != h0.entries:
             problems.append(Problem("count", expected=str(h0.entries), found=str(len(rows))))
     by_id = {r[0]: r[8] for r in rows}
+    trusted_base = h0 is not None and not problems
     for text in anchors:
         entry, digest = parse_anchor(text)
         if entry <= base_id:
-            continue  # pruned by retention since the anchor was taken
+            if not trusted_base:  # only retention prunes, and only a sealed head says it did
+                problems.append(Problem("anchor_pruned", entry=entry, other=base_id))
+            continue
         if by_id.get(entry) != digest:
             problems.append(Problem("anchor", entry=entry))
     return problems
 
 
-def verify(db, anchors: list[str] = ()) -> list[str]:
+def verify(db, anchors: list[str] = (), keep_years: int | None = None) -> list[str]:
     """Problems found in the trail, each naming the entry (in the current language); empty when intact."""
-    problems = check(db, anchors)
+    problems = check(db, anchors, keep_years)
     for p in problems:
         log.warning("audit trail: %s at entry %d (%d)", p.kind, p.entry, p.other)
     return [str(p) for p in problems]
@@ -225,10 +301,40 @@ def prune(conn, before: str) -> int:
                        [before, h0.last_id]).fetchone()
     if row is None or row[0] <= h0.base_id:
         return 0
-    n = conn.execute("SELECT COUNT(*) FROM audit WHERE id <= ?", [row[0]]).fetchone()[0]
-    _write_head(conn, h0, h0.entries - n, h0.last_id, h0.last_hash, row[0], row[1])
+    n, base_at = conn.execute("SELECT COUNT(*), MAX(at) FROM audit WHERE id <= ?", [row[0]]).fetchone()
+    _write_head(conn, h0, h0.entries - n, h0.last_id, h0.last_hash, row[0], row[1], base_at)
     conn.execute("DELETE FROM audit WHERE id <= ?", [row[0]])
     return n
+
+
+def seal(store, actor) -> Head:
+    """`caseload audit seal`: seal the head with the audit key, after checking the whole trail
+    (the only problem allowed is a head without the key's seal). Admins only; audited."""
+    access.require_admin(actor)
+    key = audit_key()
+    if key is None:
+        raise CaseloadError(t("audit.no_key"))
+    conn = store.db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        problems = [p for p in check(conn, keep_years=store.config.retention.audit_years) if p.kind != "head_unkeyed"]
+        if problems:
+            raise CaseloadError(t("audit.cannot_seal", problem=str(problems[0])))
+        record(conn, actor, "audit_seal", "audit")
+        h = head(conn)
+        conn.execute("UPDATE audit_head SET seal = ? WHERE id = 1", [h._expected(key)])
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return head(conn)
+
+
+def _years_before(moment: datetime, years: int) -> datetime:
+    try:
+        return moment.replace(year=moment.year - years)
+    except ValueError:  # 29 February
+        return moment.replace(year=moment.year - years, day=28)
 
 
 def entries(db, objects: list[str] | None = None, actor: str | None = None, since: str | None = None,

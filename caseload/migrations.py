@@ -477,7 +477,7 @@ def m0010_links_never_reused(db):
     let an old link or a late report write into another client's data. Links made before this
     migration name a check-in as "a<id>..."; `id_floors` keeps the first id given out after it, and
     such a link is honoured only below it (caseload.links). Rebuilds both tables (measured: as
-    0007 for messages)."""
+    0007 for messages). Also the audit head's `base_at`, and its key seal (caseload.audit)."""
     for table in LINKED:
         sql = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table]).fetchone()[0]
         new_sql, n = re.subn(r"\bid INTEGER PRIMARY KEY\b(?! AUTOINCREMENT)", "id INTEGER PRIMARY KEY AUTOINCREMENT",
@@ -486,6 +486,14 @@ def m0010_links_never_reused(db):
             _rebuild(db, table, new_sql)
     db.execute("CREATE TABLE id_floors (name TEXT PRIMARY KEY, below INTEGER NOT NULL)")
     db.execute("INSERT INTO id_floors (name, below) SELECT 'checkins', COALESCE(MAX(id), 0) + 1 FROM checkins")
+    # the audit head keeps when the newest pruned entry was written, and is sealed with the audit
+    # key when one is configured now (later: `caseload audit seal`)
+    db.execute("ALTER TABLE audit_head ADD COLUMN base_at TEXT NOT NULL DEFAULT ''")
+    from .audit import audit_key, head
+
+    h, key = head(db.conn), audit_key()
+    if h is not None and key is not None and h.state(key) == "unkeyed":
+        db.execute("UPDATE audit_head SET seal = ? WHERE id = 1", [h._expected(key)])
 
 
 @migrations(name="0011_privacy_releases")

@@ -3,6 +3,13 @@ keyring, never from config.toml, and are never logged or put in an error message
 
     CASELOAD_SMTP_PASSWORD   or  keyring: service "caseload", user "smtp_password"
     CASELOAD_SMS_TOKEN       or  keyring: service "caseload", user "sms_token"
+    CASELOAD_IMAP_PASSWORD   or  keyring: service "caseload", user "imap_password"
+    CASELOAD_WEBHOOK_TOKEN   or  keyring: service "caseload", user "webhook_token"
+    CASELOAD_AUDIT_KEY       or  keyring: service "caseload", user "audit_key"
+
+The audit key seals the head of the audit trail (caseload.audit): without it, someone who can
+write the database file can rewrite the trail and its head consistently. Keep it where the
+database's backups are not (the environment file, or the keyring), e.g. `openssl rand -hex 32`.
 
 An administrator stores one in the keyring with `keyring set caseload sms_token`.
 """
@@ -18,6 +25,7 @@ ENVIRONMENT = {
     "sms_token": "CASELOAD_SMS_TOKEN",
     "imap_password": "CASELOAD_IMAP_PASSWORD",
     "webhook_token": "CASELOAD_WEBHOOK_TOKEN",
+    "audit_key": "CASELOAD_AUDIT_KEY",
 }
 
 

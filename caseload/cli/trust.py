@@ -73,14 +73,27 @@ def audit_verify(env, anchors):
     """
     store = env.store()
     access.require_admin(env.actor())
-    problems = audit.verify(store.db, list(anchors))
+    problems = audit.verify(store.db, list(anchors), store.config.retention.audit_years)
     if problems:
         for p in problems:
             click.echo(p, err=True)
         raise click.exceptions.Exit(1)
     head = audit.head(store.db)
+    if audit.audit_key() is None:
+        click.echo(t("audit.no_key_warning"), err=True)
     note(t("audit.intact", entries=head.entries))
     click.echo(head.anchor)
+
+
+@audit_group.command("seal")
+@pass_env
+def audit_seal(env):
+    """Seal the head of the trail with the audit key (CASELOAD_AUDIT_KEY), after checking it.
+
+    Needed once when the key is set after the upgrade that introduced it; `audit verify` says so.
+    """
+    head = audit.seal(env.store(), env.actor())
+    note(t("audit.sealed", entries=head.entries))
 
 
 @main.group("retention")

@@ -155,6 +155,10 @@ class Daemon:
                 continue
             self.scheduler.every(self.tick).seconds.do(self.run_job, name)
         log.info("daemon started (tick %ss)", self.tick)
+        from ..audit import audit_key
+
+        if audit_key() is None:
+            log.warning("no audit key (CASELOAD_AUDIT_KEY): the audit trail's head is sealed with a plain hash")
 
     # -- the loop --
 
