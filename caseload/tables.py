@@ -27,6 +27,7 @@ from .i18n import language, t
 DELIMITERS = (";", ",", "\t")
 CHUNK = 1 << 20
 BOM = b"\xef\xbb\xbf"
+ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")  # an XLSX is a zip
 UTF8, CP1252 = "UTF-8", "Windows-1252"
 LIMIT_KEYS = {"rows": "imports.max_rows", "line": "imports.max_line_bytes",
               "unpacked": "imports.max_xlsx_unpacked_bytes"}
@@ -106,7 +107,7 @@ def open_table(source, limits, option: str = "FILE",
     closers = [] if f is sys.stdin.buffer else [f.close]
     try:
         head = f.read(4)
-        if head[:2] == b"PK":
+        if head in ZIP_SIGNATURES:
             headers, rows, digest, estimate = _xlsx(f, head, name, limits, closers)
         elif head == b"\xd0\xcf\x11\xe0":
             raise BadInput(t("import.old_xls", file=name))
@@ -169,9 +170,9 @@ class _Lines:
         except UnicodeDecodeError as e:
             try:
                 text, found = raw.decode("cp1252"), CP1252
-            except UnicodeDecodeError:
+            except UnicodeDecodeError as undefined:
                 raise BadInput(t("import.bad_encoding", file=self.name, line=self.number,
-                                 position=e.start + 1)) from None
+                                 position=undefined.start + 1)) from None
             if self.encoding == UTF8:
                 raise BadInput(t("import.not_utf8", file=self.name, line=self.number, position=e.start + 1,
                                  first=self.encoding_line)) from None

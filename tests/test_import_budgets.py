@@ -238,3 +238,8 @@ def test_old_excel_and_utf16_files_get_a_clear_message(store, admin, tmp_path):
     path.write_bytes("Klantnummer\t1\n".encode("utf-16"))
     with pytest.raises(BadInput, match="UTF-16"):
         importer.import_file(store, admin, path)
+
+
+def test_file_and_map_cannot_both_be_standard_input(cli):
+    result = cli("import", "-", "--map", "-", input="client_number\n1\n")
+    assert result.exit_code == 2 and "Only one of FILE and --map" in result.stderr

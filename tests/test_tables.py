@@ -91,6 +91,16 @@ def test_any_bytes_give_rows_or_one_bad_input(tmp_path, data, limits):
     assert len(rows) - 1 <= limits.max_rows
 
 
+def test_the_format_comes_from_the_content(tmp_path):
+    assert read(tmp_path, b"PKnr;x\n1;2\n") == [["PKnr", "x"], ["1", "2"]]
+    try:
+        read(tmp_path, b"PK\x03\x04 not a zip")
+    except BadInput as e:
+        assert "not a readable Excel file" in e.message
+    else:
+        raise AssertionError("a damaged zip was read")
+
+
 def test_a_row_straddling_chunks_and_old_mac_line_ends(tmp_path):
     import caseload.tables as tables
 
