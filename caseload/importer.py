@@ -298,8 +298,9 @@ def _names(columns) -> str:
 
 class _Plan:
     """The checked rows, staged in temporary tables: new clients under ids 1, 2, ... (moved past
-    the highest id when written, so a client added meanwhile keeps its own), and the values for
-    existing clients, compared with what they hold when written."""
+    the highest id when written, so a client added meanwhile keeps its own), and the rows of
+    existing clients that change something (compared with the snapshot the check reads, and
+    again with what they hold when written)."""
 
     TABLES = ("import_new", "import_updates")
 
@@ -343,7 +344,7 @@ class _Plan:
         if cid is None:
             self._new(fields, obs)
         else:
-            self.updates.append((cid, *fields, *obs))
+            self.updates.append((cid, fields, obs))
         if len(self.new) + len(self.updates) >= BATCH:
             self.flush()
 
@@ -372,9 +373,39 @@ class _Plan:
             conn.executemany(f"INSERT INTO temp.import_new VALUES ({', '.join('?' * (len(self.new_columns) + 1))})",
                              self.new)
         if self.updates:
-            conn.executemany(f"INSERT INTO temp.import_updates VALUES ({', '.join('?' * (len(self.update_columns) + 1))})",
-                             self.updates)
+            self._stage_changes(self.updates)
         self.new, self.updates = [], []
+
+    def _stage_changes(self, batch):
+        """Stage the existing clients whose file rows change something, compared with the
+        snapshot; the others are unchanged, and the write lock need not wait for them."""
+        conn = self.conn
+        ids = [cid for cid, _, _ in batch]
+        marks = ", ".join("?" * len(ids))
+        current = {r[0]: r[1:] for r in conn.execute(
+            f"SELECT id, {', '.join(self.field_names)}, status FROM clients WHERE id IN ({marks})", ids)}
+        profiles = {r[0]: r[1:] for r in conn.execute(
+            f"SELECT client_id{''.join(', ' + _names([c]) for c in self.profile_columns)} FROM profile"
+            f" WHERE client_id IN ({marks})", ids)}
+        staged = []
+        for cid, fields, obs in batch:
+            sets, changed_obs = self._diff(fields, obs, current[cid], profiles.get(cid))
+            if sets or changed_obs:
+                staged.append((cid, *fields, *obs))
+            else:
+                self.report.unchanged += 1
+        conn.executemany(f"INSERT INTO temp.import_updates VALUES ({', '.join('?' * (len(self.update_columns) + 1))})",
+                         staged)
+
+    def _diff(self, fields, obs, current, prof):
+        """The fields to set and the (index, value) observations to record for one client, given
+        its current fields (and status) and profile."""
+        sets = {name: v for name, v, old in zip(self.field_names, fields, current) if v is not None and v != old}
+        if self.status_pos is None and self.outflow_pos is not None and fields[self.outflow_pos] is not None:
+            if current[-1] != "outflow":
+                sets["status"] = "outflow"  # an outflow in the file ends the client's active status
+        changed_obs = [(k, v) for k, v in enumerate(obs) if v is not None and (prof is None or prof[k] != v)]
+        return sets, changed_obs
 
     def write(self):
         """Pass 2, under the write lock: copy the staged rows, apply the changes, record the import."""
@@ -428,8 +459,9 @@ class _Plan:
             raise CaseloadError(t("import.changed_meanwhile", number=taken[0]))
 
     def apply_updates(self, write: bool):
-        """Existing clients: change the fields that differ and record an observation where a
-        value changed. With write=False only count (a dry run)."""
+        """Existing clients with changes: compared again with what they hold now, change the
+        fields that differ and record an observation where a value changed. With write=False only
+        count (a dry run)."""
         conn, report, now = self.conn, self.report, self.now
         fields_sql = f"SELECT {', '.join(self.field_names)}, status FROM clients WHERE id = ?"
         profile_sql = (f"SELECT {', '.join(chr(34) + c + chr(34) for c in self.profile_columns) or 'client_id'}"
@@ -440,12 +472,7 @@ class _Plan:
             current = conn.execute(fields_sql, [cid]).fetchone()
             if current is None:  # erased since the check (only a dry run gets here: write checks first)
                 continue
-            sets = {name: v for name, v, old in zip(self.field_names, fields, current) if v is not None and v != old}
-            if self.status_pos is None and self.outflow_pos is not None and fields[self.outflow_pos] is not None:
-                if current[-1] != "outflow":
-                    sets["status"] = "outflow"  # an outflow in the file ends the client's active status
-            prof = conn.execute(profile_sql, [cid]).fetchone()
-            changed_obs = [(k, v) for k, v in enumerate(obs) if v is not None and (prof is None or prof[k] != v)]
+            sets, changed_obs = self._diff(fields, obs, current, conn.execute(profile_sql, [cid]).fetchone())
             if write:
                 self._update(cid, sets, changed_obs)
             report.observations += len(changed_obs)

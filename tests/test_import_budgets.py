@@ -183,6 +183,25 @@ def test_the_check_takes_no_write_lock_and_a_dry_run_none_at_all(store, admin, t
         other.close()
 
 
+def test_the_write_lock_waits_only_for_what_changes(store, admin, tmp_path):
+    """A re-import of 500,000 unchanged clients held the lock for 25 s comparing them one by one:
+    unchanged rows are now found in the check, and the lock is held only for the rows to write."""
+    path = _rows_csv(tmp_path / "x.csv", 1500)
+    importer.import_file(store, admin, path)
+    path.write_text(path.read_text(encoding="utf-8").replace("\n7,An,3\n", "\n7,An,4\n"), encoding="utf-8")
+    under_lock = []
+
+    def trace(sql):
+        if sql == "BEGIN IMMEDIATE" or (under_lock and under_lock[-1] != "COMMIT"):
+            under_lock.append(sql)
+
+    store.conn.set_trace_callback(trace)
+    report = importer.import_file(store, admin, path)
+    store.conn.set_trace_callback(None)
+    assert (report.updated, report.unchanged, report.observations) == (1, 1499, 1)
+    assert under_lock[-1] == "COMMIT" and len(under_lock) < 40, len(under_lock)
+
+
 def test_a_client_added_while_the_file_is_checked_refuses_the_import(store, admin, tmp_path):
     path = _rows_csv(tmp_path / "x.csv", 1500)
     other = sqlite3.connect(store.path, isolation_level=None)
