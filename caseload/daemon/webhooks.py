@@ -17,24 +17,32 @@ answer and writes nothing. Without a configured secret the SMS endpoints answer 
 provider keeps the message and retries later. Spryng and MessageBird may call with GET; their
 fields then come from the query string.
 
-The server is the standard library's HTTPServer with a bounded pool of worker threads (not
-ThreadingHTTPServer's thread per connection): no dependency, a few routes, tens of requests per
-second at most, and a small resident size for a process that idles most of the day. Each worker
-has its own SQLite connection; requests are bounded in size and time, and a full pool answers
-503 at once. Errors are logged by type only (no personal data, no payloads).
+The server is the standard library's: one thread reads every connection (selectors) until its
+request has arrived whole, and only then hands it to a bounded pool of worker threads, which
+parse and answer it with BaseHTTPRequestHandler. No dependency, a few routes, tens of requests
+per second at most, and a small resident size for a process that idles most of the day. A slow
+client holds a socket, never a worker; a request has one deadline for the whole of it
+(REQUEST_SECONDS), one client address at most PER_CLIENT unfinished requests, and a full pool
+answers 503 at once, so /health keeps answering. IPv4 and IPv6 addresses both work
+(`[::1]:8425`). Each worker has its own SQLite connection. Errors are logged by type only (no
+personal data, no payloads).
 """
 
 import base64
 import hashlib
 import hmac
 import html
+import io
 import json
 import logging
 import re
+import selectors
+import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .. import replies
@@ -45,9 +53,13 @@ from ..secrets import get_secret
 log = logging.getLogger("caseload.webhooks")
 
 MAX_BODY = 64 * 1024
+MAX_HEAD = 16 * 1024
 MAX_URL = 4096
 WORKERS = 8
-TIMEOUT = 10.0
+TIMEOUT = 10.0  # writing an answer, per send
+REQUEST_SECONDS = 10.0  # for the whole request to arrive, from the connection on
+PER_CLIENT = 8  # unfinished requests of one client address
+MAX_PENDING = 512  # unfinished requests in all
 PROVIDERS = ("cm", "spryng", "messagebird", "twilio")
 GET_PROVIDERS = ("spryng", "messagebird")  # they may send their callbacks as GET
 _SMS = re.compile(r"/sms/([a-z]+)/(inbound|status)")
@@ -300,9 +312,20 @@ def twilio_signature(auth_token: str, url: str, fields: dict) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    timeout = TIMEOUT
     server_version = "caseload"
     sys_version = ""
+
+    def setup(self):  # the request has arrived whole (Server): it is read from memory
+        self.connection = self.request.sock
+        self.rfile = io.BytesIO(self.request.data)
+        self.wfile = self.connection.makefile("wb")
+
+    def finish(self):
+        try:
+            self.wfile.flush()
+        except OSError:
+            pass
+        self.wfile.close()
 
     def log_message(self, *args):  # the default logs the request line, which may hold a phone number
         pass
@@ -351,45 +374,184 @@ class _Handler(BaseHTTPRequestHandler):
     do_DELETE = do_PATCH = do_PUT
 
 
-class Server(HTTPServer):
-    """HTTPServer with a bounded pool of worker threads; a full pool answers 503 at once."""
+class _Arrived:
+    """A connection whose request has arrived whole (the Server read it without a worker)."""
 
-    daemon_threads = True
+    def __init__(self, sock, data: bytes):
+        self.sock, self.data = sock, data
 
-    def __init__(self, address, endpoint: Endpoint, workers: int = WORKERS):
+
+class _Pending:
+    __slots__ = ("sock", "peer", "data", "started")
+
+    def __init__(self, sock, peer):
+        self.sock, self.peer, self.data, self.started = sock, peer, bytearray(), time.monotonic()
+
+
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_LENGTH = re.compile(rb"\ncontent-length:[ \t]*(\d{1,12})[ \t]*\r?(?:\n|$)")
+
+
+def _arrived(data: bytearray) -> str | None:
+    """"whole" when a request has arrived (or enough of it to answer: the handler refuses what is
+    too large or has no length), "too_large" for an endless head, None while more must come."""
+    m = _HEAD_END.search(data)
+    if m is None:
+        return "too_large" if len(data) > MAX_HEAD else None
+    head = bytes(data[:m.start()]).lower()
+    if b"\ntransfer-encoding:" in head:
+        return "whole"
+    length = _LENGTH.search(head + b"\n")
+    if length is None or int(length[1]) > MAX_BODY:
+        return "whole"
+    return "whole" if len(data) - m.end() >= int(length[1]) else None
+
+
+class Server:
+    """The endpoint's server. One thread reads requests from every connection (selectors), and
+    only a request that has arrived whole goes to a worker: a slow client holds a socket and a
+    buffer, never a worker, so /health keeps answering. Each request must arrive within
+    REQUEST_SECONDS in all (not per read: a byte every second does not keep it alive); one client
+    address holds at most PER_CLIENT unfinished requests (a new one pushes out its oldest), and
+    all together at most MAX_PENDING. A full pool of workers answers 503 at once."""
+
+    def __init__(self, address: tuple[str, int], endpoint: Endpoint, workers: int = WORKERS):
         self.endpoint = endpoint
+        host, port = address
+        sock = None
+        try:
+            family, kind, proto, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                                  flags=socket.AI_PASSIVE)[0]
+            sock = socket.socket(family, kind, proto)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(sockaddr)
+            sock.listen(128)
+        except OSError as e:
+            if sock is not None:
+                sock.close()
+            shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            raise CaseloadError(t("daemon.listen_failed", address=shown,
+                                  reason=e.strerror or type(e).__name__)) from None
+        sock.setblocking(False)
+        self.socket = sock
+        self.server_address = sock.getsockname()[:2]
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(sock, selectors.EVENT_READ, None)
+        self.pending: dict[int, _Pending] = {}  # oldest first
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook")
         self.slots = threading.BoundedSemaphore(workers * 4)
-        super().__init__(address, _Handler)
+        self._stop = threading.Event()
+        self._stopped = threading.Event()
 
-    def process_request(self, request, client_address):
-        if not self.slots.acquire(blocking=False):
+    # -- the reading thread --
+
+    def serve_forever(self, poll_interval: float = 0.2) -> None:
+        try:
+            while not self._stop.is_set():
+                for key, _ in self.selector.select(poll_interval):
+                    if key.data is None:
+                        self._accept()
+                    else:
+                        self._read(key.data)
+                self._expire()
+        finally:
+            self._stopped.set()
+
+    def _accept(self) -> None:
+        for _ in range(64):
             try:
-                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                conn, peer = self.socket.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:  # out of file descriptors, say: the next round tries again
+                log.warning("webhook accept failed: %s", type(e).__name__)
+                return
+            conn.setblocking(False)
+            same = [p for p in self.pending.values() if p.peer[0] == peer[0]]
+            if len(same) >= PER_CLIENT:
+                self._drop(same[0], 503)
+            if len(self.pending) >= MAX_PENDING:
+                self._drop(next(iter(self.pending.values())), 503)
+            p = _Pending(conn, peer)
+            self.pending[conn.fileno()] = p
+            self.selector.register(conn, selectors.EVENT_READ, p)
+
+    def _read(self, p: _Pending) -> None:
+        try:
+            chunk = p.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            return self._drop(p)
+        p.data += chunk
+        state = _arrived(p.data)
+        if state is None:
+            return
+        if state == "too_large":
+            return self._drop(p, 431)
+        self._forget(p)
+        if not self.slots.acquire(blocking=False):
+            return self._close(p.sock, 503)
+        self.pool.submit(self._work, p)
+
+    def _expire(self) -> None:
+        deadline = time.monotonic() - REQUEST_SECONDS
+        for p in [p for p in self.pending.values() if p.started < deadline]:
+            self._drop(p, 408)
+
+    def _forget(self, p: _Pending) -> None:
+        self.pending.pop(p.sock.fileno(), None)
+        try:
+            self.selector.unregister(p.sock)
+        except (KeyError, ValueError):
+            pass
+
+    def _drop(self, p: _Pending, status: int | None = None) -> None:
+        self._forget(p)
+        self._close(p.sock, status)
+
+    @staticmethod
+    def _close(sock, status: int | None = None) -> None:
+        if status is not None:
+            reason = {408: "Request Timeout", 431: "Request Header Fields Too Large", 503: "Service Unavailable"}
+            try:
+                sock.send(f"HTTP/1.1 {status} {reason[status]}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                          .encode())
             except OSError:
                 pass
-            self.shutdown_request(request)
-            return
-        self.pool.submit(self._work, request, client_address)
-
-    def _work(self, request, client_address):
         try:
-            request.settimeout(TIMEOUT)
-            self.finish_request(request, client_address)
+            sock.close()
+        except OSError:
+            pass
+
+    # -- the workers --
+
+    def _work(self, p: _Pending) -> None:
+        try:
+            p.sock.setblocking(True)
+            p.sock.settimeout(TIMEOUT)
+            _Handler(_Arrived(p.sock, bytes(p.data)), p.peer, self)
         except Exception as e:
             log.warning("webhook connection failed: %s", type(e).__name__)
         finally:
-            self.shutdown_request(request)
+            try:
+                p.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._close(p.sock)
             self.slots.release()
-
-    def handle_error(self, request, client_address):
-        log.warning("webhook connection error")
 
     def stop(self) -> None:
         """Stop accepting, let requests in progress finish, close the database connections."""
-        self.shutdown()
+        self._stop.set()
+        self._stopped.wait(5)
         self.pool.shutdown(wait=True)
-        self.server_close()
+        for p in list(self.pending.values()):
+            self._drop(p)
+        self.selector.close()
+        self.socket.close()
         self.endpoint.close()
 
 
@@ -401,7 +563,8 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 def serve(config, store_factory, listen: str | None = None) -> Server:
-    """Start the endpoint in a background thread; returns the server (call .stop())."""
+    """Start the endpoint in a background thread; returns the server (call .stop()). An address
+    it cannot listen on (in use, not this host's) is a CaseloadError naming it."""
     address = parse_listen(listen or config.daemon.listen)
     server = Server(address, Endpoint(config, store_factory))
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="webhooks", daemon=True).start()
