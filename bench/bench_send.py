@@ -114,7 +114,8 @@ def prepare(folder: Path, port: int, n: int) -> Path:
     """A database with n clients and n queued emails (rendered from a template), and its config."""
     from caseload import access, outbox, templates
     from caseload.config import load_config
-    from caseload.db import utcnow, write_transaction
+    from caseload.clock import utcnow
+    from caseload.db import write_transaction
     from caseload.store import open_store
 
     cfg = folder / "config.toml"

@@ -6,7 +6,7 @@ import os
 import socket
 from dataclasses import dataclass
 
-from .db import utcnow
+from .clock import utcnow
 from .errors import PermissionDenied
 from .i18n import t
 

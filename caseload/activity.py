@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 from .db import write_transaction
 from .i18n import t
-from .policy import iso
+from .clock import iso, parse_iso
 
 
 def touch(conn, client_id: int, now: datetime, reply: bool) -> None:
@@ -53,7 +53,7 @@ def update(store, now: datetime | None = None) -> dict:
             "SELECT q.checkin_id, q.position, m.sent_at FROM checkin_questions q JOIN messages m ON m.id = q.message_id"
             " WHERE q.status = 'queued' AND m.sent_at IS NOT NULL AND m.status IN ('sent', 'delivered')").fetchall()
         for kid, pos, sent_at in sent:
-            closes = datetime.strptime(sent_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc) + window
+            closes = parse_iso(sent_at) + window
             conn.execute("UPDATE checkin_questions SET status = 'asked', asked_at = ?, closes_at = ?"
                          " WHERE checkin_id = ? AND position = ?", [sent_at, iso(closes), kid, pos])
         done["asked"] = len(sent)

@@ -22,10 +22,11 @@ import hmac
 import logging
 import os
 from dataclasses import dataclass
-from datetime import datetime, time, timezone
+from datetime import datetime, time
 
 from . import access
-from .db import utcnow
+from . import clock
+from .clock import iso, utcnow
 from .errors import BadInput, CaseloadError, NotFound
 from .i18n import t
 from .values import parse_date
@@ -242,7 +243,7 @@ def check(db, anchors: list[str] = (), keep_years: int | None = None, now: datet
         elif state != "sealed":
             problems.append(Problem(f"head_{state}"))
         if h0.base_at and keep_years:
-            cutoff = _years_before(now or datetime.now(timezone.utc), keep_years).strftime("%Y-%m-%dT%H:%M:%SZ")
+            cutoff = iso(_years_before(clock.now(now), keep_years))
             if h0.base_at >= cutoff:
                 problems.append(Problem("pruned_young", entry=h0.base_id, found=h0.base_at))
     prev_id, prev_hash = base_id, base_hash
@@ -386,7 +387,7 @@ def trail(store, actor, client: str | None = None, user: str | None = None, sinc
         except ValueError as e:
             raise BadInput(t("audit.bad_since", reason=str(e))) from None
         local = datetime.combine(day, time(0), tzinfo=store.tz)
-        since_utc = local.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        since_utc = iso(local)
     rows = entries(store.db, objects, user, since_utc, after_id=after, limit=limit)
     record(store.db, actor, "view_audit", "audit")
     return rows

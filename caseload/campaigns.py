@@ -20,7 +20,7 @@ from . import access, audit, outbox, segments
 from .db import write_transaction
 from .errors import BadInput, CaseloadError, NotFound
 from .i18n import t
-from .policy import iso, parse_iso
+from .clock import iso, parse_iso
 from .reach import Reach
 
 log = logging.getLogger("caseload.campaigns")

@@ -1,6 +1,7 @@
 """Keeping the database in step with the catalog: ids for keys, profile columns per key."""
 
-from .db import utcnow, write_transaction
+from .clock import utcnow
+from .db import write_transaction
 from .errors import BadInput
 from .i18n import t
 

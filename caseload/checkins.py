@@ -32,7 +32,8 @@ from . import access, audit, outbox, segments
 from .db import write_transaction
 from .errors import BadInput, NotFound
 from .i18n import pick, t
-from .policy import NO_MESSAGES, iso, parse_iso
+from .clock import iso
+from .policy import NO_MESSAGES
 from .reach import Reach
 
 log = logging.getLogger("caseload.checkins")

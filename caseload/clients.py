@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 from . import access, audit
-from .db import utcnow, write_transaction
+from .clock import parse_iso, utcnow
+from .db import write_transaction
 from .errors import BadInput, NotFound
 from .fields import FIELDS
 from .i18n import t
@@ -28,15 +29,11 @@ class ProfileValue:
     stale: bool
 
 
-def _parse_utc(ts: str) -> datetime:
-    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-
-
 def is_stale(observed_at: str | None, max_age_days: int, now: datetime | None = None) -> bool:
     if observed_at is None:
         return False
     now = now or datetime.now(timezone.utc)
-    return _parse_utc(observed_at) < now - timedelta(days=max_age_days)
+    return parse_iso(observed_at) < now - timedelta(days=max_age_days)
 
 
 def _row(store, actor, number: str, audit_action: str | None = "view") -> dict:

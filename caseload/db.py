@@ -5,7 +5,6 @@ import fcntl
 import os
 import stat
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 
 import sqlite_utils
@@ -13,11 +12,6 @@ import sqlite_utils
 from .errors import CaseloadError
 from .i18n import t
 from .migrations import migrations
-
-
-def utcnow() -> str:
-    """Timestamps are stored as UTC ISO text, which sorts as time does."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def check_file_mode(path: Path) -> None:

@@ -8,9 +8,10 @@ first year in bijstand whether or not the client does work-first (which adds a l
 import random
 import re
 import unicodedata
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 from . import access, audit
+from .clock import utcnow
 from .db import write_transaction
 
 
@@ -80,7 +81,7 @@ def build(store, n: int, seed: int = 7, admin: str | None = None, progress=None)
     firsts, lasts = _people(n, rng, seed)
     today = date.today()
     window_start = today - timedelta(days=730)
-    now_ts = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now_ts = utcnow()
     catalog = store.catalog
     chars = list(catalog)
     ids = store.ids

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from . import access, audit, files, values
 from .clients import OBSERVE_SQL
-from .db import refresh_statistics, utcnow
+from .clock import utcnow
+from .db import refresh_statistics
 from .errors import BadInput, CaseloadError
 from .fields import FIELDS
 from .i18n import t

@@ -4,7 +4,8 @@ from datetime import date
 
 from . import access, audit
 from .clients import client_id
-from .db import utcnow, write_transaction
+from .clock import utcnow
+from .db import write_transaction
 from .errors import BadInput
 from .i18n import t
 from .values import parse_date

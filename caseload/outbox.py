@@ -39,12 +39,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from secrets import token_hex
 
-from . import access, audit, owners, policy
+from . import access, audit, clock, owners, policy
 from .channels import PERMANENT, SENT, TEMPORARY, UNAVAILABLE, Outcome, Outgoing, open_channel
 from .db import write_transaction
 from .errors import BadInput, NotFound
 from .i18n import t
-from .policy import NO_MESSAGES, iso, parse_iso
+from .clock import iso, parse_iso
+from .policy import NO_MESSAGES
 from .reach import Reach
 
 log = logging.getLogger("caseload.outbox")
@@ -63,10 +64,6 @@ WAL_PAGES = 10_000  # the writer's own checkpoints, a backstop: _Checkpointer do
 CHECKPOINT_EVERY = 0.25  # seconds between checkpoints in the background during a run
 RESTART_FRAMES = 4000  # WAL frames (pages) after which the writer starts the WAL file afresh
 COUNTED_COMMITS = {"n": 0}  # transactions committed by the send path (bench/bench_send.py reads it)
-
-
-def _now(now: datetime | None = None) -> datetime:
-    return now or datetime.now(timezone.utc)
 
 
 # --- who is sending -------------------------------------------------------------------------
@@ -186,7 +183,7 @@ def backoff(attempts: int) -> float:
 def reclaim(store, now: datetime | None = None) -> tuple[int, int]:
     """Give the claims of dead senders (gone from this host, or lease run out) back to the queue.
     Returns (messages returned, messages marked possible_duplicate)."""
-    now = _now(now)
+    now = clock.now(now)
     back = marked = 0
     rows = store.db.execute("SELECT lease_owner, MIN(lease_until) FROM messages WHERE status = 'sending'"
                             " GROUP BY lease_owner").fetchall()
@@ -209,7 +206,7 @@ def reclaim(store, now: datetime | None = None) -> tuple[int, int]:
 
 
 def expire_due(store, now: datetime | None = None) -> int:
-    now = _now(now)
+    now = clock.now(now)
     if store.db.execute("SELECT 1 FROM messages WHERE status = 'queued' AND due_at <= ? AND expires_at < ? LIMIT 1",
                         [iso(now), iso(now)]).fetchone() is None:
         return 0  # the common case, without taking the write lock
@@ -829,7 +826,7 @@ def send_due(store, limit: int | None = None, now: datetime | None = None, stop=
 
 def due_summary(store, now: datetime | None = None) -> dict:
     """What a send run would find now, without changing anything (`caseload send --dry-run`)."""
-    now = _now(now)
+    now = clock.now(now)
     rows = store.db.execute(
         "SELECT m.channel, COUNT(*) FROM messages m LEFT JOIN campaigns p ON p.id = m.campaign_id"
         " WHERE m.status = 'queued' AND m.due_at <= ? AND (p.status IS NULL OR p.status = 'active')"
@@ -863,7 +860,7 @@ def record_delivery(store, status: str, message_id: int | None = None, provider_
         raise BadInput(t("outbox.bad_delivery_status", status=status, allowed=", ".join(DELIVERY)))
     if message_id is None and not provider_id:
         raise BadInput(t("outbox.delivery_needs_id"))
-    now = _now(now)
+    now = clock.now(now)
     where, arg = ("id = ?", message_id) if message_id is not None else ("provider_id = ?", provider_id)
     with write_transaction(store.db) as conn:
         row = conn.execute(f"SELECT id, status FROM messages WHERE {where}", [arg]).fetchone()
@@ -902,7 +899,7 @@ def enqueue(store, client_id: int, channel: str, body: str, *, subject: str | No
         raise BadInput(t("outbox.bad_kind", kind=kind, allowed=", ".join(KINDS)))
     if channel == "email" and not subject:
         raise BadInput(t("template.needs_subject"))
-    now = _now(now)
+    now = clock.now(now)
     due = due_at or now
     hours = store.config.policy.expire_after_hours
     expires = expires_at or (due + timedelta(hours=hours) if hours > 0 else None)
@@ -971,7 +968,7 @@ class QueuePlan:
 def parse_at(store, text: str | None, now: datetime | None = None) -> datetime:
     """--at: "2025-03-01 09:30", "2025-03-01T09:30", "01-03-2025 09:30" in the organisation's
     timezone, an ISO time with an offset, or a date alone (09:00 that day). Not in the past."""
-    now = _now(now)
+    now = clock.now(now)
     if not text:
         return now
     raw = text.strip()
@@ -1020,7 +1017,7 @@ def plan_queue(store, actor, segment: str, template: str, channel: str = "auto",
     access.require(actor, "coach", "teamlead", "admin")
     if channel not in ("auto", *CHANNELS):
         raise BadInput(t("outbox.bad_channel", channel=channel, allowed="auto, sms, email"))
-    now = _now(now)
+    now = clock.now(now)
     found = templates.variants(store, template)
     due = parse_at(store, at, now)
     hours = store.config.policy.expire_after_hours
@@ -1103,7 +1100,7 @@ def commit_queue(store, actor, plan: QueuePlan, now: datetime | None = None) -> 
     """Queue the plan in one transaction, audited as one "queue" entry on the campaign. Idempotent
     per (campaign, client): a client already in the campaign is never queued twice."""
     access.require(actor, "coach", "teamlead", "admin")
-    now = _now(now)
+    now = clock.now(now)
     with write_transaction(store.db) as conn:
         row = conn.execute("SELECT id, template, owner FROM campaigns WHERE name = ?", [plan.campaign]).fetchone()
         if row and row[1] != plan.template:
@@ -1231,7 +1228,7 @@ def plan_retry(store, actor, ids: list[int] | None = None, campaign: str | None 
     access.require(actor, "coach", "teamlead", "admin")
     if not ids and not campaign:
         raise BadInput(t("outbox.needs_ids_or_campaign"))
-    now = _now(now)
+    now = clock.now(now)
     camp = _campaign_id(store, campaign, actor) if campaign else None
     out = Reach()
     for _, client_id, channel in _select(store.db, actor, ids, camp, RETRIED):
@@ -1251,7 +1248,7 @@ def cancel(store, actor, ids: list[int] | None = None, campaign: str | None = No
     access.require(actor, "coach", "teamlead", "admin")
     if not ids and not campaign:
         raise BadInput(t("outbox.needs_ids_or_campaign"))
-    now = _now(now)
+    now = clock.now(now)
     camp = _campaign_id(store, campaign, actor) if campaign else None
     with write_transaction(store.db) as conn:
         chosen = _select_ids(conn, actor, ids, camp, ("queued",))
@@ -1274,7 +1271,7 @@ def retry(store, actor, ids: list[int] | None = None, campaign: str | None = Non
     access.require(actor, "coach", "teamlead", "admin")
     if not ids and not campaign:
         raise BadInput(t("outbox.needs_ids_or_campaign"))
-    now = _now(now)
+    now = clock.now(now)
     camp = _campaign_id(store, campaign, actor) if campaign else None
     hours = store.config.policy.expire_after_hours
     expires = iso(now + timedelta(hours=hours)) if hours > 0 else None

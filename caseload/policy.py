@@ -9,9 +9,9 @@ and START, and what `caseload client optout` calls for a coach.
 import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
-from functools import lru_cache
 
 from . import access, audit
+from .clock import iso, parse_iso
 from .db import write_transaction
 from .errors import BadInput
 from .i18n import t
@@ -21,15 +21,6 @@ OPT_OUT_SOURCES = ("reply", "link", "coach", "import", "system")
 NO_MESSAGES = ("outflow", "erased")  # client statuses that get nothing
 WEEK = timedelta(days=7)
 _QUIET = re.compile(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*")
-
-
-@lru_cache(maxsize=64)  # the send path formats the same moment several times per message
-def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)

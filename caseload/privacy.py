@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from . import audit
-from .db import utcnow, write_transaction
+from .clock import utcnow
+from .db import write_transaction
 from .errors import PermissionDenied
 from .i18n import t
 

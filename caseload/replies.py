@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from . import access, activity, audit, checkins, outbox, policy
 from .db import write_transaction
 from .i18n import t
-from .policy import iso
+from .clock import iso
 from .values import parse_bool, parse_date, parse_number
 
 log = logging.getLogger("caseload.replies")

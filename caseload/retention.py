@@ -8,10 +8,10 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 from . import access, audit
+from .clock import FORMAT as ISO
 from .db import write_transaction
 from .erasure import checkpoint, erase, quote
 
-ISO = "%Y-%m-%dT%H:%M:%SZ"
 log = logging.getLogger("caseload.retention")
 
 

@@ -64,7 +64,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
 from . import access, audit, privacy, values
-from .db import utcnow, write_transaction
+from .clock import iso, utcnow
+from .db import write_transaction
 from .errors import BadInput, NotFound, PermissionDenied
 from .fields import CHANNELS, FIELDS, LANGUAGES, OUTFLOW_TYPES, STATUSES
 from .i18n import t
@@ -717,7 +718,7 @@ def _start_utc(d: date | None, tz) -> str:
     if d is None:
         return "~"
     try:
-        return datetime.combine(d, time(0), tzinfo=tz).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return iso(datetime.combine(d, time(0), tzinfo=tz))
     except (OverflowError, ValueError):
         return "" if d.year < 5000 else "~"
 

@@ -20,7 +20,8 @@ from jinja2.exceptions import TemplateError
 
 from . import access, audit, sandbox
 from .channels.sms import MAX_PARTS, sms_info
-from .db import utcnow, write_transaction
+from .clock import utcnow
+from .db import write_transaction
 from .errors import BadInput, NotFound
 from .fields import FIELDS, LANGUAGES
 from .i18n import t

@@ -8,7 +8,8 @@ import re
 
 from . import access, audit
 from .access import ROLES
-from .db import utcnow, write_transaction
+from .clock import utcnow
+from .db import write_transaction
 from .errors import BadInput, NotFound
 from .i18n import t
 

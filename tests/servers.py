@@ -502,7 +502,8 @@ def _migrated_db() -> Path:
 
 def add_clients(store, n: int, start: int = 1, **fields) -> list[int]:
     """n clients (fast, straight into the tables), numbered K00001...; fields override the defaults."""
-    from caseload.db import utcnow, write_transaction
+    from caseload.clock import utcnow
+    from caseload.db import write_transaction
 
     now = utcnow()
     ids = []

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from caseload import access, activity, checkins, clients, policy
-from caseload.policy import iso
+from caseload import access, activity, checkins, clients, clock, policy
+from caseload.clock import iso
 from caseload.reports import attention
 from servers import add_clients, make_store
 
@@ -36,8 +36,8 @@ def test_choose_wellbeing_then_named_missing_then_most_stale(store):
     observed = {k: v for k, v in observed.items() if k in c}
     keys = checkins.choose(store, ["transport"], 2, observed, NOW)
     assert keys[0] == "wellbeing" and keys[1] == "transport"
-    stale = sorted((k for k, at in observed.items() if at and (NOW - policy.parse_iso(at)).days > c[k].max_age_days),
-                   key=lambda k: -(NOW - policy.parse_iso(observed[k])).days / c[k].max_age_days)
+    stale = sorted((k for k, at in observed.items() if at and (NOW - clock.parse_iso(at)).days > c[k].max_age_days),
+                   key=lambda k: -(NOW - clock.parse_iso(observed[k])).days / c[k].max_age_days)
     assert keys[2] == stale[0]
     assert checkins.choose(store, [], 0, observed, NOW) == ["wellbeing"]
     assert "debts" not in checkins.choose(store, [], 2, {"debts": ago(10)}, NOW)  # fresh: no question

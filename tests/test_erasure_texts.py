@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 import pytest
 
 from caseload import access, campaigns, checkins, erasure, segments, templates
-from caseload.db import utcnow, write_transaction
+from caseload.clock import utcnow
+from caseload.db import write_transaction
 from caseload.errors import CaseloadError
 from conftest import snapshot_tables
 from servers import add_clients, make_store

@@ -13,7 +13,7 @@ import time_machine
 from caseload import access, campaigns, checkins, outbox, templates
 from caseload.config import load_config
 from caseload.daemon import loop
-from caseload.policy import iso
+from caseload.clock import iso
 from servers import add_clients, make_store
 
 NOW = datetime(2025, 6, 16, 12, 0, tzinfo=timezone.utc)  # Monday 14:00 in Amsterdam

@@ -11,11 +11,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from click.testing import CliRunner
 
-from caseload import access, outbox, policy, templates
+from caseload import access, clock, outbox, policy, templates
 from caseload.cli import main
 from caseload.db import write_transaction
 from caseload.errors import BadInput, PermissionDenied
-from caseload.policy import iso
+from caseload.clock import iso
 from servers import add_clients, make_store, smtp_sink  # noqa: F401  (fixture)
 
 ADMIN = access.Actor("admin", "admin")
@@ -415,7 +415,7 @@ def test_temporary_failures_back_off_then_give_up(tmp_path, smtp_sink):
     r1 = outbox.send_due(store, now=NOON)
     assert r1.retried == 1 and r1.ok  # a retry is not a failure (cron stays quiet)
     due1, attempts = store.db.execute("SELECT due_at, attempts FROM messages").fetchone()
-    assert attempts == 1 and NOON + timedelta(seconds=47) <= policy.parse_iso(due1) <= NOON + timedelta(seconds=73)
+    assert attempts == 1 and NOON + timedelta(seconds=47) <= clock.parse_iso(due1) <= NOON + timedelta(seconds=73)
     assert outbox.send_due(store, now=NOON).sent == 0  # not due yet
     later = NOON + timedelta(hours=1)
     assert outbox.send_due(store, now=later).retried == 1

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from caseload import access, campaigns, sandbox, templates
-from caseload.db import utcnow, write_transaction
+from caseload.clock import utcnow
+from caseload.db import write_transaction
 from caseload.errors import BadInput
 from servers import add_clients, make_store
 

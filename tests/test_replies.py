@@ -12,7 +12,7 @@ from hypothesis import given, settings, strategies as st
 from caseload import access, checkins, clients, outbox, replies
 from caseload.catalog import load_catalog
 from caseload.config import load_config
-from caseload.policy import iso
+from caseload.clock import iso
 from caseload.reports import attention
 from servers import add_clients, make_store
 

@@ -8,7 +8,7 @@ import pytest
 
 from caseload import access, checkins, clients, replies
 from caseload.errors import BadInput
-from caseload.policy import iso
+from caseload.clock import iso
 from servers import add_clients, make_store
 
 ADMIN = access.Actor("admin", "admin")

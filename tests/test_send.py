@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from caseload import access, outbox, templates
 from caseload.channels.email import build_message, token_from_address
 from caseload.cli import main
-from caseload.policy import iso
+from caseload.clock import iso
 from servers import PROVIDERS, TOKEN, SmtpSink, add_clients, make_store, sms_stub, smtp_sink  # noqa: F401
 
 ADMIN = access.Actor("admin", "admin")

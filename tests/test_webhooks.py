@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from caseload import access, checkins, clients, links, outbox
 from caseload.daemon import webhooks
-from caseload.policy import iso
+from caseload.clock import iso
 from conftest import snapshot_tables
 from daemon_support import HOOK, request
 from servers import HOST, TOKEN, TWILIO_ACCOUNT, add_clients, free_port, make_store

@@ -5,7 +5,7 @@ import threading
 
 import click
 
-from .. import files, outbox as core, policy, templates
+from .. import clock, files, outbox as core, templates
 from ..errors import BadInput
 from ..i18n import t
 from . import Env, main, pass_env
@@ -175,7 +175,7 @@ def send(env, limit, dry_run, verbose, fmt):
         if report.possible_duplicates:
             note(t("send.duplicates", n=report.possible_duplicates))
         if report.quiet_until:
-            note(t("send.quiet", until=policy.parse_iso(report.quiet_until).astimezone(store.tz).strftime("%H:%M")))
+            note(t("send.quiet", until=clock.parse_iso(report.quiet_until).astimezone(store.tz).strftime("%H:%M")))
         for ch in report.rate_limited:
             note(t("send.rate_limited", channel=ch))
     for ch, reason in sorted(report.unavailable.items()):

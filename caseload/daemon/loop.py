@@ -38,7 +38,7 @@ from .. import access
 from ..db import daemon_holds, daemon_lock_path, refresh_statistics, write_transaction
 from ..errors import CaseloadError
 from ..i18n import t
-from ..policy import iso, parse_iso
+from ..clock import iso, parse_iso
 
 log = logging.getLogger("caseload.daemon")
 

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Callable
 
 from .. import access, audit
+from ..clock import iso
 from ..db import write_transaction
 from ..i18n import t
 
@@ -30,7 +31,7 @@ class Context:
 
     @property
     def recent_since(self) -> str:
-        return _ts(self.now - timedelta(days=self.store.config.reports.attention_recent_days))
+        return iso(self.now - timedelta(days=self.store.config.reports.attention_recent_days))
 
     def clients_sql(self, columns: str = "clients.id") -> str:
         return f"SELECT {columns} FROM clients WHERE {self.where}"
@@ -58,10 +59,6 @@ def unregister(name: str) -> None:
     _REGISTRY[:] = [s for s in _REGISTRY if s.name != name]
 
 
-def _ts(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _tables(store) -> dict[str, set[str]]:
     out = {}
     for (name,) in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
@@ -71,7 +68,7 @@ def _tables(store) -> dict[str, set[str]]:
 
 def _inactive(ctx: Context) -> dict[int, str]:
     days = ctx.store.config.daemon.inactive_days
-    cutoff = _ts(ctx.now - timedelta(days=days))
+    cutoff = iso(ctx.now - timedelta(days=days))
     last = "COALESCE(clients.last_activity, clients.intake_date || 'T00:00:00Z', clients.created_at)"
     out = {}
     for cid, at in ctx.store.conn.execute(f"{ctx.clients_sql(f'clients.id, {last}')} AND {last} < ?",
@@ -133,7 +130,7 @@ def _stale_key(ctx: Context) -> dict[int, str]:
     cols = ", ".join(f'profile_times."{c.at_column}"' for c in keys)
     sql = (f"SELECT clients.id, {cols} FROM clients JOIN profile_times ON profile_times.client_id = clients.id"
            f" WHERE {ctx.where}")
-    cut = {c.key: _ts(ctx.now - timedelta(days=c.max_age_days)) for c in keys}
+    cut = {c.key: iso(ctx.now - timedelta(days=c.max_age_days)) for c in keys}
     out = {}
     for row in ctx.store.conn.execute(sql, ctx.params):
         stale = [c.title() for c, at in zip(keys, row[1:]) if at is not None and at < cut[c.key]]

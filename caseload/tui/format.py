@@ -1,7 +1,7 @@
 """How numbers, dates and moments look in the app's language (Dutch: 1.234 and 31-12-2025)."""
 
-from datetime import datetime, timezone
 
+from ..clock import parse_iso
 from ..i18n import language
 
 
@@ -26,5 +26,5 @@ def moment(iso: str | None, tz) -> str:
         return ""
     if len(iso) <= 10:
         return day(iso)
-    at = datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).astimezone(tz)
+    at = parse_iso(iso).astimezone(tz)
     return f"{day(at.date().isoformat())} {at:%H:%M}"

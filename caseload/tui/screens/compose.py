@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Header, Input, Label, Select, Static, TextArea
 
 from ... import outbox, policy, templates
+from ...clock import iso
 from ...channels.sms import sms_info
 from ...fields import LANGUAGES
 from ...i18n import language, t
@@ -250,4 +251,4 @@ class ComposeScreen(Localized, Screen):
 
 
 def _iso(moment) -> str:
-    return policy.iso(moment)
+    return iso(moment)
