@@ -132,15 +132,21 @@ def _key(kind: str, query: str) -> str:
     return hashlib.sha256(f"{kind}\x1f{query}".encode()).hexdigest()
 
 
+def asked(store, kind: str, query: str, today: date | None = None) -> bool:
+    """Was this question released already in this period (so asking it costs nothing)?"""
+    return _stored(store.conn, _key(kind, query), period(store, today)[0].isoformat()) is not None
+
+
 def _stored(conn, key: str, start: str) -> tuple | None:
     return conn.execute("SELECT counts, scale, epsilon FROM privacy_releases WHERE query = ? AND period_start = ?",
                         [key, start]).fetchone()
 
 
-def require_budget(store, actor, today: date | None = None) -> None:
-    """Raise BudgetSpent now when a new query would not fit (before work that cannot be undone)."""
+def require_budget(store, actor, today: date | None = None, queries: int = 1) -> None:
+    """Raise BudgetSpent now when `queries` new queries would not fit (before work that cannot
+    be undone, or a report made of several releases)."""
     start, end = period(store, today)
-    _require_budget(store, actor, store.config.privacy.epsilon, start, end)
+    _require_budget(store, actor, queries * store.config.privacy.epsilon, start, end)
 
 
 def _require_budget(store, actor, epsilon: float, start: date, end: date) -> None:
@@ -155,14 +161,60 @@ def _num(x: float) -> str:
     return f"{x:g}"
 
 
+def add_noise(exact: dict, scale: float, rng) -> dict:
+    """Every count plus its own noise, never below 0 (the default for a release)."""
+    import numpy as np
+
+    noisy = {}
+    for name, value in exact.items():
+        a = np.asarray(value, dtype=np.int64)
+        noisy[name] = np.maximum(a + sample(scale, a.shape, rng), 0)
+    return noisy
+
+
+def tail_probability(scale: float, tau: int) -> float:
+    """P(Z >= tau) for discrete Laplace noise Z, tau >= 1."""
+    q = math.exp(-1 / scale)
+    return q ** tau / (1 + q)
+
+
+def sparse_rows(rows, domain: int, scale: float, tau: int, kept: int, rng):
+    """The rows of a noisy histogram over `domain` rows (noise on every cell) whose first `kept`
+    columns are all at least tau, for post-processing that uses only those rows.
+
+    rows: the non-empty rows (a 2-D int array, rows x columns, never two for one row of the
+    domain). The rest of the domain is empty:
+    instead of adding noise to each of them, how many would pass and what they would hold are
+    drawn from the same distribution (a binomial count; noise conditioned on passing is tau plus
+    a geometric tail), so the result is distributed exactly as noising the whole domain and
+    filtering would give, and keeps its guarantee."""
+    import numpy as np
+
+    rows = np.asarray(rows, dtype=np.int64)  # 2-D, also when empty: (0, columns)
+    noisy = rows + sample(scale, rows.shape, rng)
+    passed = noisy[(noisy[:, :kept] >= tau).all(axis=1)]
+    empty = max(0, domain - len(rows))
+    false = int(rng.binomial(empty, tail_probability(scale, tau) ** kept)) if empty else 0
+    if false:
+        p = -math.expm1(-1 / scale)
+        extra = sample(scale, (false, rows.shape[1]), rng)
+        extra[:, :kept] = tau + rng.geometric(p, (false, kept)) - 1
+        passed = np.concatenate([passed, extra])
+    return np.maximum(passed, 0)
+
+
 def release(store, actor, kind: str, query: str, sensitivity: int, compute, audit_object: str | None = None,
-            today: date | None = None) -> Release:
+            today: date | None = None, noise=add_noise) -> Release:
     """The analyst's view of the counts `compute()` returns ({name: int or sequence of ints}).
 
     kind and query name the question exactly (the SQL with its parameters, the options): equal
     ones share one release per period. sensitivity: how much one client can change all the
     counts together (L1). audit_object: written to the audit trail, in the same transaction as
-    the charge (a repeat is audited as "repeat"). Raises BudgetSpent before any work."""
+    the charge (a repeat is audited as "repeat"). Raises BudgetSpent before any work.
+    noise(exact, scale, rng) makes what is stored and shown: by default add_noise; a report that
+    post-processes a large histogram passes its own, built on sparse_rows."""
+    if not applies(actor):
+        raise ValueError("a release is for analysts; staff get exact numbers")
     epsilon = store.config.privacy.epsilon
     start, end = period(store, today)
     key = _key(kind, query)
@@ -177,11 +229,7 @@ def release(store, actor, kind: str, query: str, sensitivity: int, compute, audi
             row = _stored(conn, key, start.isoformat())  # another analyst may have asked meanwhile
             if row is None:
                 _require_budget(store, actor, epsilon, start, end)
-                rng = random_source()
-                noisy = {}
-                for name, value in exact.items():
-                    a = np.asarray(value, dtype=np.int64)
-                    noisy[name] = np.maximum(a + sample(scale, a.shape, rng), 0)
+                noisy = {k: np.asarray(v, dtype=np.int64) for k, v in noise(exact, scale, random_source()).items()}
                 conn.execute("INSERT INTO privacy_releases (period_start, query, analyst, kind, epsilon, scale,"
                              " counts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                              [start.isoformat(), key, actor.name, kind, epsilon, scale,

@@ -201,3 +201,112 @@ def test_the_cli_says_how_exact_the_count_is_and_refuses_when_the_budget_is_spen
     r = cl.run("segment", "count", "wellbeing >= 1", user="analyst1")
     assert r.exit_code == 1 and "privacy budget" in r.output and "Traceback" not in r.output
     assert cl.ok("segment", "count", "wellbeing >= 1").stdout.strip() == "3"  # the admin: exact
+
+
+# --- the guarantee's premise: what one client can change --------------------------------------
+
+
+def _l1(a: dict, b: dict) -> int:
+    """How far apart two sets of exact counts are (strata matched by their ids)."""
+    import numpy as np
+
+    total = 0
+    for name in a:
+        if name == "strata_ids":
+            continue
+        if name == "strata":
+            rows_a = dict(zip(a["strata_ids"].tolist(), np.asarray(a["strata"]).tolist()))
+            rows_b = dict(zip(b["strata_ids"].tolist(), np.asarray(b["strata"]).tolist()))
+            for key in rows_a.keys() | rows_b.keys():
+                total += sum(abs(x - y) for x, y in zip(rows_a.get(key, [0] * 4), rows_b.get(key, [0] * 4)))
+            continue
+        total += int(np.abs(np.asarray(a[name], dtype=np.int64) - np.asarray(b[name], dtype=np.int64)).sum())
+    return total
+
+
+@pytest.fixture(scope="module")
+def planted_template(tmp_path_factory):
+    from test_reports import insert_message, insert_row
+    from test_reports_data import new_store, planted
+
+    path = tmp_path_factory.mktemp("planted")
+    s = new_store(path)
+    planted(s, n=400, seed=5)
+    s.conn.execute("INSERT INTO templates (name, channel, language, body, author, created_at, updated_at)"
+                   " VALUES ('hello', 'sms', 'nl', 'x', 'adam', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')")
+    s.conn.commit()
+    for i in range(1, 80):
+        for j in range(1 + i % 4):
+            insert_message(s, client_id=i, status="sent", at=f"2026-0{1 + j}-01T10:00:00Z",
+                           sent_at=f"2026-0{1 + j}-01T10:00:00Z", channel="sms" if (i + j) % 3 else "email",
+                           template="hello", kind="campaign", occurrence=str(j))
+            if (i + j) % 2:
+                (mid,) = s.conn.execute("SELECT max(id) FROM messages").fetchone()
+                insert_row(s, "replies", message_id=mid, client_id=i, channel="sms",
+                           received_at="2026-05-01T11:00:00Z")
+        insert_row(s, "checkins", client_id=i, channel="sms", language="nl",
+                   status="answered" if i % 3 else "unanswered", created_at="2026-04-02T10:00:00Z")
+    s.close()
+    return path / "c.db"
+
+
+@pytest.mark.parametrize("number", ["K2", "K3", "K7"])  # a participant, controls, with messages
+def test_one_client_changes_each_release_by_at_most_its_sensitivity(planted_template, tmp_path, monkeypatch, number):
+    """Every release's noise is scaled to the sensitivity it declares: remove one client and the
+    exact counts behind each analyst report move by no more than that (in L1)."""
+    import dataclasses
+    from datetime import datetime, timezone
+
+    from caseload import erasure
+    from caseload.config import Privacy
+    from caseload.reports import caseload_report, effect_report, engagement_report
+    from test_reports_data import NOW
+
+    shutil.copy(planted_template, tmp_path / "c.db")
+    s = open_store(load_config(None), tmp_path / "c.db")
+    s.config = dataclasses.replace(s.config, privacy=Privacy(budget=1000))
+    ana, adam = access.resolve_actor(s.db, "ana"), access.resolve_actor(s.db, "adam")
+    seen, real = [], privacy.release
+
+    def spy(store, actor, kind, query, sensitivity, compute, *args, **kw):
+        exact = compute()
+        seen.append((query[:40], sensitivity, exact))
+        return real(store, actor, kind, query, sensitivity, lambda: exact, *args, **kw)
+
+    monkeypatch.setattr(privacy, "release", spy)
+
+    def every_report():
+        segments.count(s, ana, "physical_complaints = true")
+        outflow_report(s, ana, "2025-01-01", 12, ["physical_complaints", "wellbeing"], ["wellbeing >= 3"], now=NOW)
+        compare_report(s, ana, "wellbeing >= 3", "physical_complaints", "2025-01-01", now=NOW)
+        caseload_report(s, ana, now=datetime(2026, 6, 30, tzinfo=timezone.utc))
+        engagement_report(s, ana)
+        effect_report(s, ana, "assessment", match=["physical_complaints"], now=NOW)
+
+    every_report()
+    before, seen[:] = list(seen), []
+    assert s.db.execute("SELECT count(*) FROM messages WHERE client_id = 7").fetchone()[0] > 0
+    erasure.forget(s, adam, number)
+    every_report()
+    assert len(before) == len(seen) == 7  # the effect report is two releases
+    moved = [(q, _l1(a, b), d) for (q, d, a), (_, _, b) in zip(before, seen)]
+    assert all(change <= d for _, change, d in moved), moved
+    assert any(change > 0 for _, change, _ in moved)
+    s.close()
+
+
+def test_an_analysts_effect_report_finds_a_planted_effect_without_noise(tmp_path, no_noise):
+    from caseload.reports import effect_report
+    from test_reports_data import NOW, new_store, planted
+
+    s = new_store(tmp_path)
+    truth = planted(s)
+    ana = access.resolve_actor(s.db, "ana")
+    r = effect_report(s, ana, "assessment", match=["physical_complaints"], now=NOW)
+    assert r["participants"] == truth["participants"] and r["months_compared"] == ["2025-03"]
+    assert r["ci_low_pp"] < truth["uplift_pp"] < r["ci_high_pp"] and r["verdict"] == "positive"
+    assert privacy.spent(s, ana) == 2 * s.config.privacy.epsilon  # the start months, then the report
+    again = effect_report(s, ana, "assessment", match=["physical_complaints"], now=NOW)
+    assert again["privacy"]["repeated"] and {**again, "privacy": None} == {**r, "privacy": None}
+    assert privacy.spent(s, ana) == 2 * s.config.privacy.epsilon
+    s.close()

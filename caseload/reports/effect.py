@@ -18,19 +18,27 @@ leans the comparison group slightly towards those who left early. Both are small
 participation per month is small against the caseload. The naive estimate compares participants
 with all non-participants in the caseload at the same time, without matching."""
 
+import json
 import math
 from datetime import date
 from statistics import NormalDist
 
 import numpy as np
 
+from .. import privacy
 from ..errors import BadInput
 from ..i18n import t
 from .common import outcome_types, record_report, scope, today
+from .coding import coder
 from .history import codes_as_of, to_days
 from .stats import Z80, Z95
 
 MONTH_BANDS = (6, 12, 24, 60)
+COLUMNS = ("clients.id, COALESCE(clients.intake_date, substr(clients.created_at, 1, 10)), clients.outflow_date,"
+           " clients.outflow_type, clients.status")
+WINDOW_MONTHS = 36  # an analyst's report: participants who started in the 36 months before now - within
+UNIT = 10_000       # an analyst's histograms count in ten-thousandths of a client
+FALSE_STRATA = 0.05  # expected strata that only noise makes look matched
 MAX_CONTROL_ROWS = 2_000_000
 
 
@@ -82,8 +90,9 @@ def effect_report(store, actor, intervention: str, outcome: str = "outflow_work"
         names = [r[0] for r in store.conn.execute("SELECT DISTINCT name FROM interventions ORDER BY name")]
         raise BadInput(t("reports.unknown_intervention", name=intervention, known=", ".join(names) or "-"))
 
-    cols = ("clients.id, COALESCE(clients.intake_date, substr(clients.created_at, 1, 10)), clients.outflow_date,"
-            " clients.outflow_type, clients.status")
+    if privacy.applies(actor):
+        return _released(store, actor, intervention, outcome, within, keys, now, where, params, record)
+    cols = COLUMNS
     prow = store.conn.execute(
         f"SELECT {cols}, MIN(interventions.start_date) FROM interventions JOIN clients"
         f" ON clients.id = interventions.client_id WHERE interventions.name = ? AND ({where})"
@@ -219,3 +228,211 @@ def _finish(store, actor, report: dict, record: bool) -> dict:
     if record:
         record_report(store, actor, "effect")
     return r
+
+
+def _released(store, actor, intervention, outcome, within, keys, now, where, params, record) -> dict:
+    """The effect report as an analyst sees it: the same matching, computed from a privacy release.
+
+    What one client can change is bounded first. A first release counts participants by the
+    month of their first start in the WINDOW_MONTHS months before now - within; the months whose
+    noisy count reaches the minimum cell size are compared (so they follow from a release, not
+    from any one client). Participants are the clients who first started in those months, and a
+    control's rows (one per compared month it was in the caseload) weigh one client together.
+    The report itself is a second release (two epsilons): the four counts of every stratum of the full,
+    fixed set of strata (quarter x months in caseload x the coarse codes of the keys), the same
+    per calendar quarter for the naive comparison, and three headline counts; a stratum counts
+    as matched when its noisy participants and controls both reach a threshold that noise alone
+    crosses in fewer than FALSE_STRATA strata in all (and at least the minimum cell size)."""
+    k_min = store.config.reports.min_cell_size
+    wanted = outcome_types(outcome)
+    now_day = int(np.datetime64(now.isoformat(), "D").astype(np.int64))
+    last = np.datetime64(now.isoformat(), "D") - np.timedelta64(within, "D")
+    last_month = last.astype("datetime64[M]")
+    months = last_month - np.arange(WINDOW_MONTHS - 1, -1, -1)
+    first_day = int(months[0].astype("datetime64[D]").astype(np.int64))
+    ref_days = (months + np.timedelta64(14, "D")).astype("datetime64[D]").astype(np.int64)
+    starts = _start_months(store, actor, intervention, within, now, months, where, params, record)
+    chosen = starts >= k_min  # months with enough participants (noisy): their controls only
+    ref_days = ref_days[chosen & (ref_days + within <= now_day)]
+    chosen_months = months[chosen].astype(np.int64)
+    chars = [store.catalog[k] for k in keys]
+    cards = [coder(c, "value", now, coarse=True).card for c in chars]
+    quarters = (WINDOW_MONTHS + 2) // 3
+    radix = [quarters, len(MONTH_BANDS) + 1, *cards]
+    domain = math.prod(radix)
+
+    def arrays(rows):
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        intake = to_days([r[1] for r in rows])
+        out_day = to_days([r[2] for r in rows])
+        wanted_out = np.array([(r[3] or "other") in wanted and r[2] is not None for r in rows], dtype=bool)
+        gone = np.array([r[2] is None and r[4] != "active" for r in rows], dtype=bool)
+        return ids, intake, out_day, wanted_out, gone
+
+    def quarter_of(days):
+        m = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) - months[0].astype(np.int64)
+        return np.clip(m // 3, 0, quarters - 1)
+
+    def exact() -> dict:
+        prow = store.conn.execute(
+            f"SELECT {COLUMNS}, MIN(interventions.start_date) FROM interventions JOIN clients"
+            f" ON clients.id = interventions.client_id WHERE interventions.name = ? AND ({where})"
+            " GROUP BY clients.id", [intervention, *params]).fetchall()
+        ever = {r[0] for r in store.conn.execute("SELECT DISTINCT client_id FROM interventions WHERE name = ?",
+                                                  [intervention])}
+        crow = [r for r in store.conn.execute(f"SELECT {COLUMNS} FROM clients WHERE ({where})", params)
+                if r[0] not in ever]
+        empty = np.zeros(0, dtype=np.int64)
+        p_ids, p_intake, p_out, p_wanted, p_gone = arrays(prow) if prow else (empty,) * 5
+        p_start = to_days([r[5] for r in prow]) if prow else empty
+        in_chosen = np.isin(p_start.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64), chosen_months)
+        ok = ((p_start >= first_day) & (p_start + within <= now_day) & (p_intake <= p_start) & (p_out > p_start)
+              & ~p_gone.astype(bool) & in_chosen)
+        p_ids, p_intake, p_start = p_ids[ok], p_intake[ok], p_start[ok]
+        p_y = (p_out[ok] <= p_start + within) & p_wanted.astype(bool)[ok]
+        c_ids, c_intake, c_out, c_wanted, c_gone = arrays(crow) if crow else (empty,) * 5
+        idx_parts, day_parts = [], []
+        for d in ref_days:
+            idx = np.flatnonzero((c_intake <= d) & (c_out > d) & ~c_gone.astype(bool))
+            idx_parts.append(idx)
+            day_parts.append(np.full(len(idx), d, dtype=np.int64))
+        c_idx = np.concatenate(idx_parts) if idx_parts else empty
+        c_day = np.concatenate(day_parts) if day_parts else empty
+        c_y = ((c_out[c_idx] <= c_day + within) & c_wanted.astype(bool)[c_idx]) if len(c_idx) else empty.astype(bool)
+        rows_per = np.bincount(c_idx, minlength=len(c_ids)) if len(c_idx) else np.zeros(len(c_ids), np.int64)
+        c_weight = UNIT // np.maximum(rows_per[c_idx], 1) if len(c_idx) else empty
+        n_p = len(p_ids)
+        ids = np.concatenate([p_ids, c_ids[c_idx]]) if len(c_idx) else p_ids
+        day = np.concatenate([p_start, c_day])
+        intake = np.concatenate([p_intake, c_intake[c_idx]]) if len(c_idx) else p_intake
+        weight = np.concatenate([np.full(n_p, UNIT, dtype=np.int64), c_weight]).astype(np.int64)
+        treated = np.arange(len(ids)) < n_p
+        y = np.concatenate([p_y, c_y]).astype(bool)
+        quarter = quarter_of(day)
+        band = _months_band(day, intake)
+        codes = codes_as_of(store, keys, ids, day, now) if len(ids) else np.zeros((0, len(keys)), np.int64)
+        stratum = quarter * radix[1] + band
+        for j, card in enumerate(cards):
+            col = np.where(codes[:, j] < card, codes[:, j], 0)
+            stratum = stratum * card + col
+        cells, used = np.zeros((0, 4), dtype=np.int64), np.zeros(0, dtype=np.int64)
+        if len(ids):
+            used, inverse = np.unique(stratum, return_inverse=True)
+            cells = np.zeros((len(used), 4), dtype=np.int64)
+            for c, (sel, ys) in enumerate(groups(treated)):
+                w = weight * sel * (y if ys else 1)
+                cells[:, c] = np.bincount(inverse, weights=w, minlength=len(used)).astype(np.int64)
+        by_quarter = np.zeros((quarters, 4), dtype=np.int64)
+        for c, (sel, ys) in enumerate(groups(treated)):
+            w = weight * sel * (y if ys else 1)
+            by_quarter[:, c] = np.bincount(quarter, weights=w, minlength=quarters).astype(np.int64)
+        head = [UNIT * len(prow), UNIT * n_p, UNIT * len(np.unique(c_ids[c_idx])) if len(c_idx) else 0]
+        # strata_ids: which strata the rows are (never shown; the noise makes its own rows)
+        return {"head": head, "quarters": by_quarter, "strata": cells, "strata_ids": used}
+
+    def groups(treated):  # the columns: participants, controls, their outcomes (n first: the threshold)
+        return ((treated, False), (~treated, False), (treated, True), (~treated, True))
+
+    def noise(exact_counts, scale, rng):
+        # tau: P(noise >= tau)^2 per empty stratum, times the strata, at most FALSE_STRATA
+        q = math.exp(-1 / scale)
+        tau = max(k_min * UNIT, math.ceil(scale * 0.5 * math.log(domain / FALSE_STRATA / (1 + q) ** 2)))
+        out = privacy.add_noise({"head": exact_counts["head"], "quarters": exact_counts["quarters"]}, scale, rng)
+        out["strata"] = privacy.sparse_rows(exact_counts["strata"], domain, scale, tau, 2, rng)
+        return out
+
+    # in units: a client is one participant row or controls weighing one together (n and y of one
+    # group, in the strata and in the quarters: 2 + 2) and once in each headline count (3)
+    query = [intervention, outcome, within, keys, now, where, params, WINDOW_MONTHS, chosen_months]
+    counts, var, noise_summary = _release(store, actor, query, 7 * UNIT, exact, noise, record)
+    var_clients = var / UNIT ** 2
+    head = [int(x) / UNIT for x in counts["head"]]
+    strata = np.asarray(counts["strata"], dtype=float).reshape(-1, 4) / UNIT
+    qs = np.asarray(counts["quarters"], dtype=float).reshape(-1, 4) / UNIT
+    report = {
+        "report": "effect", "intervention": intervention, "outcome": outcome, "within_days": within,
+        "participants_total": round(head[0]), "participants": round(head[1]), "matched_participants": 0,
+        "controls": round(head[2]), "participant_rate_pct": None, "control_rate_pct": None,
+        "effect_pp": None, "ci_low_pp": None, "ci_high_pp": None, "p_value": None, "mde_pp": None,
+        "naive_control_rate_pct": None, "naive_effect_pp": None, "naive_ci_low_pp": None, "naive_ci_high_pp": None,
+        "method": "coarsened_exact_matching", "matched_on": ["months_in_caseload", "calendar_quarter", *keys],
+        "min_cell_size": k_min, "verdict": "too_small", "suppressed": False,
+        "window_start": str(months[0]) + "-01", "months_compared": [str(m) for m in months[chosen]],
+        "privacy": noise_summary,
+    }
+    if head[1] < k_min:
+        report.update(participants=None, participants_total=None if head[0] < k_min else round(head[0]),
+                      suppressed=True)
+        return _finish(store, actor, report, False)
+    nT, nC, yT, yC = (strata[:, i] for i in range(4))
+    yT, yC = np.minimum(yT, nT), np.minimum(yC, nC)
+    NT = float(nT.sum())
+    report["matched_participants"] = round(NT)
+    qT, qC, qyT, qyC = (qs[:, i] for i in range(4))
+    if qT.sum() > 0:
+        report["participant_rate_pct"] = round(100 * min(1.0, float(qyT.sum() / qT.sum())), 1)
+    has = (qT >= k_min) & (qC >= k_min)
+    if has.any():
+        w = qT[has] / qT[has].sum()
+        pc = np.minimum(qyC[has] / qC[has], 1)
+        pt = min(1.0, float(qyT[has].sum() / qT[has].sum()))
+        naive = pt - float((w * pc).sum())
+        nt = float(qT[has].sum())
+        se = math.sqrt(_smoothed(pt * nt, nt) / nt + var_clients * (1 + pt * pt) / nt ** 2
+                       + float((w ** 2 * (_smoothed(qyC[has], qC[has]) / qC[has]
+                                          + var_clients * (1 + pc * pc) / qC[has] ** 2)).sum()))
+        report.update(naive_control_rate_pct=round(100 * float((w * pc).sum()), 1),
+                      naive_effect_pp=round(100 * naive, 1), naive_ci_low_pp=round(100 * (naive - Z95 * se), 1),
+                      naive_ci_high_pp=round(100 * (naive + Z95 * se), 1))
+    if NT >= k_min:
+        w = nT / NT
+        pT, pC = yT / nT, yC / nC
+        est = float((w * (pT - pC)).sum())
+        var_est = float((w ** 2 * (_smoothed(yT, nT) / nT + var_clients * (1 + pT * pT) / nT ** 2
+                                   + _smoothed(yC, nC) / nC + var_clients * (1 + pC * pC) / nC ** 2)).sum())
+        se = math.sqrt(var_est)
+        lo, hi = est - Z95 * se, est + Z95 * se
+        report.update(
+            control_rate_pct=round(100 * float((w * pC).sum()), 1),
+            participant_rate_pct=round(100 * float((w * pT).sum()), 1),
+            effect_pp=round(100 * est, 1), ci_low_pp=round(100 * lo, 1), ci_high_pp=round(100 * hi, 1),
+            p_value=round(2 * (1 - NormalDist().cdf(abs(est) / se)), 4) if se > 0 else None,
+            mde_pp=round(100 * (Z95 + Z80) * se, 1))
+        if hi - lo >= 0.40 or float(nC.sum()) < k_min:
+            report["verdict"] = "too_small"
+        elif lo > 0:
+            report["verdict"] = "positive"
+        elif hi < 0:
+            report["verdict"] = "negative"
+        else:
+            report["verdict"] = "no_clear_difference"
+    return _finish(store, actor, report, False)
+
+
+def _start_months(store, actor, intervention, within, now, months, where, params, record):
+    """A first release: how many participants first started in each month of the window (noisy).
+    The months with enough of them are the ones whose controls the report then compares."""
+    last = months[-1].astype("datetime64[D]") + np.timedelta64(1, "M").astype("timedelta64[D]")
+
+    def exact() -> dict:
+        firsts = [r[0] for r in store.conn.execute(
+            "SELECT MIN(interventions.start_date) FROM interventions JOIN clients ON clients.id ="
+            f" interventions.client_id WHERE interventions.name = ? AND ({where}) GROUP BY clients.id",
+            [intervention, *params])]
+        m = np.array([f[:7] for f in firsts if f], dtype="datetime64[M]")
+        index = (m - months[0]).astype(np.int64)
+        index = index[(index >= 0) & (index < len(months))]
+        return {"months": np.bincount(index, minlength=len(months))}
+
+    query = ["effect_months", intervention, within, now, where, params, str(months[0]), str(last)]
+    if not privacy.asked(store, "report", json.dumps(query, default=str)):
+        privacy.require_budget(store, actor, queries=2)  # this release and the report's own
+    r = privacy.release(store, actor, "report", json.dumps(query, default=str), 1, exact,
+                        "report:effect_months" if record else None)
+    return np.asarray(r["months"])
+
+
+def _release(store, actor, query, sensitivity, exact, noise, record):
+    r = privacy.release(store, actor, "report", json.dumps(["effect", *query], default=str), sensitivity, exact,
+                        "report:effect" if record else None, noise=noise)
+    return r.counts, r.variance, {**r.summary(), "margin": math.ceil(r.margin / UNIT)}
