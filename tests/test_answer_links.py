@@ -131,3 +131,29 @@ def test_a_restore_keeps_the_ids_given_out_after_the_backup(store, tmp_path):
         assert restored.db.execute("SELECT MAX(id) FROM checkins").fetchone()[0] > after
     finally:
         restored.close()
+
+
+def test_over_http_the_page_s_button_records_the_answer(store):
+    """As a phone's browser does it: GET the link, then POST the page's form (no fields)."""
+    import re
+    import urllib.request
+
+    from caseload.store import open_store
+    from servers import HOST, free_port
+
+    add_clients(store, 1)
+    path = answer_paths(store, "K00001")[3]
+    port = free_port()
+    srv = webhooks.serve(store.config, lambda: open_store(store.config, store.path), f"{HOST}:{port}")
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=10) as r:
+            page = r.read().decode()
+        action = re.search(r'<form method="post" action="([^"]+)"', page)[1]
+        assert counts(store)[1] == 0
+        req = urllib.request.Request(f"http://{HOST}:{port}{action}", data=b"", method="POST",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 200 and "Dank je wel" in r.read().decode()
+    finally:
+        srv.stop()
+    assert {p.key: p.value for p in clients.profile(store, 1)}["wellbeing"] == 4
