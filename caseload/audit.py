@@ -132,7 +132,9 @@ def init_head(conn) -> None:
 
 def _write_head(conn, old: Head, entries: int, last_id: int, last_hash: str, base_id: int, base_hash: str,
                 base_at: str | None = None) -> None:
-    key = audit_key()
+    # an unkeyed head gets a plain seal whether or not a key is configured now (`audit seal` takes
+    # the key on), so the key, which may mean a keyring lookup, is needed only for a keyed head
+    key = audit_key() if old.keyed else None
     state = old.state(key)
     if state == "no_key":  # the trail is sealed with a key this process lacks: record nothing
         raise CaseloadError(t("audit.key_missing"))
