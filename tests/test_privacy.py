@@ -310,3 +310,25 @@ def test_an_analysts_effect_report_finds_a_planted_effect_without_noise(tmp_path
     assert again["privacy"]["repeated"] and {**again, "privacy": None} == {**r, "privacy": None}
     assert privacy.spent(s, ana) == 2 * s.config.privacy.epsilon
     s.close()
+
+
+def test_an_analysts_reports_say_how_exact_they_are(tmp_path):
+    from test_reports_data import new_store, planted
+
+    s = new_store(tmp_path)
+    planted(s, n=300, seed=4)
+    s.close()
+    cl = Caseload(tmp_path)
+    cl.db, cl.config = tmp_path / "c.db", tmp_path / "config.toml"
+    for args in (["outflow", "--key", "wellbeing", "--date", "2025-01-01"], ["caseload"],
+                 ["compare", "wellbeing >= 3", "wellbeing < 3", "--date", "2025-01-01"],
+                 ["effect", "--intervention", "assessment", "--match", "physical_complaints"]):
+        r = cl.ok("report", *args, user="ana")
+        assert "±" in r.stderr and "budget left" in r.stderr, (args, r.stderr)
+        assert "±" not in cl.ok("report", *args, user="adam").stderr  # staff: exact
+    r = cl.ok("report", "outflow", "--key", "wellbeing", "--date", "2025-01-01", "--html", "-", user="ana")
+    assert "±" in r.stdout and "<!DOCTYPE html>" in r.stdout
+    s = open_store(load_config(None), tmp_path / "c.db")
+    rows = [e for e in audit.entries(s.db) if e["actor"] == "ana" and e["action"] == "report"]
+    s.close()
+    assert [e["object"] for e in rows][:2] == ["report:outflow", "report:caseload"]

@@ -141,4 +141,6 @@ def render_html(report: dict, catalog=None) -> str:
     return PAGE.render(lang=language(), title=title, css=Markup(CSS), sections=sections,
                        made=t("reports.html.made", at=datetime.now().strftime("%Y-%m-%d %H:%M")),
                        suppressed=t("reports.suppressed"),
-                       footer=t("reports.html.footer", k=report.get("min_cell_size", "-")))
+                       footer=t("reports.html.footer", k=report.get("min_cell_size", "-"))
+                       + (" " + t("privacy.tui_note", margin=report["privacy"]["margin"],
+                                  epsilon=f"{report['privacy']['epsilon']:g}") if report.get("privacy") else ""))
