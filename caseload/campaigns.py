@@ -14,7 +14,6 @@ import calendar
 import logging
 import re
 from datetime import date, datetime, time, timedelta, timezone
-from secrets import token_hex
 
 from . import access, audit, outbox, segments
 from .db import write_transaction
@@ -319,30 +318,12 @@ def _queue(store, actor, s: dict, occurrence: str, only: set[int] | None, now: d
            advance: tuple[str | None, str | None] | None) -> int:
     """Render and queue one occurrence (members as of now); with `advance`, move the schedule
     from its current next_at to the given one in the same transaction. Returns how many."""
-    from . import links
-
     plan = outbox.plan_queue(store, actor, s["segment"], s["template"], channel=s["channel"], campaign=s["name"],
                              now=now, keep_failed=True)
-    messages = [p for p in plan.messages if only is None or p.client_id in only]
-    try:
-        key = links.link_key()
-    except CaseloadError:
-        key = None
-    base = store.config.daemon.public_url
-    hours = store.config.policy.expire_after_hours
-    expires = iso(now + timedelta(hours=hours)) if hours > 0 else None
-    rows = []
-    for p in messages:
-        token = token_hex(12)
-        body, html = p.body, p.html
-        if key is not None:
-            body = links.track_links(key, base, token, body)
-            html = links.track_links(key, base, token, html) if html else html
-        rows.append((s["id"], occurrence, p.client_id, p.channel, p.language, s["template"], p.subject, body, html,
-                     token, "queued", None, iso(now), expires, iso(now), iso(now)))
+    rows = [outbox.Message(p.client_id, p.channel, p.body, p.subject, p.html, p.language, occurrence)
+            for p in plan.messages if only is None or p.client_id in only]
     # a message that cannot be rendered fails with the reason (it is not tried again every tick)
-    rows += [(s["id"], occurrence, cid, channel, language, s["template"], None, "", None, token_hex(12), "failed",
-              why[:500], iso(now), expires, iso(now), iso(now))
+    rows += [outbox.Message(cid, channel, "", language=language, occurrence=occurrence, failed=why)
              for cid, channel, language, why in plan.failed if only is None or cid in only]
     with write_transaction(store.db) as conn:
         if advance is not None:
@@ -351,13 +332,9 @@ def _queue(store, actor, s: dict, occurrence: str, only: set[int] | None, now: d
                                  [advance[1], occurrence, iso(now), s["id"], advance[0]]).rowcount
             if not moved:  # another run took this occurrence
                 return 0
-        count = "SELECT COUNT(*) FROM messages WHERE campaign_id = ? AND occurrence = ?"
-        before = conn.execute(count, [s["id"], occurrence]).fetchone()[0]
-        conn.executemany(
-            "INSERT OR IGNORE INTO messages (campaign_id, occurrence, client_id, kind, channel, language, template,"
-            " subject, body, html, token, status, reason, due_at, expires_at, created_at, updated_at)"
-            " VALUES (?, ?, ?, 'campaign', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        n = conn.execute(count, [s["id"], occurrence]).fetchone()[0] - before
+        written = outbox.write(conn, store, rows, kind="campaign", now=now, campaign_id=s["id"],
+                               template=s["template"], priority=outbox.BROADCAST)
+        n = written.count
         if n:
             audit.record(conn, actor, "queue", f"campaign:{s['id']}", f"occurrence:{occurrence}")
     return n

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
 from . import access, audit, outbox, segments
-from .db import write_transaction
+from .db import last_id, write_transaction
 from .errors import BadInput, NotFound
 from .i18n import pick, t
 from .clock import iso
@@ -277,52 +277,34 @@ def _link_key():
         return None  # no secret: emails ask for a reply instead of one-tap links
 
 
-MESSAGE_SQL = (  # the outbox's own columns, as outbox.enqueue writes them; a round writes them in one go
-    "INSERT INTO messages (id, campaign_id, occurrence, client_id, kind, channel, language, template, subject, body,"
-    " html, token, due_at, expires_at, created_at, updated_at) VALUES (?, NULL, ?, ?, 'checkin', ?, ?, NULL, ?, ?,"
-    " NULL, ?, ?, ?, ?, ?)")
-
-
-def last_id(conn, table: str) -> int:
-    """The highest id ever given out in `table`, also when its row was deleted since
-    (AUTOINCREMENT's sqlite_sequence): an id that a link or a provider names is never reused."""
-    return conn.execute(f"SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0),"
-                        f" COALESCE((SELECT MAX(id) FROM {table}), 0))", [table]).fetchone()[0]
-
-
 def queue_round(store, actor, plan: RoundPlan, now: datetime | None = None, schedule_id: int | None = None) -> dict:
     """Queue the planned check-ins in one transaction: per client a check-in, its questions and
-    the first message (SMS: the wellbeing question; email: all questions). Audited once."""
-    from secrets import token_hex
-
+    the first message (SMS: the wellbeing question; email: all questions), written by the
+    outbox's writer. Audited once."""
     from . import links
 
     access.require(actor, "coach", "teamlead", "admin")
     now = now or datetime.now(timezone.utc)
     now_s = iso(now)
-    hours = store.config.policy.expire_after_hours
-    expires_s = iso(now + timedelta(hours=hours)) if hours > 0 else None
     key = _link_key()
     base = store.config.daemon.public_url
     link_expiry = links.expiry(store.config, now)
     subjects = {lang: t("checkin.email_subject", lang=lang) for lang in ("nl", "en")}
     option_cache: dict = {}
-    checkin_rows, message_rows, question_rows = [], [], []
+    checkin_rows, messages, questions = [], [], []
     with write_transaction(store.db) as conn:
         # one open check-in per client, also when another process queued one meanwhile
         busy = {r[0] for r in conn.execute("SELECT client_id FROM checkins WHERE status = 'open'")}
-        kid, mid = last_id(conn, "checkins"), last_id(conn, "messages")
+        kid = last_id(conn, "checkins")
         for p in plan.planned:
             if p.client_id in busy:
                 continue
             busy.add(p.client_id)
             kid += 1
-            mid += 1
             checkin_rows.append((kid, p.client_id, schedule_id, p.channel, p.language, now_s))
             if p.channel == "sms":
                 body, subject = sms_body(store, p.keys[0], p.language, True, p.name), None
-                question_rows += [(kid, pos, p.client_id, k, mid if pos == 0 else None, "queued" if pos == 0 else "waiting")
-                                  for pos, k in enumerate(p.keys)]
+                questions.append((kid, p.client_id, p.keys, False))
             else:
                 links_by_pos = {}
                 if key is not None:
@@ -334,12 +316,15 @@ def queue_round(store, actor, plan: RoundPlan, now: datetime | None = None, sche
                             token = links.answer_token(key, kid, pos, link_expiry)
                             links_by_pos[pos] = [(label, links.answer_url(base, token, value)) for value, label in opts]
                 body, subject = email_body(store, p.keys, p.language, p.name, links_by_pos), subjects[p.language]
-                question_rows += [(kid, pos, p.client_id, k, mid, "queued") for pos, k in enumerate(p.keys)]
-            message_rows.append((mid, f"checkin:{kid}:0", p.client_id, p.channel, p.language, subject, body,
-                                 token_hex(12), now_s, expires_s, now_s, now_s))
+                questions.append((kid, p.client_id, p.keys, True))
+            messages.append(outbox.Message(p.client_id, p.channel, body, subject, None, p.language, f"checkin:{kid}:0"))
         conn.executemany("INSERT INTO checkins (id, client_id, schedule_id, channel, language, status, created_at)"
                          " VALUES (?, ?, ?, ?, ?, 'open', ?)", checkin_rows)
-        conn.executemany(MESSAGE_SQL, message_rows)
+        written = outbox.write(conn, store, messages, kind="checkin", now=now)
+        question_rows = []
+        for (kid, cid, keys, all_at_once), mid in zip(questions, written.ids):
+            question_rows += [(kid, pos, cid, k, mid if all_at_once or pos == 0 else None,
+                               "queued" if all_at_once or pos == 0 else "waiting") for pos, k in enumerate(keys)]
         conn.executemany("INSERT INTO checkin_questions (checkin_id, position, client_id, characteristic, message_id,"
                          " status) VALUES (?, ?, ?, ?, ?, ?)", question_rows)
         if checkin_rows:

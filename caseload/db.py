@@ -113,3 +113,12 @@ def write_transaction(db: sqlite_utils.Database):
         raise
     else:
         conn.execute("COMMIT")
+
+
+def last_id(conn, table: str) -> int:
+    """The highest id ever given out in `table`, also when its row was deleted since
+    (AUTOINCREMENT's sqlite_sequence): an id that a link or a provider names is never reused.
+    Writers that take ids themselves (to link rows written in one go) start after it, under
+    the write lock."""
+    return conn.execute(f"SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0),"
+                        f" COALESCE((SELECT MAX(id) FROM {table}), 0))", [table]).fetchone()[0]

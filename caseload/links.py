@@ -23,6 +23,7 @@ import hmac
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
@@ -142,5 +143,13 @@ def read_tracked(key: bytes, signed: str) -> tuple[str, str] | None:
 
 
 def track_links(key: bytes, base: str, message_token: str, text: str) -> str:
-    """Every http(s) URL in a message text replaced by its tracked link."""
-    return _URL.sub(lambda m: tracked_url(key, base, message_token, m.group(0)), text)
+    """Every http(s) URL in a message text replaced by its tracked link; our own links (under
+    `base`, such as one-tap answers) stay as they are."""
+    return _foreign_urls(base).sub(lambda m: tracked_url(key, base, message_token, m.group(0)), text)
+
+
+@lru_cache(maxsize=8)
+def _foreign_urls(base: str) -> re.Pattern:
+    """_URL, except for URLs under `base` (a check-in email holds a dozen answer links: no
+    callback for each)."""
+    return re.compile(r"https?://(?!" + re.escape(base.rstrip("/").split("://", 1)[-1] + "/") + r")[^\s<>\"']+")

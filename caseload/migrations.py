@@ -514,3 +514,11 @@ def m0011_privacy_releases(db):
             UNIQUE (period_start, query)
         )""")
     db.execute("CREATE INDEX privacy_releases_analyst ON privacy_releases (analyst, period_start)")
+
+
+@migrations(name="0015_message_priority")
+def m0015_message_priority(db):
+    """Each message's priority (caseload.outbox.queue): 0 personal (check-ins, a coach's message to
+    one client, STOP confirmations), 1 a broadcast (a campaign to a segment). Lower goes first."""
+    db.execute("ALTER TABLE messages ADD COLUMN priority INTEGER NOT NULL DEFAULT 1")
+    db.execute("UPDATE messages SET priority = 0 WHERE kind != 'campaign'")

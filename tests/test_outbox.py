@@ -15,6 +15,8 @@ from caseload import access, clock, outbox, policy, templates
 from caseload.cli import main
 from caseload.db import write_transaction
 from caseload.errors import BadInput, PermissionDenied
+# the send run's steps, one at a time (the seams each module documents); everything else uses the face
+from caseload.outbox import claims, run, threads
 from caseload.clock import iso
 from servers import add_clients, make_store, smtp_sink  # noqa: F401  (fixture)
 
@@ -171,7 +173,7 @@ def test_opt_out_is_honoured_from_the_moment_it_arrives(tmp_path, smtp_sink):
     assert statuses(store)[1] == "cancelled"  # queued messages on that channel are cancelled at once
     assert policy.set_opt_out(store, 1, "email", now=NOON) is False  # nothing new
     # an opt-out written between claim and send (another process: the daemon) still holds
-    original = outbox._still_ours
+    original = claims.still_ours
 
     def opt_out_meanwhile(conn, owner, now, c, report):
         if c.id == 2:
@@ -179,11 +181,11 @@ def test_opt_out_is_honoured_from_the_moment_it_arrives(tmp_path, smtp_sink):
                          [iso(now)])
         return original(conn, owner, now, c, report)
 
-    outbox._still_ours = opt_out_meanwhile
+    claims.still_ours = opt_out_meanwhile
     try:
         report = outbox.send_due(store, now=NOON)
     finally:
-        outbox._still_ours = original
+        claims.still_ours = original
     assert statuses(store) == {1: "cancelled", 2: "cancelled", 3: "sent"}
     assert [r.caseload_id for r in smtp_sink.messages()] == [3]
     assert report.cancelled == 1
@@ -350,7 +352,7 @@ def test_a_lease_of_another_host_runs_out(tmp_path, smtp_sink):
     later = NOON + timedelta(seconds=outbox.LEASE_SECONDS + 1)
     report = outbox.send_due(store, now=later)
     assert report.reclaimed == 2 and report.sent == 2
-    assert outbox.LEASE_SECONDS + outbox.RECLAIM_EVERY <= 60  # taken up within a minute
+    assert outbox.LEASE_SECONDS + run.RECLAIM_EVERY <= 60  # taken up within a minute
 
 
 def test_a_live_sender_on_this_host_keeps_its_claim(tmp_path, smtp_sink):
@@ -358,7 +360,7 @@ def test_a_live_sender_on_this_host_keeps_its_claim(tmp_path, smtp_sink):
     queue(store)
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        owner = f"{socket.gethostname()}:{other.pid}:{outbox._proc_stat(other.pid)[1]}:run1"
+        owner = f"{socket.gethostname()}:{other.pid}:{claims.proc_stat(other.pid)[1]}:run1"
         _claim_as(store, owner, [1], iso(NOON + timedelta(seconds=30)))
         assert outbox.owner_alive(owner) is True
         assert outbox.send_due(store, now=NOON).reclaimed == 0
@@ -385,11 +387,11 @@ def test_sent_after_losing_the_claim_is_recorded_and_marked(tmp_path, smtp_sink)
     queue(store)
     report = outbox.SendReport()
     with write_transaction(store.db) as conn:
-        (c,), _ = outbox._claim(conn, store, "me:1:1:a", NOON, 1, ["email"], report, set())
+        (c,), _ = claims.claim(conn, store, "me:1:1:a", NOON, 1, ["email"], report, set())
     # our lease ran out and another sender has it now
     _claim_as(store, "other:2:2:b", [1], iso(NOON + timedelta(minutes=1)))
     with write_transaction(store.db) as conn:
-        outbox._record(conn, store, "me:1:1:a", NOON, c, Outcome(SENT), report, set())
+        claims.record(conn, store, "me:1:1:a", NOON, c, Outcome(SENT), report, set())
     assert store.db.execute("SELECT status, possible_duplicate FROM messages").fetchone() == ("sending", 1)
 
 
@@ -428,7 +430,7 @@ def test_temporary_failures_back_off_then_give_up(tmp_path, smtp_sink):
 def test_backoff_grows_and_is_capped():
     waits = [outbox.backoff(n) for n in range(1, 12)]
     assert 48 <= waits[0] <= 72 and 96 <= waits[1] <= 144
-    assert all(w <= outbox.BACKOFF_CAP * 1.2 for w in waits)
+    assert all(w <= claims.BACKOFF_CAP * 1.2 for w in waits)
 
 
 def test_campaign_pauses_after_failures_in_a_row_and_resumes(tmp_path, smtp_sink):
@@ -591,37 +593,37 @@ def test_each_outcome_is_committed_before_the_next_message_goes_out(tmp_path, sm
         unrecorded[out.id] = conn.execute("SELECT COUNT(*) FROM messages WHERE id < ? AND status != 'sent'",
                                           [out.id]).fetchone()[0]
 
-    claims = []
-    claim = outbox._Run.claim
+    claimed = []
+    claim = run.SendRun.claim
 
     def counted_claim(self, db, n, usable):
         out = claim(self, db, n, usable)
-        claims.append((n, len(out[0])))
+        claimed.append((n, len(out[0])))
         return out
 
-    monkeypatch.setattr(outbox._Run, "claim", counted_claim)
-    record = outbox._record
+    monkeypatch.setattr(run.SendRun, "claim", counted_claim)
+    record = claims.record
 
     def slow_record(*args):  # slower than the relay: the sender must wait for it
         time.sleep(0.01)
         return record(*args)
 
-    monkeypatch.setattr(outbox, "_record", slow_record)
+    monkeypatch.setattr(claims, "record", slow_record)
     report = outbox.send_due(store, now=NOON, batch=10, channels={"email": _Watched(store, look)})
     assert report.sent == 23 and set(statuses(store).values()) == {"sent"}
     assert unrecorded == {mid: 0 for mid in range(1, 24)}
     assert [r.caseload_id for r in smtp_sink.messages()] == list(range(1, 24))
     # a first claim of 10 (one message: the channel is new), one of 10, then pieces
-    assert claims[:2] == [(10, 1), (10, 10)] and sum(got for _, got in claims) == 23
-    assert {asked for asked, _ in claims[2:]} == {-(-10 // outbox.PREFETCH_PIECES)} and len(claims) > 3
+    assert claimed[:2] == [(10, 1), (10, 10)] and sum(got for _, got in claimed) == 23
+    assert {asked for asked, _ in claimed[2:]} == {-(-10 // run.PREFETCH_PIECES)} and len(claimed) > 3
 
 
 def test_the_wal_file_stays_small_during_a_long_run(tmp_path, smtp_sink, monkeypatch):
     """Checkpoints run beside the sender, and the sender starts the WAL afresh once they have
     caught up: without that, every commit of every message would stay in the WAL file."""
-    monkeypatch.setattr(outbox, "WAL_PAGES", 0)  # the writer never checkpoints on its own
-    monkeypatch.setattr(outbox, "CHECKPOINT_EVERY", 0.01)
-    monkeypatch.setattr(outbox, "RESTART_FRAMES", 40)
+    monkeypatch.setattr(threads, "WAL_PAGES", 0)  # the writer never checkpoints on its own
+    monkeypatch.setattr(threads, "CHECKPOINT_EVERY", 0.01)
+    monkeypatch.setattr(threads, "RESTART_FRAMES", 40)
     store = setup(tmp_path, smtp_sink, n=300)
     queue(store)
     store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
