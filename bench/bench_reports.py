@@ -129,7 +129,9 @@ def main():
         body += run(n, args.repeat) + [""]
     load = os.getloadavg()[0]
     body.append("Targets (issue 6): the report over all 80 characteristics in at most 1 s at 100,000 clients and"
-                " 5 s at 500,000. sum_case is timed once (it is slow); the others are medians. CPU s is this"
+                " 5 s at 500,000. sum_case is timed once (it is slow); the others are medians. `report, analyst` is"
+                " the same report as an analyst sees it: a new privacy release each run (noise drawn for every"
+                " count, stored, the budget charged). CPU s is this"
                 " process's CPU time over all threads: on a busy machine wall time grows, CPU time much less"
                 f" (load average at the end of this run: {load:.1f} on {os.cpu_count()} cores).")
     write_section("Reports", "\n".join(body))
