@@ -630,5 +630,6 @@ def test_the_wal_file_stays_small_during_a_long_run(tmp_path, smtp_sink, monkeyp
     report = outbox.send_due(store, now=NOON)
     assert report.sent == 300 and len(smtp_sink.messages()) == 300
     page = store.db.execute("PRAGMA page_size").fetchone()[0]
-    # the WAL file keeps its largest size: 300 commits of about four pages each would be ~1,200 frames
-    assert (tmp_path / "caseload.db-wal").stat().st_size < 400 * (page + 24)
+    # the WAL file keeps its largest size. Without checkpoints this run leaves ~1,420 frames; with
+    # them 90 to 530 were measured, depending on how often the busy host let the checkpointer run
+    assert (tmp_path / "caseload.db-wal").stat().st_size < 710 * (page + 24)
