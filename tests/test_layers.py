@@ -1,8 +1,11 @@
-"""The core never imports the TUI, the daemon or textual (checked in a clean interpreter)."""
+"""The layers hold: the import-linter contracts in pyproject.toml (they see every import, also
+one inside a function), and the core never imports the TUI, the daemon or textual when it runs
+(checked in a clean interpreter)."""
 
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import caseload
 
@@ -29,3 +32,12 @@ def test_importing_the_package_opens_no_database(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert result.stdout.strip() == "ok"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_import_contracts_are_kept():
+    root = Path(__file__).resolve().parent.parent
+    lint = Path(sys.executable).parent / "lint-imports"
+    done = subprocess.run([str(lint), "--no-cache", "--config", str(root / "pyproject.toml")], cwd=root,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "0 broken" in done.stdout and " kept" in done.stdout
