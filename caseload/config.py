@@ -63,8 +63,8 @@ class Email:
 
 @dataclass(frozen=True)
 class Sms:
-    provider: str = doc("cm | spryng | messagebird | twilio", default="cm")
-    sender: str = doc("At most 11 characters; token from CASELOAD_SMS_TOKEN or keyring.", default="Gemeente")
+    provider: str = doc("cm | messagebird | spryng | twilio (a module each in caseload/channels/sms/); token from CASELOAD_SMS_TOKEN or keyring.", default="cm")
+    sender: str = doc("Who an SMS comes from: a reply number in E.164 (\"+3197010203040\", a number you have at the provider), which clients can answer, or a name of at most 11 letters, digits and spaces, which they cannot answer (replies need a number).", default="Gemeente")
     base_url: str = doc("Optional: another address for the provider's API.", default="")
     account: str = doc("Twilio account SID (not a secret).", default="")
     timeout: float = doc("Seconds before an HTTP request gives up.", default=15.0)
@@ -237,7 +237,6 @@ def _validate_values(cfg: Config, path: Path) -> None:
     checks = [
         ("organisation.language", cfg.organisation.language, ("", "nl", "en")),
         ("email.security", cfg.email.security, ("starttls", "ssl", "none")),
-        ("sms.provider", cfg.sms.provider, ("cm", "spryng", "messagebird", "twilio")),
         ("imap.security", cfg.imap.security, ("ssl", "starttls", "none")),
     ]
     for key, value, allowed in checks:
@@ -252,8 +251,15 @@ def _validate_values(cfg: Config, path: Path) -> None:
                        ("privacy.period_days", cfg.privacy.period_days)):
         if not value > 0 or value != value or value == float("inf"):
             raise BadInput(t("config.bad_value", key=key, file=path, value=value))
-    if len(cfg.sms.sender) > 11:
-        raise BadInput(t("config.bad_value", key="sms.sender", file=path, value=cfg.sms.sender))
+    from .channels import sms
+
+    provider = sms.provider_class(cfg.sms.provider)
+    if provider is None:
+        raise BadInput(t("config.not_allowed", key="sms.provider", file=path, value=cfg.sms.provider,
+                         allowed=", ".join(sms.names())))
+    problem = provider.sender_problem(cfg.sms.sender)
+    if problem:
+        raise BadInput(t(f"sms.{problem}", file=path, value=cfg.sms.sender, provider=cfg.sms.provider))
 
 
 def describe() -> list[tuple[str, str, object]]:

@@ -1,7 +1,8 @@
 """Replies: what clients send back, matched to the question it answers.
 
 - SMS (the providers' inbound webhooks, daemon/webhooks.py): the sender's number finds the client;
-  the provider's reference (CM.com) or else the latest question sent to them finds the question.
+  the message the provider says was answered (CM.com) or else the latest question sent to them
+  finds the question.
 - Email (IMAP, `fetch_imap`): the Reply-To address `reply+TOKEN@...` finds the message and so the
   client and the check-in; `unsubscribe+TOKEN@...` opts out of email.
 - One tap (links.py): a signed link names the check-in question; the value is in the link. A GET
@@ -14,8 +15,8 @@ confirmation; START opts back in. Anything not understood is kept as a note with
 (it puts the client on the attention list) and never dropped. Every reply counts as activity
 (`clients.last_reply`, `clients.last_activity`).
 
-Provider payloads are parsed here as plain data (`parse_inbound`, `parse_status`); a payload that
-does not have the provider's documented shape raises BadPayload before anything is written.
+Each SMS provider's class (caseload/channels/sms/) reads its own webhooks into plain `Inbound` and
+`Status` data; this module records them (`handle_sms`, `record_status`).
 """
 
 import email
@@ -28,9 +29,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from . import access, activity, audit, checkins, outbox, policy
+from .channels.sms import Inbound, Status
+from .clock import iso
 from .db import write_transaction
 from .i18n import t
-from .clock import iso
 from .values import parse_bool, parse_date, parse_number
 
 log = logging.getLogger("caseload.replies")
@@ -64,10 +66,6 @@ NO = {"nee", "n", "no", "nope", "nee hoor", "niet", "neen", "nah"}
 _SKIN = re.compile("[\U0001F3FB-\U0001F3FF\uFE0F\uFE0E\u200D]")
 _INTS = re.compile(r"(?<![\d,.])[+-]?\d+(?:[.,]\d+)?(?![\d])")
 _OUT_OF = re.compile(r"^\D*?(\d{1,2})\s*(?:/|van de|van|uit|out of|of)\s*(\d{1,2})\D*$")
-
-
-class BadPayload(ValueError):
-    """A webhook body without the provider's documented shape (the endpoint answers 400)."""
 
 
 # --- text -> meaning ------------------------------------------------------------------------
@@ -183,176 +181,6 @@ def parse_answer(c, text: str):
 
 
 # --- provider payloads ----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Inbound:
-    provider: str
-    provider_id: str | None
-    number: str  # E.164
-    text: str
-    reference: str | None = None  # the provider's reference of our message this replies to
-
-
-@dataclass(frozen=True)
-class Status:
-    provider: str
-    status: str | None  # delivered | failed | None (an intermediate state: nothing to record)
-    message_id: int | None
-    provider_id: str | None
-    reason: str | None
-
-
-def _field(fields: dict, *names):
-    low = {str(k).lower(): v for k, v in fields.items()}
-    for n in names:
-        v = low.get(n.lower())
-        if v is not None and v != "":
-            return v
-    return None
-
-
-def _text(value, what: str, limit: int = MAX_TEXT) -> str:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str):
-        raise BadPayload(what)
-    if len(value) > limit or "\x00" in value:
-        raise BadPayload(what)
-    return value
-
-
-def e164(raw) -> str:
-    """A sender number as the providers write it ("0031612345678", "31612345678", "+316...")."""
-    s = _text(raw, "number", 32).strip().replace(" ", "")
-    if s.startswith("00"):
-        s = "+" + s[2:]
-    elif not s.startswith("+"):
-        s = "+" + s
-    if not re.fullmatch(r"\+[1-9]\d{6,14}", s):
-        raise BadPayload("number")
-    return s
-
-
-def _optional_id(value) -> str | None:
-    if value is None:
-        return None
-    s = _text(value, "id", 128).strip()
-    if not s:
-        return None
-    if not re.fullmatch(r"[A-Za-z0-9._:@<>+=/-]{1,128}", s):
-        raise BadPayload("id")
-    return s
-
-
-def parse_inbound(provider: str, fields: dict) -> Inbound:
-    """An inbound SMS from a provider's webhook fields (JSON object, form or query)."""
-    if not isinstance(fields, dict):
-        raise BadPayload("not an object")
-    if provider == "cm":
-        sender, text = fields.get("from"), None
-        if isinstance(sender, dict):  # Business Messaging MO webhook
-            number = sender.get("number")
-            message = fields.get("message")
-            text = message.get("text") if isinstance(message, dict) else None
-            reference = fields.get("reference")
-            pid = fields.get("messageContext") or None
-        else:  # the gateway's reply webhook: flat fields
-            number, text = sender, _field(fields, "body", "message")
-            reference, pid = fields.get("reference"), None
-        channel = fields.get("channel")
-        if channel is not None and str(channel).upper() != "SMS":
-            raise BadPayload("channel")
-    elif provider == "twilio":
-        number, text = fields.get("From"), fields.get("Body")
-        pid, reference = fields.get("MessageSid") or fields.get("SmsSid"), None
-        if pid is None:
-            raise BadPayload("MessageSid")
-    elif provider == "messagebird":
-        number, text = _field(fields, "originator"), _field(fields, "body", "payload", "message")
-        pid, reference = _field(fields, "id"), None
-    elif provider == "spryng":
-        number, text = _field(fields, "originator", "from", "msisdn", "sender"), _field(fields, "body", "message", "text")
-        pid, reference = _field(fields, "id", "messageid"), _field(fields, "reference")
-    else:
-        raise BadPayload("provider")
-    if number is None or text is None:
-        raise BadPayload("missing field")
-    return Inbound(provider, _optional_id(pid), e164(number), _text(text, "text"), _optional_id(reference))
-
-
-CM_STATUS = {"0": None, "1": "failed", "2": "delivered", "3": "failed"}
-SPRYNG_STATUS = {"10": "delivered", "20": "failed", "delivered": "delivered", "not delivered": "failed",
-                 "buffered": None}
-MESSAGEBIRD_STATUS = {"delivered": "delivered", "delivery_failed": "failed", "expired": "failed", "sent": None,
-                      "buffered": None, "scheduled": None}
-TWILIO_STATUS = {"delivered": "delivered", "undelivered": "failed", "failed": "failed", "sent": None,
-                 "queued": None, "accepted": None, "sending": None, "read": None}
-
-
-def _code(value) -> str | None:
-    if value is None or value == "":
-        return None
-    s = _text(value, "code", 16).strip()
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,16}", s):
-        raise BadPayload("code")
-    return s
-
-
-def _message_id(reference) -> int | None:
-    ref = _optional_id(reference)
-    if ref is None:
-        return None
-    return int(ref) if ref.isdigit() and len(ref) <= 12 else None
-
-
-def parse_status(provider: str, fields: dict) -> Status:
-    """A delivery report from a provider's webhook fields. The reason kept is a code only."""
-    if not isinstance(fields, dict):
-        raise BadPayload("not an object")
-    if provider == "cm":
-        msg = fields.get("messages", {}).get("msg") if isinstance(fields.get("messages"), dict) else None
-        if isinstance(msg, list):
-            if len(msg) != 1:
-                raise BadPayload("msg")
-            msg = msg[0]
-        if not isinstance(msg, dict) or not isinstance(msg.get("status"), dict):
-            raise BadPayload("messages.msg")
-        code = _code(msg["status"].get("code"))
-        if code not in CM_STATUS:
-            raise BadPayload("status.code")
-        status, ref, pid = CM_STATUS[code], msg.get("reference"), None
-        reason = f"cm {_code(msg['status'].get('errorCode')) or code}"
-    elif provider == "spryng":
-        raw = _field(fields, "status")
-        key = _text(raw, "status", 32).strip().lower() if raw is not None else None
-        if key not in SPRYNG_STATUS:
-            raise BadPayload("STATUS")
-        status, ref, pid = SPRYNG_STATUS[key], _field(fields, "reference"), _field(fields, "id")
-        reason = f"spryng {_code(_field(fields, 'reasoncode')) or key.replace(' ', '_')}"
-    elif provider == "messagebird":
-        raw = fields.get("status")
-        key = _text(raw, "status", 32).strip().lower() if raw is not None else None
-        if key not in MESSAGEBIRD_STATUS:
-            raise BadPayload("status")
-        status, ref, pid = MESSAGEBIRD_STATUS[key], fields.get("reference"), fields.get("id")
-        reason = f"messagebird {_code(fields.get('statusErrorCode')) or key}"
-    elif provider == "twilio":
-        raw = fields.get("MessageStatus") or fields.get("SmsStatus")
-        key = _text(raw, "MessageStatus", 32).strip().lower() if raw is not None else None
-        if key not in TWILIO_STATUS:
-            raise BadPayload("MessageStatus")
-        status, ref, pid = TWILIO_STATUS[key], None, fields.get("MessageSid") or fields.get("SmsSid")
-        if pid is None:
-            raise BadPayload("MessageSid")
-        reason = f"twilio {_code(fields.get('ErrorCode')) or key}"
-    else:
-        raise BadPayload("provider")
-    mid = _message_id(ref)
-    pid = _optional_id(pid)
-    if mid is None and pid is None:
-        raise BadPayload("reference")
-    return Status(provider, status, mid, pid, reason if status == "failed" else None)
-
 
 def record_status(store, s: Status, now: datetime | None = None) -> bool:
     """Record a delivery report in the outbox; False when nothing matched or changed."""

@@ -19,6 +19,7 @@ import email
 import shutil
 import email.policy
 import json
+import re
 import socket
 import threading
 import time
@@ -325,10 +326,11 @@ class SmsStub:
         number = to["number"]
         assert number.startswith("00") and number[2:].isdigit(), "number must be 00 + international digits"
         assert msg["body"]["type"] in ("auto", "AUTO"), "body.type"
-        assert 1 <= len(msg["from"]) <= 11, "from"
+        sender = msg["from"]  # 11 alphanumeric characters or 16 digits (CM's .NET SDK, Message.From)
+        assert 1 <= len(sender) <= 11 or (sender.startswith("00") and sender[2:].isdigit() and len(sender) <= 18), "from"
         assert 1 <= len(msg["reference"]) <= 32 and msg["reference"].isalnum(), "reference"
         assert msg["minimumNumberOfMessageParts"] <= msg["maximumNumberOfMessageParts"] <= 8, "parts"
-        return SmsReceived("cm", "+" + number[2:], msg["body"]["content"], msg["from"], msg["reference"], "")
+        return SmsReceived("cm", "+" + number[2:], msg["body"]["content"], _number(sender, "00"), msg["reference"], "")
 
     def _parse_spryng(self, path, headers, raw):
         assert path == "/v1/messages", f"path {path}"
@@ -339,8 +341,9 @@ class SmsStub:
         assert number.isdigit(), "recipients are international numbers without +"
         assert data["encoding"] in ("auto", "plain", "unicode"), "encoding"
         assert data["route"], "route"
-        assert 1 <= len(data["originator"]) <= 11, "originator"
-        return SmsReceived("spryng", "+" + number, data["body"], data["originator"], data.get("reference"),
+        originator = data["originator"]
+        assert 1 <= len(originator) <= 11 or (originator.isdigit() and len(originator) <= 14), "originator"
+        return SmsReceived("spryng", "+" + number, data["body"], _number(originator), data.get("reference"),
                            str(uuid.uuid4()))
 
     def _parse_messagebird(self, path, headers, raw):
@@ -350,9 +353,10 @@ class SmsStub:
         data = json.loads(raw)
         (number,) = data["recipients"]
         assert isinstance(number, int) or str(number).isdigit(), "recipients are msisdns"
-        assert 1 <= len(data["originator"]) <= 11, "originator"
+        originator = data["originator"]
+        assert 1 <= len(originator) <= 11 or (originator.isdigit() and len(originator) <= 17), "originator"
         assert data["body"], "body"
-        return SmsReceived("messagebird", f"+{number}", data["body"], data["originator"], data.get("reference"),
+        return SmsReceived("messagebird", f"+{number}", data["body"], _number(originator), data.get("reference"),
                            uuid.uuid4().hex)
 
     def _parse_twilio(self, path, headers, raw):
@@ -365,6 +369,9 @@ class SmsStub:
         form = {k: v[0] for k, v in parse_qs(raw.decode(), keep_blank_values=True).items()}
         assert form["To"].startswith("+") and form["To"][1:].isdigit(), "To is E.164"
         assert form["From"] and form["Body"], "From and Body"
+        sender = form["From"]  # a number in E.164, or an alphanumeric sender ID (11 letters, digits, spaces)
+        assert (sender.startswith("+") and sender[1:].isdigit()) or re.fullmatch(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}",
+                                                                                   sender), "From"
         return SmsReceived("twilio", form["To"], form["Body"], form["From"], None, "SM" + uuid.uuid4().hex)
 
     # -- the providers' answers --
@@ -432,22 +439,30 @@ class _Unauthorized(Exception):
     pass
 
 
+def _number(sender: str, prefix: str = "") -> str:
+    """A numeric sender as E.164 (how the test compares it), a name as it is."""
+    digits = sender[len(prefix):] if prefix and sender.startswith(prefix) else sender
+    return "+" + digits if digits.isdigit() and len(digits) > 6 else sender
+
+
 PROVIDERS = ("cm", "spryng", "messagebird", "twilio")
 
 
 # --- a caseload to send to ------------------------------------------------------------------
 
 def caseload_config(path: Path, smtp_port: int | None = None, sms: SmsStub | None = None,
-                    email: dict | None = None, daemon: dict | None = None, **policy) -> Path:
+                    email: dict | None = None, daemon: dict | None = None, sms_keys: dict | None = None,
+                    **policy) -> Path:
     """config.toml for tests: no quiet hours (tests must not depend on the hour), no rate limit
-    unless asked, the SMTP sink and the SMS stub on 127.0.0.1. `email`/`daemon` override keys."""
+    unless asked, the SMTP sink and the SMS stub on 127.0.0.1. `email`/`daemon`/`sms_keys`
+    override keys."""
     sections = {
         "organisation": {"name": "Gemeente Testdorp", "language": "nl"},
         "email": {"host": HOST, "port": smtp_port or refused_port(), "security": "none",
                   "sender": "Werkplein Testdorp <noreply@testdorp.example>", "timeout": 5, **(email or {})},
         "sms": {"provider": sms.provider if sms else "cm", "sender": "Testdorp",
                 "base_url": sms.url if sms else f"http://{HOST}:{refused_port()}", "account": TWILIO_ACCOUNT,
-                "timeout": 0.5},
+                "timeout": 0.5, **(sms_keys or {})},
         "policy": {"quiet_hours": "", "max_per_week": 100, "rate_per_minute_email": 0, "rate_per_minute_sms": 0,
                    **policy},
     }
@@ -464,13 +479,13 @@ def caseload_config(path: Path, smtp_port: int | None = None, sms: SmsStub | Non
 
 
 def make_store(tmp_path: Path, smtp_port: int | None = None, sms: SmsStub | None = None, name="caseload.db",
-               email: dict | None = None, daemon: dict | None = None, **policy):
+               email: dict | None = None, daemon: dict | None = None, sms_keys: dict | None = None, **policy):
     """A store on a fresh database with users admin (admin) and coach1/coach2 (coaches)."""
     from caseload import access
     from caseload.config import load_config
     from caseload.store import open_store
 
-    config = load_config(caseload_config(tmp_path / "config.toml", smtp_port, sms, email, daemon, **policy))
+    config = load_config(caseload_config(tmp_path / "config.toml", smtp_port, sms, email, daemon, sms_keys, **policy))
     db = tmp_path / name
     if not db.exists():  # a copy of one migrated database: migrating and adding 160 profile columns costs more
         shutil.copyfile(_migrated_db(), db)

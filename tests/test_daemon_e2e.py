@@ -41,7 +41,7 @@ def test_checkin_reply_segment_and_stop_through_the_real_daemon(tmp_path):
                      "message": {"text": "2"}, "reference": asked[0].reference, "groupings": ["", "", ""],
                      "timeUtc": "2025-06-16T10:00:00", "channel": "SMS", "messageContext": "mo-1"}
             assert post_json(port, f"/sms/cm/inbound?token={HOOK}", reply) == 200
-            wait_for(lambda: query(store.path, "SELECT 1 FROM replies WHERE provider_id = 'mo-1'"), 10, "the reply")
+            wait_for(lambda: query(store.path, "SELECT 1 FROM replies WHERE provider = 'cm'"), 10, "the reply")
 
             nxt = wait_for(lambda: [m for m in stub.received if m.number == phone][1:], 10, "the next question")
             assert "opvang" in nxt[0].body and "Hoi" not in nxt[0].body
@@ -57,7 +57,7 @@ def test_checkin_reply_segment_and_stop_through_the_real_daemon(tmp_path):
             assert post_json(port, f"/sms/cm/inbound?token={HOOK}", reply) == 200
             assert query(store.path, "SELECT COUNT(*) FROM observations WHERE client_id = ?", [cid]) == [(2,)]
 
-            stop = {**reply, "message": {"text": "STOP"}, "messageContext": "mo-2"}
+            stop = {**reply, "message": {"text": "STOP"}, "timeUtc": "2025-06-16T10:05:00"}
             assert post_json(port, f"/sms/cm/inbound?token={HOOK}", stop) == 200
             wait_for(lambda: [m for m in stub.received if m.number == phone and "START" in m.body], 20,
                      "the confirmation of the STOP")

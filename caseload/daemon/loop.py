@@ -155,6 +155,11 @@ class Daemon:
                 continue
             self.scheduler.every(self.tick).seconds.do(self.run_job, name)
         log.info("daemon started (tick %ss)", self.tick)
+        from ..channels import sms
+
+        if sms.provider_class(self.config.sms.provider)(self.config).sender_number is None:
+            log.warning("[sms] sender is a name, not a number: clients cannot answer an SMS; replies need a reply"
+                        " number in E.164 as sender (docs/daemon.md)")
         from ..audit import audit_key
 
         if audit_key() is None:

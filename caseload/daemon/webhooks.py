@@ -1,21 +1,20 @@
 """The daemon's HTTP endpoint (config `[daemon] listen`, reached from outside at `public_url`):
 
-    POST /sms/{provider}/inbound?token=...   an inbound SMS (cm, spryng, messagebird, twilio)
-    POST /sms/{provider}/status?token=...    a delivery report
+    GET|POST /sms/{provider}/inbound         an inbound SMS (a module of caseload/channels/sms/)
+    GET|POST /sms/{provider}/status          a delivery report
     GET  /a/{signed}/{value}                 a one-tap answer to a check-in question: shows it, with a button
     POST /a/{signed}/{value}                 the button: records the answer, once per question
     GET  /l/{signed}                         a tracked link: records the click, then redirects
     GET|POST /unsubscribe/{token}            one-click email unsubscribe (RFC 8058 sends POST)
     GET  /health                             "ok" (for monitoring; says nothing else)
 
-Every /sms/ request carries `?token=` equal to CASELOAD_WEBHOOK_TOKEN (or keyring
-caseload:webhook_token), except Twilio's, which are verified by X-Twilio-Signature instead
-(HMAC-SHA1 with the account's auth token over the public URL and the sorted form fields; the
-StatusCallback our SMS channel sets carries no token). A token given to Twilio's must match too. A request that is not
-signed, too large (over MAX_BODY), malformed or not in the provider's documented shape gets a 4xx
-answer and writes nothing. Without a configured secret the SMS endpoints answer 503, so the
-provider keeps the message and retries later. Spryng and MessageBird may call with GET; their
-fields then come from the query string.
+The /sms/ routes are thin: the provider's class (caseload/channels/sms/) verifies the request
+(`?token=` equal to CASELOAD_WEBHOOK_TOKEN, or Twilio's signature) and reads it; replies.py
+records what it read. Only a request that fails verification gets 403 (503 while the secret it
+needs is not configured, so the provider keeps the message and retries later). Anything verified
+that cannot be used (another channel, an unknown status, a shape we do not know) is answered 200
+and logged with a short reason, never the payload: a 4xx would only make the provider retry it
+(CM for a month). Too large (over MAX_BODY), unsized or chunked bodies are refused unread.
 
 The server is the standard library's: one thread reads every connection (selectors) until its
 request has arrived whole, and only then hands it to a bounded pool of worker threads, which
@@ -28,12 +27,8 @@ answers 503 at once, so /health keeps answering. IPv4 and IPv6 addresses both wo
 personal data, no payloads).
 """
 
-import base64
-import hashlib
-import hmac
 import html
 import io
-import json
 import logging
 import re
 import selectors
@@ -60,8 +55,6 @@ TIMEOUT = 10.0  # writing an answer, per send
 REQUEST_SECONDS = 10.0  # for the whole request to arrive, from the connection on
 PER_CLIENT = 8  # unfinished requests of one client address
 MAX_PENDING = 512  # unfinished requests in all
-PROVIDERS = ("cm", "spryng", "messagebird", "twilio")
-GET_PROVIDERS = ("spryng", "messagebird")  # they may send their callbacks as GET
 _SMS = re.compile(r"/sms/([a-z]+)/(inbound|status)")
 _ANSWER = re.compile(r"/a/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)/([^/]{1,200})")
 _TRACKED = re.compile(r"/l/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)")
@@ -91,8 +84,8 @@ class Endpoint:
         self._stores = []
         self._lock = threading.Lock()
         self.secret = secret if secret is not None else get_secret("webhook_token")
-        self.sms_token = sms_token if sms_token is not None else (
-            get_secret("sms_token") if config.sms.provider == "twilio" else None)
+        self.sms_token = sms_token  # read when a provider verifies its webhooks with it
+        self._providers = {}
         self.key = None
         if self.secret:
             from ..links import link_key
@@ -148,79 +141,45 @@ class Endpoint:
 
     # -- SMS webhooks --
 
-    def _authorised(self, query: dict) -> Response | None:
-        if not self.secret:
-            return _text(503, "webhook secret not configured")
-        given = query.get("token", [])
-        if len(given) != 1 or not hmac.compare_digest(given[0].encode("utf-8", "replace"), self.secret.encode()):
-            return _text(403, "forbidden")
-        return None
+    def provider(self, name: str):
+        """The provider instance that reads /sms/{name}/..., or None when there is none."""
+        from ..channels import sms
 
-    def _fields(self, method: str, query: dict, headers, body: bytes) -> dict:
-        if method == "GET":
-            return {k: v[0] for k, v in query.items() if k != "token" and len(v) == 1}
-        ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise replies.BadPayload("encoding") from None
-        if ctype == "application/json":
-            try:
-                data = json.loads(text)
-            except ValueError:
-                raise replies.BadPayload("json") from None
-            if not isinstance(data, dict):
-                raise replies.BadPayload("json")
-            return data
-        if ctype == "application/x-www-form-urlencoded":
-            try:
-                form = parse_qs(text, keep_blank_values=True, strict_parsing=True, max_num_fields=200)
-            except ValueError:
-                raise replies.BadPayload("form") from None
-            if any(len(v) != 1 for v in form.values()):
-                raise replies.BadPayload("form")
-            return {k: v[0] for k, v in form.items()}
-        raise replies.BadPayload("content type")
+        with self._lock:
+            if name not in self._providers:
+                cls = sms.provider_class(name)
+                p = cls(self.config) if cls is not None else None
+                self._providers[name] = p if p is not None and p.reachable() else None
+            return self._providers[name]
 
-    def twilio_signature_ok(self, target: str, headers, fields: dict) -> bool:
-        given = headers.get("X-Twilio-Signature") or ""
-        if not self.sms_token or not given:
-            return False
-        url = self.config.daemon.public_url.rstrip("/") + target
-        expected = twilio_signature(self.sms_token, url, fields)
-        return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
+    def sms(self, method, name, kind, target, query, headers, body) -> Response:
+        """Thin: the provider's class verifies the request and reads it; replies records it."""
+        from ..channels.sms import Unusable, Webhook
 
-    def sms(self, method, provider, kind, target, query, headers, body) -> Response:
-        if provider not in PROVIDERS:
+        provider = self.provider(name)
+        if provider is None:
             return _text(404, "not found")
-        if method not in ("POST", "GET") or (method == "GET" and provider not in GET_PROVIDERS):
+        if method not in ("POST", "GET"):
             return _text(405, "method not allowed")
-        if provider == "twilio" and self.config.sms.provider != "twilio":
-            return _text(404, "not found")
-        # Twilio signs every request (checked below); a token, when present, must be right too
-        if provider != "twilio" or "token" in query:
-            refused = self._authorised(query)
-            if refused:
-                return refused
+        if provider.needs_api_token and self.sms_token is None:
+            self.sms_token = get_secret("sms_token")
+        hook = Webhook(method, self.config.daemon.public_url.rstrip("/") + target, query, headers, body)
+        refused = provider.verify(hook, self.secret, self.sms_token)
+        if refused:
+            return _text(*refused)
         try:
-            fields = self._fields(method, query, headers, body)
-            if provider == "twilio":
-                if not self.twilio_signature_ok(target, headers, fields):
-                    return _text(403, "bad signature")
-                if fields.get("AccountSid") != self.config.sms.account:
-                    return _text(403, "other account")
-            parsed = replies.parse_inbound(provider, fields) if kind == "inbound" else replies.parse_status(provider, fields)
-        except replies.BadPayload as e:
-            log.info("refused a %s %s webhook: %s", provider, kind, e)
-            return _text(400, "bad payload")
+            items = [provider.inbound(hook)] if kind == "inbound" else provider.statuses(hook)
+        except Unusable as e:  # answered 200: a 4xx only makes the provider retry what we cannot use
+            log.warning("ignored a %s %s webhook: %s", name, kind, e)
+            items = []
         store = self.store()
-        if kind == "inbound":
-            replies.handle_sms(store, parsed)
-            if provider == "twilio":
-                return Response(200, b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>', "text/xml")
-        else:
-            replies.record_status(store, parsed)
-        return _text(200, "ok")
+        for item in items:
+            if kind == "inbound":
+                replies.handle_sms(store, item)
+            else:
+                replies.record_status(store, item)
+        content_type, answer = provider.answer(kind)
+        return Response(200, answer, content_type)
 
     # -- pages for clients --
 
@@ -300,12 +259,6 @@ class Endpoint:
                 "</body>").encode()
         r.body = r.body.replace(b"</body>", form, 1)
         return r
-
-
-def twilio_signature(auth_token: str, url: str, fields: dict) -> str:
-    """Twilio's X-Twilio-Signature: base64 HMAC-SHA1 over the URL and the sorted POST fields."""
-    data = url + "".join(f"{k}{fields[k]}" for k in sorted(fields))
-    return base64.b64encode(hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()).decode()
 
 
 # --- the HTTP server ------------------------------------------------------------------------
