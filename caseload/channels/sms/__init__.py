@@ -10,7 +10,6 @@ comes from CASELOAD_SMS_TOKEN or the keyring. Provider error texts may quote the
 status codes and error codes are kept as the reason.
 """
 
-import email.utils
 import importlib
 import logging
 import pkgutil
@@ -83,6 +82,8 @@ def provider_class(name: str) -> type[Provider] | None:
 
 
 def _retry_after(value: str | None) -> float:
+    import email.utils
+
     if not value:
         return 60.0
     if value.strip().isdigit():

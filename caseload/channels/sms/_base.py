@@ -13,11 +13,7 @@ the short reason, never the payload. Only verification answers 401/403 (or 503 w
 not configured, so the provider keeps the message and retries later).
 """
 
-import hashlib
-import hmac
-import json
 import re
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
@@ -72,6 +68,8 @@ class Webhook:
             raise Unusable("body is not UTF-8") from None
 
     def json(self):
+        import json
+
         if "json" not in self._cache:
             text = self.text()
             try:
@@ -90,7 +88,9 @@ class Webhook:
         except ValueError:
             raise Unusable("body is not a form") from None
 
-    def xml(self) -> ElementTree.Element:
+    def xml(self):
+        import xml.etree.ElementTree as ElementTree
+
         text = self.text()
         if re.search(r"<!(?:DOCTYPE|ENTITY)", text, re.I):  # no entities: nothing to expand
             raise Unusable("XML with a DOCTYPE")
@@ -168,6 +168,9 @@ def ident(value) -> str | None:
 
 def digest(*parts) -> str:
     """An id for a message the provider gives none: the same payload (a retry) gives the same id."""
+    import hashlib
+    import json
+
     data = "\x1f".join(json.dumps(p, sort_keys=True, ensure_ascii=False) for p in parts)
     return "h:" + hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
@@ -189,6 +192,8 @@ def our_message(reference) -> int | None:
 
 
 def token_ok(given: list[str], secret: str) -> bool:
+    import hmac
+
     return len(given) == 1 and hmac.compare_digest(given[0].encode("utf-8", "replace"), secret.encode())
 
 
