@@ -350,6 +350,7 @@ UNKNOWN = [
     ("messagebird", "status", json.dumps({"id": "x1", "reference": "{mid}", "status": "mystery"}),
      "application/json", "status mystery"),
     ("spryng", "inbound", "\xff\xfe", "application/x-www-form-urlencoded", "not UTF-8"),
+    ("spryng", "status", "STATUS=31612345678&REFERENCE={mid}", "application/x-www-form-urlencoded", "status ?"),
 ]
 
 

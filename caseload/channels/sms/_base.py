@@ -183,6 +183,12 @@ def code(value) -> str | None:
     return s if _CODE.fullmatch(s) else None
 
 
+def shown(value) -> str:
+    """A status code fit for the log: a short code, never a number long enough to be a phone's."""
+    c = code(value)
+    return c if c is not None and not re.search(r"\d{7}", c) else "?"
+
+
 def our_message(reference) -> int | None:
     """Our message id from a reference we gave the provider (digits only)."""
     if isinstance(reference, bool):

@@ -26,7 +26,7 @@ Status reports (https://developers.cm.com/messaging/docs/incoming-status-report)
 
 from .. import PERMANENT, SENT, TEMPORARY, UNAVAILABLE, Outcome
 from . import sms_info
-from ._base import (Inbound, Provider, Status, Unusable, code, digest, e164, first, int_or_none, our_message,
+from ._base import (Inbound, Provider, Status, Unusable, code, digest, e164, first, int_or_none, our_message, shown,
                     text_of)
 
 STATUS = {"0": None, "1": "failed", "2": "delivered", "3": "failed"}
@@ -110,7 +110,7 @@ class Cm(Provider):
                 raise Unusable("no status")
             status = code(msg["status"].get("code"))
             if status not in STATUS:
-                raise Unusable(f"status code {status or '?'}")
+                raise Unusable(f"status code {shown(status)}")
             reference = our_message(msg.get("reference"))
             if reference is None:
                 raise Unusable("no reference of ours")

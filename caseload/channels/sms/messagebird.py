@@ -23,7 +23,7 @@ receiving-messages): {"id", "sender": {"contact": {"identifierValue"}}, "body": 
 
 from .. import PERMANENT, SENT, TEMPORARY, UNAVAILABLE, Outcome
 from ._base import (Inbound, Provider, Status, Unusable, code, digest, e164, first, ident, int_or_none, our_message,
-                    text_of)
+                    shown, text_of)
 
 STATUS = {"delivered": "delivered", "delivery_failed": "failed", "expired": "failed", "sent": None,
           "buffered": None, "scheduled": None}
@@ -81,7 +81,7 @@ class MessageBird(Provider):
         raw = data.get("status")
         key = raw.strip().lower() if isinstance(raw, str) else None
         if key not in STATUS:
-            raise Unusable(f"status {code(key) or '?'}")
+            raise Unusable(f"status {shown(key)}")
         reference, pid = our_message(data.get("reference")), ident(data.get("id"))
         if reference is None and pid is None:
             raise Unusable("no reference")

@@ -16,7 +16,8 @@ documentation here; a request without a sender number or a text is answered 200 
 """
 
 from .. import PERMANENT, SENT, Outcome
-from ._base import Inbound, Provider, Status, Unusable, code, digest, e164, first, ident, lower_keys, our_message, text_of
+from ._base import (Inbound, Provider, Status, Unusable, code, digest, e164, first, ident, lower_keys, our_message,
+                    shown, text_of)
 
 STATUS = {"10": "delivered", "20": "failed", "delivered": "delivered", "not delivered": "failed", "buffered": None}
 
@@ -53,7 +54,7 @@ class Spryng(Provider):
         raw = data.get("status")
         key = " ".join(str(raw).lower().split()) if isinstance(raw, (str, int)) else None
         if key not in STATUS:
-            raise Unusable(f"status {code(key) or '?'}")
+            raise Unusable(f"status {shown(key)}")
         reference, pid = our_message(data.get("reference")), ident(data.get("id"))
         if reference is None and pid is None:
             raise Unusable("no reference")

@@ -26,7 +26,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 from .. import PERMANENT, SENT, Outcome
-from ._base import Inbound, Provider, Status, Unusable, code, e164, ident, int_or_none, text_of, token_ok
+from ._base import Inbound, Provider, Status, Unusable, code, e164, ident, int_or_none, shown, text_of, token_ok
 
 STATUS = {"delivered": "delivered", "read": "delivered", "undelivered": "failed", "failed": "failed",
           "canceled": "failed", "partially_delivered": None, "queued": None, "sending": None, "sent": None,
@@ -128,7 +128,7 @@ class Twilio(Provider):
         raw = data.get("MessageStatus") or data.get("SmsStatus")
         key = str(raw).strip().lower() if isinstance(raw, str) else None
         if key not in STATUS:
-            raise Unusable(f"status {code(key) or '?'}")
+            raise Unusable(f"status {shown(key)}")
         sid = ident(data.get("MessageSid") or data.get("SmsSid"))
         if sid is None:
             raise Unusable("no MessageSid")
