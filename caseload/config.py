@@ -59,6 +59,8 @@ class Email:
     sender: str = doc("From address, e.g. 'Werkplein <noreply@example.org>'.", default="caseload <noreply@localhost>")
     reply_domain: str = doc("Domain of the Reply-To address that carries a message token; empty: the sender's.", default="")
     timeout: float = doc("Seconds before an SMTP operation gives up.", default=30.0)
+    ca_file: str = doc("A PEM file with the CA that signed the relay's certificate (an internal CA), trusted besides the system's; relative to config.toml. Empty: the system's only.", default="")
+    verp: bool = doc("Send with the envelope sender (Return-Path) bounce+TOKEN@reply_domain, so a bounce names its message; the reply mailbox must receive it. false: the sender's address (for a relay that allows only that).", default=True)
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ class Imap:
     username: str = doc("IMAP user; password from CASELOAD_IMAP_PASSWORD or keyring.", default="")
     folder: str = doc("Folder to read.", default="INBOX")
     security: str = doc("ssl | starttls | none", default="ssl")
+    ca_file: str = doc("A PEM file with the CA that signed the IMAP server's certificate (an internal CA), trusted besides the system's; relative to config.toml. Empty: the system's only.", default="")
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,20 @@ def load_config(path: Path | str | None) -> Config:
     cfg = _build(Config, raw, "", path)
     cfg = dataclasses.replace(cfg, path=path)
     _validate_values(cfg, path)
+    return _resolve_ca_files(cfg, path)
+
+
+def _resolve_ca_files(cfg: Config, path: Path) -> Config:
+    """email.ca_file and imap.ca_file as absolute paths (relative ones are relative to config.toml);
+    a file that is not there is one BadInput naming the key."""
+    for section in ("email", "imap"):
+        value = getattr(cfg, section).ca_file
+        if not value:
+            continue
+        full = (path.parent / value).resolve() if not Path(value).is_absolute() else Path(value)
+        if not full.is_file():
+            raise BadInput(t("mail.ca_file_missing", key=f"{section}.ca_file", file=path, value=value))
+        cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section), ca_file=str(full))})
     return cfg
 
 

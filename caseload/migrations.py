@@ -522,3 +522,33 @@ def m0015_message_priority(db):
     one client, STOP confirmations), 1 a broadcast (a campaign to a segment). Lower goes first."""
     db.execute("ALTER TABLE messages ADD COLUMN priority INTEGER NOT NULL DEFAULT 1")
     db.execute("UPDATE messages SET priority = 0 WHERE kind != 'campaign'")
+
+
+@migrations(name="0017_bad_addresses")
+def m0017_bad_addresses(db):
+    """Addresses a channel cannot reach (caseload.replies: a bounce with a permanent status). A
+    message to a client whose address is here fails at once with the reason, until the address
+    changes (the triggers forget the mark). No address is stored, only the client and the channel."""
+    db.executescript(
+        """
+        CREATE TABLE bad_addresses (
+            client_id INTEGER NOT NULL REFERENCES clients (id),
+            channel TEXT NOT NULL CHECK (channel = 'sms' OR channel = 'email'),
+            reason TEXT NOT NULL,
+            status TEXT,
+            message_id INTEGER REFERENCES messages (id),
+            at TEXT NOT NULL,
+            PRIMARY KEY (client_id, channel)
+        ) WITHOUT ROWID;
+        CREATE TRIGGER bad_addresses_email_changed AFTER UPDATE OF email ON clients
+            WHEN NEW.email IS NOT OLD.email
+        BEGIN
+            DELETE FROM bad_addresses WHERE client_id = NEW.id AND channel = 'email';
+        END;
+        CREATE TRIGGER bad_addresses_phone_changed AFTER UPDATE OF phone ON clients
+            WHEN NEW.phone IS NOT OLD.phone
+        BEGIN
+            DELETE FROM bad_addresses WHERE client_id = NEW.id AND channel = 'sms';
+        END;
+        """
+    )

@@ -3,8 +3,10 @@
 - SMS (the providers' inbound webhooks, daemon/webhooks.py): the sender's number finds the client;
   the message the provider says was answered (CM.com) or else the latest question sent to them
   finds the question.
-- Email (IMAP, `fetch_imap`): the Reply-To address `reply+TOKEN@...` finds the message and so the
-  client and the check-in; `unsubscribe+TOKEN@...` opts out of email.
+- Email (IMAP, read by channels.email_inbound; `fetch_imap`): the Reply-To address
+  `reply+TOKEN@...` (or the message a reply answers) finds the message and so the client and the
+  check-in; `unsubscribe+TOKEN@...` opts out of email. Auto-replies are kept as such and are no
+  activity; a bounce fails its message and marks the address bad.
 - One tap (links.py): a signed link names the check-in question; the value is in the link. A GET
   only shows it with a button (link scanners fetch every link); the POST records it, once.
 
@@ -12,23 +14,23 @@ Parsing (`parse_answer`): digits, words and emoji ("4", "goed", "slecht", "ja", 
 become a typed value for the question's characteristic, recorded as an observation with source
 'reply'. STOP / STOPPEN / AFMELDEN opt the client out of that channel at once and queue a
 confirmation; START opts back in. Anything not understood is kept as a note with source 'reply'
-(it puts the client on the attention list) and never dropped. Every reply counts as activity
-(`clients.last_reply`, `clients.last_activity`).
+(it puts the client on the attention list) and never dropped; so is a reply with more to say than
+its answer ("Slecht. Ik heb geen geld voor de bus."), next to the observation. Every reply
+counts as activity (`clients.last_reply`, `clients.last_activity`).
 
 Each SMS provider's class (caseload/channels/sms/) reads its own webhooks into plain `Inbound` and
 `Status` data; this module records them (`handle_sms`, `record_status`).
 """
 
-import email
-import email.policy
-import hashlib
 import logging
 import re
+import sqlite3
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from . import access, activity, audit, checkins, outbox, policy
+from .channels import BOUNCED, email_inbound
 from .channels.sms import Inbound, Status
 from .clock import iso
 from .db import write_transaction
@@ -150,6 +152,24 @@ def _bool(text: str):
         return parse_bool(n)
     except ValueError:
         return None
+
+
+# words that say nothing beyond an answer ("het gaat wel goed met me", "ik geef het een 4")
+_FILLER = set("""
+het gaat ging ik voel me mij mijn je jij u een de is was nu vandaag momenteel op dit moment deze week cijfer score
+geef geven zou zeggen dank bedankt hoor hoi hallo dag beste ok oke okee en wel best heel erg zeer echt zo redelijk
+met van uit punten punt sterren maar toch eigenlijk wel nog altijd
+it i am im i'm feel feeling doing going the a very quite pretty really thanks thank you hi hello its it's of out so
+""".split())
+
+
+def more_than_an_answer(text: str) -> bool:
+    """Whether a reply that gave an answer says more than that: three or more words that are not
+    answer words or filler ("4, maar mijn knie doet pijn"). Such a reply is also kept as a note."""
+    words = re.findall(r"[^\W\d_]+(?:'[^\W\d_]+)?", normalize(text))
+    rest = [w for w in words if w not in _FILLER and w not in WORDS and w not in NUMBER_WORDS and w not in YES
+            and w not in NO and w not in STOP and w not in START]
+    return len(rest) >= 3
 
 
 def parse_answer(c, text: str):
@@ -315,7 +335,7 @@ def handle_sms(store, msg: Inbound, now: datetime | None = None) -> Result:
             if value is not None:
                 answer(conn, store, q[0], q[1], value, now, "sms")
                 outcome = "observation"
-        if outcome == "note":
+        if outcome == "note" or more_than_an_answer(msg.text):
             _note(conn, cid, msg.text, now)
         mid = conn.execute("SELECT message_id FROM checkin_questions WHERE checkin_id = ? AND position = ?",
                            [q[0], q[1]]).fetchone()[0] if q else ref_id
@@ -406,58 +426,19 @@ def unsubscribe(store, message_token: str, now: datetime | None = None) -> Resul
 
 # --- email ----------------------------------------------------------------------------------
 
-_QUOTE_START = re.compile(r"^\s*(?:(?:on|op)\b.*\b(?:wrote|schreef)\b.*:\s*$|-{2,}\s*(?:original message|oorspronkelijk"
-                          r" bericht|forwarded message|doorgestuurd bericht)|(?:from|van)\s*:)", re.I)
-
-
-def reply_text(msg) -> str:
-    """The new text of a reply: the plain part without quoted lines and what follows a quote header."""
-    part = msg.get_body(("plain",)) if hasattr(msg, "get_body") else None
-    if part is None:
-        html = msg.get_body(("html",)) if hasattr(msg, "get_body") else None
-        if html is None:
-            return ""
-        text = re.sub(r"<[^>]+>", " ", html.get_content())
-    else:
-        try:
-            text = part.get_content()
-        except (LookupError, UnicodeError):
-            text = part.get_payload(decode=True).decode("utf-8", "replace")
-    lines = []
-    for line in text.replace("\r\n", "\n").split("\n"):
-        if _QUOTE_START.match(line):
-            break
-        if line.lstrip().startswith(">"):
-            continue
-        lines.append(line)
-    return "\n".join(lines).strip()
-
-
-def _token(msg) -> tuple[str, str] | None:
-    from email.utils import getaddresses
-
-    from .channels.email import token_from_address
-
-    values = []
-    for header in ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To"):
-        values += [str(v) for v in msg.get_all(header, [])]
-    for _, address in getaddresses(values):
-        found = token_from_address(address)
-        if found:
-            return found
-    return None
-
-
-def handle_email(store, raw: bytes, now: datetime | None = None) -> Result:
-    """One email from the reply mailbox, matched by the token in the address it was sent to."""
+def handle_email(store, mail, now: datetime | None = None) -> Result:
+    """One email from the reply mailbox: raw bytes, or what channels.email_inbound read of them.
+    Matched by the token of the address it was sent to (or of the message it answers). A reply
+    answers the questions of that message one per line (a later reply corrects an earlier
+    answer); text beyond a bare answer is kept as a note. An auto-reply is recorded and is no
+    activity; a bounce fails its message and marks the address bad (see `_bounce`). Idempotent per
+    Message-ID. Raises email_inbound.BadMail for bytes that cannot be read."""
     now = now or datetime.now(timezone.utc)
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
-    found = _token(msg)
-    mid_header = str(msg.get("Message-ID", "")).strip()
-    provider_id = (mid_header or hashlib.sha256(raw).hexdigest())[:128]
-    if found is None:
+    if isinstance(mail, (bytes, bytearray)):
+        mail = email_inbound.read(bytes(mail))
+    if mail.address is None:
         return Result("unknown_sender")
-    kind, token = found
+    kind, token = mail.address
     m = outbox.find_by_token(store, token)
     if m is None:
         return Result("unknown_sender")
@@ -466,73 +447,83 @@ def handle_email(store, raw: bytes, now: datetime | None = None) -> Result:
     if row is None:
         return Result("unknown_sender")
     lang = row[0]
-    text = reply_text(msg)
+    if mail.kind == email_inbound.BOUNCE:
+        return _bounce(store, m, mail, now)
+    if mail.kind == email_inbound.AUTO_REPLY:
+        with write_transaction(store.db) as conn:
+            if _already(conn, "email", mail.mail_id):
+                return Result("duplicate", cid)
+            # an out-of-office is not the client: no text kept, no activity, the question stays open
+            _save(conn, cid, "email", "email", mail.mail_id, m["id"], None, None, None, "auto_reply", now)
+            audit.record(conn, access.system_actor("daemon"), "reply", f"client:{cid}", "auto_reply")
+        return Result("auto_reply", cid, lang)
+    text = mail.text
     if kind == "unsubscribe":
-        return _command(store, cid, lang, "email", "stop", "email", provider_id, m["id"], None, now)
-    first = next((ln for ln in text.split("\n") if ln.strip()), "")
-    what = command(first) if first and len([ln for ln in text.split("\n") if ln.strip()]) == 1 else None
+        return _command(store, cid, lang, "email", "stop", "email", mail.mail_id, m["id"], None, now)
+    lines = [ln for ln in text.split("\n") if ln.strip()]
+    what = command(lines[0]) if len(lines) == 1 else None
     if what:
-        return _command(store, cid, lang, "email", what, "email", provider_id, m["id"], text, now)
+        return _command(store, cid, lang, "email", what, "email", mail.mail_id, m["id"], text, now)
     actor = access.system_actor("daemon")
     with write_transaction(store.db) as conn:
-        if _already(conn, "email", provider_id):
+        if _already(conn, "email", mail.mail_id):
             return Result("duplicate", cid)
+        # an answered question is answered again by a later reply: the newer answer corrects it
         questions = conn.execute(
             "SELECT q.checkin_id, q.position, q.characteristic FROM checkin_questions q WHERE q.message_id = ?"
-            " AND q.status IN ('queued', 'asked', 'unanswered') ORDER BY q.position", [m["id"]]).fetchall()
-        lines = [ln for ln in text.split("\n") if ln.strip()]
-        answered, leftover = 0, []
-        if len(lines) == 1 and questions:
-            pairs = [(questions[0], lines[0])]
-        else:
-            pairs = list(zip(questions, lines))
-            leftover = lines[len(pairs):]
+            " AND q.status IN ('queued', 'asked', 'unanswered', 'answered') ORDER BY q.position", [m["id"]]).fetchall()
+        pairs = [(questions[0], lines[0])] if len(lines) == 1 and questions else list(zip(questions, lines))
+        answered, keep = 0, len(lines) > len(pairs)  # lines beyond the questions: a note
         for (kid, pos, key), line in pairs:
             value = parse_answer(store.catalog[key], line) if key in store.catalog else None
             if value is None:
-                leftover.append(line)
+                keep = True
             else:
                 answer(conn, store, kid, pos, value, now, "email")
                 answered += 1
+                keep = keep or more_than_an_answer(line)
         outcome = "observation" if answered else "note"
-        if not questions and text:
-            leftover = [text]
-        if leftover or not answered:
-            note = "\n".join(leftover) if leftover else text
-            if note.strip():
-                _note(conn, cid, note, now)
-        _save(conn, cid, "email", "email", provider_id, m["id"], questions[0][0] if questions else None, None, text,
+        if (keep or not answered) and text.strip():
+            _note(conn, cid, text, now)
+        _save(conn, cid, "email", "email", mail.mail_id, m["id"], questions[0][0] if questions else None, None, text,
               outcome, now)
         activity.touch(conn, cid, now, reply=True)
         audit.record(conn, actor, "reply", f"client:{cid}", outcome)
     return Result(outcome, cid, lang)
 
 
-def _mailbox(config):
-    from imap_tools import MailBox, MailBoxTls, MailBoxUnencrypted
-
-    i = config.imap
-    cls = {"ssl": MailBox, "starttls": MailBoxTls, "none": MailBoxUnencrypted}[i.security]
-    return cls(i.host, i.port, timeout=30)
+def _bounce(store, m: dict, mail, now: datetime) -> Result:
+    """A delivery status notification about message `m`. When delivery failed, the message is
+    failed ("bounced"); when the status is permanent (5.x.x), the client's email address is
+    marked bad (bad_addresses, until the address changes): their next emails fail at once with
+    the same reason, which tells that another channel may reach them (channels.UNREACHABLE).
+    A delay report changes nothing. Never activity of the client."""
+    cid = m["client_id"]
+    outcome = "bounce" if mail.failed else "delivery_notice"
+    if mail.failed:
+        outbox.record_delivery(store, "failed", message_id=m["id"], reason=BOUNCED, now=now)
+    with write_transaction(store.db) as conn:
+        if _already(conn, "email", mail.mail_id):
+            return Result("duplicate", cid)
+        if mail.failed and (mail.status is None or mail.status.startswith("5")) and m["channel"] == "email":
+            conn.execute("INSERT OR REPLACE INTO bad_addresses (client_id, channel, reason, status, message_id, at)"
+                         " VALUES (?, 'email', ?, ?, ?, ?)", [cid, BOUNCED, mail.status, m["id"], iso(now)])
+        _save(conn, cid, "email", "email", mail.mail_id, m["id"], None, None, None, outcome, now)
+        audit.record(conn, access.system_actor("daemon"), "bounce", f"client:{cid}", mail.status or outcome)
+    log.info("%s for message %d (%s)", outcome, m["id"], mail.status or "no status")
+    return Result(outcome, cid)
 
 
 def fetch_imap(store, now: datetime | None = None, limit: int = 500) -> dict:
-    """Read unseen mail in the reply folder, handle each, then mark it seen. A crash between the
-    two reads it again: the Message-ID makes the second time a no-op."""
-    from imap_tools import AND, MailMessageFlags
-
+    """Read the reply mailbox (channels.email_inbound.fetch) and record each mail (`handle_email`).
+    A locked database ends the run with the mail unseen, for the next; any other problem with one
+    mail sets it aside there."""
     from .secrets import get_secret
 
-    i = store.config.imap
-    if not i.host:
+    if not store.config.imap.host:
         return {"skipped": "imap off"}
     password = get_secret("imap_password")
     if password is None:
         raise RuntimeError("imap password missing")
-    counts: dict[str, int] = {}
-    with _mailbox(store.config).login(i.username, password, initial_folder=i.folder) as box:
-        for mail in box.fetch(AND(seen=False), mark_seen=False, bulk=False, limit=limit):
-            result = handle_email(store, mail.obj.as_bytes(), now)
-            counts[result.outcome] = counts.get(result.outcome, 0) + 1
-            box.flag(mail.uid, MailMessageFlags.SEEN, True)
-    return counts
+    return email_inbound.fetch(store.config, password, lambda mail: handle_email(store, mail, now).outcome,
+                               limit=limit, retry=(sqlite3.OperationalError,))

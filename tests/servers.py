@@ -112,12 +112,14 @@ class _SinkHandler:
 class SmtpSink:
     """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it accepts.
 
-    users: {"name": "password"} turns on AUTH (LOGIN/PLAIN). tls: "starttls" (required before
+    users: {"name": "password"} turns on AUTH (LOGIN/PLAIN). smtputf8=False: a relay without SMTPUTF8. tls: "starttls" (required before
     MAIL) or "ssl" (implicit TLS), with a certificate for 127.0.0.1 from a throwaway CA; point the
     client at `ca_file()` (e.g. SSL_CERT_FILE) to trust it."""
 
-    def __init__(self, delay: float = 0.0, users: dict | None = None, tls: str | None = None):
+    def __init__(self, delay: float = 0.0, users: dict | None = None, tls: str | None = None,
+                 smtputf8: bool = True):
         self.delay = delay
+        self.smtputf8 = smtputf8
         self.users = users
         self.tls = tls
         self.ca = None
@@ -162,7 +164,7 @@ class SmtpSink:
     def start(self) -> "SmtpSink":
         from aiosmtpd.controller import Controller
 
-        kwargs = {}
+        kwargs = {"enable_SMTPUTF8": self.smtputf8}
         if self.users is not None:
             kwargs.update(authenticator=self._authenticate, auth_require_tls=False)
         if self.tls:
@@ -452,9 +454,9 @@ PROVIDERS = ("cm", "spryng", "messagebird", "twilio")
 
 def caseload_config(path: Path, smtp_port: int | None = None, sms: SmsStub | None = None,
                     email: dict | None = None, daemon: dict | None = None, sms_keys: dict | None = None,
-                    **policy) -> Path:
+                    imap: dict | None = None, **policy) -> Path:
     """config.toml for tests: no quiet hours (tests must not depend on the hour), no rate limit
-    unless asked, the SMTP sink and the SMS stub on 127.0.0.1. `email`/`daemon`/`sms_keys`
+    unless asked, the SMTP sink and the SMS stub on 127.0.0.1. `email`/`daemon`/`sms_keys`/`imap`
     override keys."""
     sections = {
         "organisation": {"name": "Gemeente Testdorp", "language": "nl"},
@@ -468,6 +470,8 @@ def caseload_config(path: Path, smtp_port: int | None = None, sms: SmsStub | Non
     }
     if daemon:
         sections["daemon"] = daemon
+    if imap:
+        sections["imap"] = imap
     lines = []
     for name, values in sections.items():
         lines.append(f"[{name}]")
@@ -479,13 +483,15 @@ def caseload_config(path: Path, smtp_port: int | None = None, sms: SmsStub | Non
 
 
 def make_store(tmp_path: Path, smtp_port: int | None = None, sms: SmsStub | None = None, name="caseload.db",
-               email: dict | None = None, daemon: dict | None = None, sms_keys: dict | None = None, **policy):
+               email: dict | None = None, daemon: dict | None = None, sms_keys: dict | None = None,
+               imap: dict | None = None, **policy):
     """A store on a fresh database with users admin (admin) and coach1/coach2 (coaches)."""
     from caseload import access
     from caseload.config import load_config
     from caseload.store import open_store
 
-    config = load_config(caseload_config(tmp_path / "config.toml", smtp_port, sms, email, daemon, sms_keys, **policy))
+    config = load_config(caseload_config(tmp_path / "config.toml", smtp_port, sms, email, daemon, sms_keys, imap,
+                                         **policy))
     db = tmp_path / name
     if not db.exists():  # a copy of one migrated database: migrating and adding 160 profile columns costs more
         shutil.copyfile(_migrated_db(), db)

@@ -1,7 +1,8 @@
 """Replies: digits, words and emoji parsed into typed values (property tests over random text),
 STOP/START per channel with a confirmation, anything not understood kept as a note on the
 attention list, unknown senders leave nothing behind, email replies matched by the Reply-To token
-(real email bytes), and the IMAP fetch against a small local IMAP server."""
+(real email bytes; the forms of email replies, and IMAP against Dovecot, are in test_email_inbound.py
+and test_mail_servers.py)."""
 
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -216,4 +217,6 @@ def test_reply_text_drops_quotes():
     import email
     import email.policy
 
-    assert replies.reply_text(email.message_from_bytes(raw, policy=email.policy.default)) == "Goed!"
+    from caseload.channels import email_inbound
+
+    assert email_inbound.reply_text(email.message_from_bytes(raw, policy=email.policy.default)) == "Goed!"

@@ -61,7 +61,11 @@ def test_email_arrives_with_its_headers_over_one_connection(tmp_path, smtp_sink)
     for r in got:
         m = r.message
         mid = r.caseload_id
-        assert r.rcpt_tos == [f"klant{mid}@testdorp.example"] and r.mail_from == "noreply@testdorp.example"
+        assert r.rcpt_tos == [f"klant{mid}@testdorp.example"]
+        assert r.mail_from == f"bounce+{tokens[mid]}@testdorp.example"  # VERP: a bounce names its message
+        assert token_from_address(r.mail_from) == ("bounce", tokens[mid])
+        assert m["Date"].endswith(" +0000") and m["Date"].datetime.utcoffset().total_seconds() == 0
+        assert m["List-Id"] == "<caseload.testdorp.example>"
         assert m["From"] == "Werkplein Testdorp <noreply@testdorp.example>"
         assert m["Subject"] == f"Hoi Voornaam{mid}, één vraag"
         assert m["Message-ID"] == f"<{tokens[mid]}.{mid}@testdorp.example>"

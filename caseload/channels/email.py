@@ -15,8 +15,19 @@ Every message carries:
 - Message-ID `<TOKEN.ID@domain>`: unique per message and the same on a retry, so a resend after a
   crash is recognisably the same message (mail clients fold identical Message-IDs);
 - Reply-To `reply+TOKEN@domain`: the daemon matches a reply to its message by the token;
-- List-Unsubscribe: `mailto:unsubscribe+TOKEN@domain`, plus `https://.../unsubscribe/TOKEN` with
-  List-Unsubscribe-Post (RFC 8058) when config.daemon.public_url is https.
+- the envelope sender (Return-Path) `bounce+TOKEN@domain` (VERP, config.email.verp): a bounce
+  comes back to an address that names its message (channels.email_inbound reads it);
+- List-Id `<caseload.DOMAIN>`, and List-Unsubscribe: `mailto:unsubscribe+TOKEN@domain`, plus
+  `https://.../unsubscribe/TOKEN` with List-Unsubscribe-Post (RFC 8058) when
+  config.daemon.public_url is https;
+- Date in UTC as `+0000`.
+
+TLS verifies the relay's certificate and name, against the system's CAs and config.email.ca_file.
+
+Addresses: an ASCII address goes as it is. A non-ASCII domain alone goes as its IDNA (xn--) form.
+Non-ASCII letters before the @ need the relay's SMTPUTF8 (RFC 6531): then MAIL FROM says SMTPUTF8
+and the To header holds the address in UTF-8 (RFC 6532); a relay without it fails that message
+with NO_SMTPUTF8, a reason that says another channel may reach the client (channels.UNREACHABLE).
 """
 
 import binascii
@@ -26,18 +37,21 @@ import smtplib
 import socket
 import ssl
 import time
+from datetime import datetime, timezone
 from email.header import Header
-from email.utils import formataddr, formatdate, parseaddr
+from email.utils import format_datetime, formataddr, parseaddr
 
 from ..secrets import get_secret
-from . import PERMANENT, SENT, TEMPORARY, UNAVAILABLE, Outcome, Outgoing
+from . import BAD_ADDRESS, NO_SMTPUTF8, PERMANENT, SENT, TEMPORARY, UNAVAILABLE, Outcome, Outgoing, tls_context
 
 log = logging.getLogger("caseload.email")
 
 _DOTS = re.compile(rb"(?m)^\.")
 # printable ASCII without space, <, > or comma: safe inside RCPT TO:<...> and the To header
 _ADDRESS = re.compile(r"[!-+\--;=?-~]+@[!-+\--;=?-~]+")
-_TOKEN_ADDRESS = re.compile(r"^(reply|unsubscribe)\+([0-9a-f]{8,64})@", re.I)
+_TOKEN_ADDRESS = re.compile(r"^(reply|unsubscribe|bounce)\+([0-9a-f]{8,64})@", re.I)
+# any letters, but no space, control character, <, >, comma, quote or backslash; one @
+_UTF8_ADDRESS = re.compile(r"[^\s<>,\"\\@\x00-\x1f\x7f]+@[^\s<>,\"\\@\x00-\x1f\x7f]+")
 
 
 def sender_parts(config) -> tuple[str, str, str]:
@@ -60,8 +74,26 @@ def unsubscribe_url(config, token: str) -> str | None:
     return f"{base}/unsubscribe/{token}" if base.startswith("https://") else None
 
 
+def recipient(address: str) -> tuple[str, bool] | None:
+    """(the address as it goes on the wire, whether it needs SMTPUTF8), None when it cannot go."""
+    if _ADDRESS.fullmatch(address):
+        return address, False
+    if not _UTF8_ADDRESS.fullmatch(address):
+        return None
+    local, _, domain = address.rpartition("@")
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    address = f"{local}@{domain}"
+    if _ADDRESS.fullmatch(address):
+        return address, False
+    return address, True
+
+
 def token_from_address(address: str) -> tuple[str, str] | None:
-    """("reply" | "unsubscribe", token) from an address we handed out, else None."""
+    """("reply" | "unsubscribe" | "bounce", token) from an address we handed out, else None."""
     m = _TOKEN_ADDRESS.match(parseaddr(address)[1] or address)
     return (m[1].lower(), m[2].lower()) if m else None
 
@@ -80,7 +112,7 @@ def _header(name: str, value: str) -> str:
 
 def build_message(*, from_header: str, to: str, subject: str, body: str, html: str | None,
                   message_id: str, reply_to: str, unsubscribe: list[str], date: str,
-                  boundary: str) -> bytes:
+                  boundary: str, list_id: str = "") -> bytes:
     """The message as SMTP DATA: CRLF lines, dot-stuffed, ending in CRLF.CRLF."""
     head = [
         f"From: {from_header}",
@@ -89,6 +121,10 @@ def build_message(*, from_header: str, to: str, subject: str, body: str, html: s
         f"Date: {date}",
         f"Message-ID: {message_id}",
         f"Reply-To: {reply_to}",
+    ]
+    if list_id:
+        head.append(f"List-Id: {list_id}")
+    head += [
         "List-Unsubscribe: " + ", ".join(f"<{u}>" for u in unsubscribe),
     ]
     if any(u.startswith("https://") for u in unsubscribe):
@@ -117,7 +153,9 @@ class EmailChannel:
         name, self.sender, self.domain = sender_parts(config)
         self.from_header = formataddr((name, self.sender), charset="utf-8") if name else self.sender
         self.reply_domain = reply_domain(config)
-        self.mail_from = f"FROM:<{self.sender}>"
+        self.verp = config.email.verp
+        self.list_id = f"<caseload.{self.domain}>"
+        self.smtputf8 = False  # whether the relay offers SMTPUTF8 (known once connected)
         url = unsubscribe_url(config, "x")
         self.unsubscribe_base = url.rsplit("/unsubscribe/", 1)[0] if url else None
         self._date = (0, "")
@@ -133,7 +171,10 @@ class EmailChannel:
         import yagmail
 
         e = self.config.email
-        context = ssl.create_default_context()
+        try:
+            context = tls_context(e.ca_file) if e.security != "none" else None
+        except OSError as err:  # the ca_file went missing or is not PEM
+            return Outcome(UNAVAILABLE, f"tls ca_file {type(err).__name__}")
         options = dict(user={self.sender: self.sender}, host=e.host, port=e.port, smtp_skip_login=True,
                        soft_email_validation=False, timeout=e.timeout)
         if e.security == "ssl":
@@ -157,6 +198,8 @@ class EmailChannel:
             yag.smtp.ehlo_or_helo_if_needed()
             if e.username:
                 yag.smtp.login(e.username, password)
+            self.smtputf8 = yag.smtp.has_extn("smtputf8")
+            yag.smtp.command_encoding = "utf-8"  # only an SMTPUTF8 message has non-ASCII in a command
         except (OSError, smtplib.SMTPException) as err:
             if yag is not None:  # never leave it to yagmail's __del__, which sends QUIT and waits
                 yag.is_closed = True
@@ -191,11 +234,13 @@ class EmailChannel:
             unsubscribe.append(f"{self.unsubscribe_base}/unsubscribe/{out.token}")
         now = int(time.time())
         if now != self._date[0]:  # the Date header changes once a second
-            self._date = (now, formatdate(now))
+            self._date = (now, format_datetime(datetime.fromtimestamp(now, timezone.utc)))
+        to = recipient(out.address)
         return build_message(
-            from_header=self.from_header, to=out.address, subject=out.subject or "", body=out.body, html=out.html,
-            message_id=f"<{out.token}.{out.id}@{self.domain}>", reply_to=f"reply+{out.token}@{self.reply_domain}",
-            unsubscribe=unsubscribe, date=self._date[1], boundary=f"=_caseload_{out.token}")
+            from_header=self.from_header, to=to[0] if to else out.address, subject=out.subject or "", body=out.body,
+            html=out.html, message_id=f"<{out.token}.{out.id}@{self.domain}>",
+            reply_to=f"reply+{out.token}@{self.reply_domain}", unsubscribe=unsubscribe, date=self._date[1],
+            boundary=f"=_caseload_{out.token}", list_id=self.list_id)
 
     def send(self, out: Outgoing, ready=None, upcoming: Outgoing | None = None) -> Outcome | None:
         """Send one message. `ready()` is called once MAIL FROM is out (the outbox then commits
@@ -204,27 +249,37 @@ class EmailChannel:
         DATA: three round trips to commit in); when it says no, we hang up (a relay discards a
         message that never ended) and return None. The `upcoming` message is built while the
         relay digests this one."""
-        address = out.address
-        if not _ADDRESS.fullmatch(address):
-            return Outcome(PERMANENT, "bad_address")
+        to = recipient(out.address)
+        if to is None:
+            return Outcome(PERMANENT, BAD_ADDRESS)
+        address, utf8 = to
+        mail_from = f"FROM:<{self.envelope_sender(out.token)}>"
+        if utf8:
+            mail_from += " SMTPUTF8 BODY=8BITMIME"
         data = self._built.pop(out.id, None) or self.build(out)
         for attempt in (1, 2):
             if self.yag is None:
                 down = self._connect()
                 if down is not None:
                     return down
+            if utf8 and not self.smtputf8:
+                return Outcome(PERMANENT, NO_SMTPUTF8)
             try:
-                return self._transaction(address, data, ready or (lambda: lambda: True), upcoming)
+                return self._transaction(address, mail_from, data, ready or (lambda: lambda: True), upcoming)
             except _Reconnect:
                 self._drop()
                 if attempt == 2:
                     return Outcome(UNAVAILABLE, "connection lost")
         raise AssertionError("unreachable")
 
-    def _transaction(self, address: str, data: bytes, ready, upcoming) -> Outcome | None:
+    def envelope_sender(self, token: str) -> str:
+        """bounce+TOKEN@reply_domain (VERP: a bounce names its message), or the sender's address."""
+        return f"bounce+{token}@{self.reply_domain}" if self.verp else self.sender
+
+    def _transaction(self, address: str, mail_from: str, data: bytes, ready, upcoming) -> Outcome | None:
         smtp = self.smtp
         try:
-            smtp.putcmd("mail", self.mail_from)  # the addresses were checked: no parsing here
+            smtp.putcmd("mail", mail_from)  # the addresses were checked: no parsing here
             decision = ready()  # the outbox commits the previous message meanwhile
             code, _ = smtp.getreply()
             if code != 250:

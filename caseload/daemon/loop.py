@@ -4,7 +4,7 @@ Every tick (config.daemon.tick_seconds, 60 by default) it runs, each job in its 
   activity   reply windows, the next SMS question, check-ins closing (activity.update)
   checkins   check-in rounds that are due (checkins.run_schedules)
   campaigns  campaign occurrences that are due (campaigns.run_due)
-  imap       email replies, when [imap] host is set (replies.fetch_imap)
+  imap       email replies, when [imap] host is set (replies.fetch_imap over channels.email_inbound)
   send       what is due in the outbox: the same core as `caseload send` (outbox.send_due)
   nightly    once a day after config.daemon.backup_at (local): retention, then a backup
 and writes its heartbeat. The webhook endpoint runs beside it in its own threads.

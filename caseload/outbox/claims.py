@@ -203,7 +203,8 @@ _CANDIDATES = """
 SELECT m.id, m.client_id, m.channel, m.kind, m.campaign_id, m.expires_at, m.attempts, m.possible_duplicate,
        m.subject, m.body, m.html, m.token, m.language, c.status, c.email, c.phone,
        EXISTS (SELECT 1 FROM opt_outs o WHERE o.client_id = m.client_id AND o.channel = m.channel),
-       COALESCE(p.failures_in_a_row, 0)
+       COALESCE(p.failures_in_a_row, 0),
+       (SELECT b.reason FROM bad_addresses b WHERE b.client_id = m.client_id AND b.channel = m.channel)
 FROM messages m
 LEFT JOIN clients c ON c.id = m.client_id
 LEFT JOIN campaigns p ON p.id = m.campaign_id
@@ -238,7 +239,7 @@ def claim(conn, store, owner: str, now: datetime, n: int, channels: list[str], r
         recent = policy.recent_counts(conn, config, [r[1] for r in rows if r[3] != "system"], now)
         per_client: Counter = Counter()
         for (mid, cid, ch, kind, camp, expires, attempts, dup, subject, body, html, token, lang,
-             cstatus, email, phone, opted_out, failures) in rows:
+             cstatus, email, phone, opted_out, failures, bad) in rows:
             seen += 1
             if ch not in open_:
                 continue
@@ -255,10 +256,10 @@ def claim(conn, store, owner: str, now: datetime, n: int, channels: list[str], r
                 report.cancelled += 1
                 continue
             address = email if ch == "email" else phone
-            if not address:
-                set_status(conn, mid, now, "failed", "no_address")
+            if not address or bad:  # no address, or one a bounce showed unreachable (channels.UNREACHABLE)
+                set_status(conn, mid, now, "failed", bad or "no_address")
                 report.failed += 1
-                report.reasons["no_address"] += 1
+                report.reasons[bad or "no_address"] += 1
                 continue
             if kind != "system":
                 until = policy.frequency_deferral(config, recent.get(cid), now, per_client[cid])
