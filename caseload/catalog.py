@@ -139,6 +139,7 @@ class Catalog:
 
     def __init__(self, characteristics: list[Characteristic]):
         self._by_key = {c.key: c for c in characteristics}
+        self._by_name: dict[str, str] | None = None
 
     def __iter__(self):
         return iter(self._by_key.values())
@@ -158,11 +159,32 @@ class Catalog:
     def keys(self) -> list[str]:
         return list(self._by_key)
 
+    def name_index(self) -> dict[str, str]:
+        """Folded key or label (any language) -> key: the one matcher for how people name a
+        characteristic (import headers, segments, `client set`, `client history`, the TUI).
+        Folding ignores case, accents, spaces and punctuation; a key wins over a label."""
+        if self._by_name is None:
+            index = {values.fold(c.key): c.key for c in self}
+            for c in self:
+                for label in (c.label or {}).values():
+                    if label and values.fold(str(label)):
+                        index.setdefault(values.fold(str(label)), c.key)
+            self._by_name = index
+        return self._by_name
+
+    def find(self, name: str) -> Characteristic | None:
+        """The characteristic a person means by its key or by its label in any language."""
+        c = self._by_key.get(name)
+        if c is None:
+            key = self.name_index().get(values.fold(name or ""))
+            c = self._by_key.get(key) if key else None
+        return c
+
     def nearest(self, key: str, n: int = 3) -> list[str]:
         return difflib.get_close_matches(key, self.keys(), n=n, cutoff=0.5)
 
     def require(self, key: str) -> Characteristic:
-        c = self.get(key)
+        c = self.find(key)
         if c is None:
             near = self.nearest(key)
             hint = t("catalog.did_you_mean", names=", ".join(near)) if near else ""

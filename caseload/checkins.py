@@ -67,9 +67,10 @@ def parse_at(text: str) -> str:
 
 
 def _ask_keys(store, ask) -> list[str]:
-    keys = [k.strip() for k in (ask.split(",") if isinstance(ask, str) else ask or ()) if k and k.strip()]
+    keys = [store.catalog.require(k.strip()).key
+            for k in (ask.split(",") if isinstance(ask, str) else ask or ()) if k and k.strip()]
     for k in keys:
-        c = store.catalog.require(k)
+        c = store.catalog[k]
         if not c.question:
             raise BadInput(t("checkin.no_question", key=k))
         if c.type not in ANSWERABLE:

@@ -9,7 +9,7 @@ from . import access, audit
 from .clock import parse_iso, utcnow
 from .db import write_transaction
 from .errors import BadInput, NotFound
-from .fields import FIELDS
+from .fields import FIELDS, find as find_field
 from .i18n import t
 
 SOURCES = ("import", "coach", "reply", "system")
@@ -97,7 +97,7 @@ def history(store, actor, number: str, key: str) -> list[dict]:
     audit.record(store.db, actor, "view_history", f"client:{cid}")
     return [{"value": c.from_sql(v), "observed_at": at, "source": s, "author": a} for v, at, s, a in store.db.execute(
         "SELECT value, observed_at, source, author FROM observations WHERE client_id = ? AND characteristic_id = ?"
-        " ORDER BY observed_at, seq", [cid, store.ids[key]])]
+        " ORDER BY observed_at, seq", [cid, store.ids[c.key]])]
 
 
 def list_clients(store, actor, limit: int | None = None, after: tuple | None = None,
@@ -120,10 +120,13 @@ def list_clients(store, actor, limit: int | None = None, after: tuple | None = N
 def parse_fields(raw: dict[str, str]) -> dict:
     """Built-in fields from text; BadInput names the first bad field."""
     out = {}
-    for name, text in raw.items():
-        f = FIELDS.get(name)
+    for given, text in raw.items():
+        f = find_field(given)  # by name or label: telefoon=...
         if f is None:
-            raise BadInput(t("client.unknown_field", field=name, allowed=", ".join(FIELDS)))
+            raise BadInput(t("client.unknown_field", field=given, allowed=", ".join(FIELDS)))
+        name = f.name
+        if name in out:
+            raise BadInput(t("naming.named_twice", key=name))
         if text is None or str(text).strip() == "":
             out[name] = None
             continue
@@ -197,9 +200,11 @@ def set_characteristics(store, actor, number: str, raw: dict[str, str], source: 
         raise BadInput(t("client.bad_source", allowed=", ".join(SOURCES)))
     parsed = {}
     for key, text in raw.items():
-        c = store.catalog.require(key)
+        c = store.catalog.require(key)  # by key or by label: welbevinden=3
+        if c.key in parsed:
+            raise BadInput(t("naming.named_twice", key=c.key))
         try:
-            parsed[key] = c.parse(str(text)) if isinstance(text, str) else c.check(text)
+            parsed[c.key] = c.parse(str(text)) if isinstance(text, str) else c.check(text)
         except ValueError as e:
             raise BadInput(t("client.bad_value", key=key, reason=str(e))) from None
     cid = client_id(store, actor, number)

@@ -8,10 +8,11 @@ import re
 from dataclasses import dataclass
 
 from . import segments, values
-from .i18n import pick, t
+from .i18n import language, pick, t
 
 _WORD = re.compile(r'"(?:[^"\\]|\\.)*"?|\'(?:[^\'\\]|\\.)*\'?|!=|<>|<=|>=|==|[=<>~(),]|[^\s=<>!~(),]+')
 MAX = 12
+_AFTER_VALUE = ("(", ",", "=", "!=", "<>", "<", "<=", ">", ">=", "==", "~")  # a quoted word there is a value
 
 
 @dataclass(frozen=True)
@@ -22,31 +23,48 @@ class Completion:
 
 
 def subject_kind(store, word: str) -> tuple[str, object] | None:
-    """(kind, spec) of a subject word, or None when it is not one."""
+    """(kind, spec) of a subject word (a key, a label, a Dutch name, quoted or not), or None."""
     w = word.lower()
+    if w[:1] in "\"'":
+        w = w[1:-1] if len(w) > 1 and w[-1] == w[0] else w[1:]
     if w in segments.SUBJECT_WORDS:
         return segments.SUBJECT_WORDS[w], None
-    name = segments.FIELD_ALIASES.get(w, w)
-    if name in segments.BUILTIN:
+    name = segments.builtin_field(w)
+    if name is not None:
         return segments.BUILTIN[name][0], name
-    c = store.catalog.get(w.split(".")[0])
+    base, dot, attr = w.rpartition(".") if w.endswith((".updated", ".bijgewerkt")) else (w, "", "")
+    c = store.catalog.find(base)
     if c is None:
         return None
-    return ("moment", None) if w.endswith((".updated", ".bijgewerkt")) else (c.type, c)
+    return ("moment", None) if dot else (c.type, c)
+
+
+DUTCH_FIELDS = {name: alias for alias, name in segments.FIELD_ALIASES.items()}
+DUTCH_WORDS = {"intervention": "interventie", "segment": "selectie", "is set": "is ingevuld", "today": "vandaag",
+               "30 days ago": "30 dagen geleden", "3 months ago": "3 maanden geleden", "1 year ago": "1 jaar geleden"}
+
+
+def _word(text: str, lang: str | None) -> str:
+    """A field name, subject word or keyword as people of `lang` write it (either parses)."""
+    if (lang or language()) != "nl":
+        return text
+    return DUTCH_FIELDS.get(text) or DUTCH_WORDS.get(text, text)
 
 
 def names(store, lang: str | None = None) -> list[Completion]:
-    out = [Completion(f, t(f"tui.field.{f}", lang=lang), "name") for f in segments.BUILTIN]
-    out += [Completion("intervention", t("tui.field.intervention", lang=lang), "name"),
-            Completion("segment", t("tui.field.segment", lang=lang), "name")]
-    out += [Completion(c.key, c.title(lang), "name") for c in store.catalog]
+    """Every name a condition can start with, written in `lang` (Dutch: `welbevinden`,
+    `klantnummer`; English: the keys), each with its label."""
+    out = [Completion(_word(f, lang), t(f"tui.field.{f}", lang=lang), "name") for f in segments.BUILTIN]
+    out += [Completion(_word("intervention", lang), t("tui.field.intervention", lang=lang), "name"),
+            Completion(_word("segment", lang), t("tui.field.segment", lang=lang), "name")]
+    out += [Completion(segments.name_in(store.catalog, c.key, lang), c.title(lang), "name") for c in store.catalog]
     return out
 
 
-def operators(kind: str) -> list[Completion]:
+def operators(kind: str, lang: str | None = None) -> list[Completion]:
     ops = segments.OPS_BY_KIND.get(kind, ())
-    return [Completion("is set" if o == "set" else ("in (" if o == "in" else o),
-                       t(f"tui.op.{'set' if o == 'set' else o}"), "operator") for o in ops]
+    return [Completion(_word("is set", lang) if o == "set" else ("in (" if o == "in" else o),
+                       t(f"tui.op.{'set' if o == 'set' else o}", lang=lang), "operator") for o in ops]
 
 
 def value_candidates(store, kind: str, spec, lang: str | None = None) -> list[Completion]:
@@ -62,7 +80,7 @@ def value_candidates(store, kind: str, spec, lang: str | None = None) -> list[Co
         return [Completion(str(v), pick(spec.scale_labels.get(str(v)), lang), "value")
                 for v in range(int(spec.min), int(spec.max) + 1)]
     if kind in ("date", "moment"):
-        return [Completion(w, t(f"tui.value.{w.replace(' ', '_')}", lang=lang), "value")
+        return [Completion(_word(w, lang), t(f"tui.value.{w.replace(' ', '_')}", lang=lang), "value")
                 for w in ("today", "30 days ago", "3 months ago", "1 year ago")]
     if kind == "intervention":
         return [Completion(quote(n), "", "value") for (n,) in store.conn.execute(
@@ -103,7 +121,8 @@ def complete(store, text: str, lang: str | None = None) -> tuple[int, list[Compl
     i = len(before) - 1
     while i >= 0 and (before[i] in ("(", ",", "=", "!=", "<>", "<", "<=", ">", ">=", "==", "~")
                       or segments.KEYWORDS.get(before[i].lower()) in ("in", "not", "was", "is")
-                      or before[i].startswith(("'", '"')) or _is_number(before[i])):
+                      or before[i].startswith(("'", '"')) and i > 0 and before[i - 1] in _AFTER_VALUE
+                      or _is_number(before[i])):
         i -= 1
     if i >= 0:
         subject = subject_kind(store, before[i])
@@ -111,7 +130,7 @@ def complete(store, text: str, lang: str | None = None) -> tuple[int, list[Compl
         return start, []
     kind, spec = subject
     if i == len(before) - 1:
-        return start, [c for c in operators(kind) if c.text.startswith(partial)][:MAX]
+        return start, [c for c in operators(kind, lang) if c.text.startswith(partial)][:MAX]
     if prev in ("=", "!=", "<>", "<", "<=", ">", ">=", "==", "~", ",") or prev == "(":
         found = [c for c in value_candidates(store, kind, spec, lang) if _matches(c, partial)]
         return start, [c for c in found if c.text != partial or len(found) > 1][:MAX]

@@ -71,6 +71,24 @@ FIELDS = {f.name: f for f in (
     Field("outflow_date", "Outflow date", "Uitstroomdatum", _date, personal=False),
 )}
 
+
+
+def _name_index() -> dict[str, str]:
+    index = {values.fold(f.name): f.name for f in FIELDS.values()}
+    for f in FIELDS.values():
+        for label in (f.label_en, f.label_nl):
+            index.setdefault(values.fold(label), f.name)
+    return index
+
+
+NAME_INDEX = _name_index()  # folded name or label -> field name, as catalog.Catalog.name_index
+
+
+def find(name: str) -> "Field | None":
+    """The built-in field a person means by its name or its Dutch or English label."""
+    return FIELDS.get(name) or FIELDS.get(NAME_INDEX.get(values.fold(name or ""), ""))
+
+
 NAME_FIELDS = ("first_name", "last_name")
 # Fields that name or reach one person: never a selection an analyst may make (segments.IDENTIFYING).
 IDENTIFYING = ("client_number", "first_name", "last_name", "email", "phone", "birth_date")

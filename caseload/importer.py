@@ -21,7 +21,7 @@ from .clients import OBSERVE_SQL
 from .clock import utcnow
 from .db import refresh_statistics
 from .errors import BadInput, CaseloadError
-from .fields import FIELDS
+from .fields import FIELDS, NAME_INDEX
 from .i18n import t
 from .tables import open_table
 
@@ -102,16 +102,11 @@ def parse_columns(pairs) -> dict[str, str]:
 
 def header_index(catalog) -> dict[str, str]:
     """Folded header -> field name or characteristic key, by key and by both labels."""
-    index: dict[str, str] = {}
-    for f in FIELDS.values():
-        for name in (f.name, f.label_en, f.label_nl):
-            index.setdefault(values.fold(name), f.name)
+    index = dict(NAME_INDEX)
     for alias, name in ALIASES.items():
         index.setdefault(alias, name)
-    for c in catalog:
-        for name in (c.key, c.label.get("en", ""), c.label.get("nl", "")):
-            if name:
-                index.setdefault(values.fold(name), c.key)
+    for folded, key in catalog.name_index().items():
+        index.setdefault(folded, key)
     return index
 
 

@@ -68,7 +68,7 @@ from .clock import iso, utcnow
 from .db import write_transaction
 from .errors import BadInput, NotFound, PermissionDenied
 from .fields import CHANNELS, FIELDS, LANGUAGES, OUTFLOW_TYPES, STATUSES
-from .i18n import t
+from .i18n import language, t
 
 MAX_LENGTH = 4000
 MAX_DEPTH = 25
@@ -208,6 +208,21 @@ FIELD_ALIASES = {
     "maanden_in_bestand": "months_in_caseload", "laatste_activiteit": "last_activity",
     "laatste_reactie": "last_reply", "uitstroomtype": "outflow_type", "uitstroomdatum": "outflow_date",
 }
+
+def _builtin_index() -> dict[str, str]:
+    """Folded name -> built-in field: its name, its Dutch alias, and the labels of the client field
+    it reads (fields.FIELDS), matched as the importer matches headers (values.fold)."""
+    index = {values.fold(name): name for name in BUILTIN}
+    for alias, name in FIELD_ALIASES.items():
+        index.setdefault(values.fold(alias), name)
+    for name in BUILTIN:
+        if name in FIELDS:
+            for label in (FIELDS[name].label_nl, FIELDS[name].label_en):
+                index.setdefault(values.fold(label), name)
+    return index
+
+
+BUILTIN_INDEX = _builtin_index()
 LIMITS = {"years": 200, "months": 2400}
 # Built-in fields that read an identifying client field (fields.IDENTIFYING): analysts may not
 # select on them. `age` reads the birth date too, but only as whole years: a group, not a person.
@@ -392,7 +407,7 @@ class _Parser:
 
     def condition(self) -> Condition:
         start = self.tok
-        if start.kind != "word" or start.keyword in ("and", "or", "not"):
+        if start.kind not in ("word", "string") or start.keyword in ("and", "or", "not"):
             raise self.unexpected(t("segments.expected_condition"))
         self.conditions += 1
         if self.conditions > MAX_CONDITIONS:
@@ -489,7 +504,7 @@ class _Parser:
 
     def subject(self) -> tuple[Subject, str, object]:
         tok = self.next()
-        word = tok.text.lower()
+        word = tok.value.lower()
         attr = None
         if self.tok.kind == "punct" and self.tok.text == ".":
             self.next()
@@ -509,12 +524,12 @@ class _Parser:
             if attr is not None:
                 raise self.error(t("segments.attribute_not_here", attribute=atok.text, name=tok.text), atok.pos)
             return Subject(what), what, None
-        field_name = FIELD_ALIASES.get(word, word)
-        if field_name in BUILTIN:
+        field_name = builtin_field(word)
+        if field_name is not None:
             if attr is not None:
                 raise self.error(t("segments.attribute_not_here", attribute=atok.text, name=tok.text), atok.pos)
             return Subject("field", field_name), BUILTIN[field_name][0], field_name
-        c = self.catalog.get(word)
+        c = self.catalog.find(tok.value)  # by key, or by label in any language (welbevinden)
         if c is None:
             raise self.error(t("segments.unknown_name", name=tok.text) + _did_you_mean(word, self.catalog), tok.pos)
         if attr == "updated":
@@ -605,21 +620,39 @@ def _shorten(text: str, n: int = 40) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def _fold(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text)
-    return re.sub(r"[^a-z0-9]+", "_", "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()).strip("_")
+def builtin_field(name: str) -> str | None:
+    """The built-in field a person means: its name, its Dutch name or its label (folded)."""
+    return name if name in BUILTIN else BUILTIN_INDEX.get(values.fold(name))
+
+
+def name_in(catalog, key: str, lang: str | None = None) -> str:
+    """How a characteristic is written in the segment language for people of `lang`: its key in
+    English, else its label there as one word (`kinderopvang_geregeld`), quoted when it cannot be
+    one (it would start with a digit, or be a keyword). Both parse to the same tree as the key;
+    where a label would mean something else (a built-in field), the key."""
+    lang = lang or language()
+    label = (catalog[key].label or {}).get(lang) if lang != "en" else None
+    if not label or builtin_field(label) is not None or catalog.find(label) is not catalog[key]:
+        return key
+    word = re.sub(r"[^\w\-]+", "_", label.strip().lower()).strip("_")
+    if _WORD_NAME.fullmatch(word) and word.lower() not in _RESERVED and word.lower() not in SUBJECT_WORDS:
+        return word
+    return '"' + label.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_WORD_NAME = re.compile(r"[^\W\d][\w\-]*")
 
 
 def _did_you_mean(word: str, catalog) -> str:
     names = [*BUILTIN, *SUBJECT_WORDS, *catalog.keys()]
     near = difflib.get_close_matches(word, names, n=3, cutoff=0.6)
-    folded = _fold(word)
+    folded = values.fold(word)
     for c in catalog:
         for label in (c.label or {}).values():
-            f = _fold(str(label))
+            f = values.fold(str(label))
             if folded and (f == folded or (len(folded) >= 4 and folded in f)) and c.key not in near:
                 near.insert(0, c.key)
-    near = near[:4]
+    near = [name_in(catalog, n) if n in catalog else n for n in near[:4]]
     return t("catalog.did_you_mean", names=", ".join(near)) if near else ""
 
 
@@ -627,11 +660,13 @@ def _kind_text(kind: str) -> str:
     return t(f"segments.kind_{kind}") if kind in ("moment", "years", "months") else kind
 
 
-def _subject_text(s: Subject) -> str:
-    if s.kind == "characteristic" or s.kind == "field":
+def _subject_text(s: Subject, names: dict[str, str] | None = None) -> str:
+    if s.kind == "characteristic":
+        return (names or {}).get(s.name, s.name)
+    if s.kind == "field":
         return s.name
     if s.kind == "updated":
-        return f"{s.name}.updated"
+        return f"{(names or {}).get(s.name, s.name)}.updated"
     if s.kind == "active_intervention":
         return "intervention.active"
     return s.kind
@@ -641,25 +676,27 @@ def _subject_text(s: Subject) -> str:
 # The canonical form
 
 
-def canonical(node: Node) -> str:
+def canonical(node: Node, names: dict[str, str] | None = None) -> str:
     """The one normal text of a tree: English keywords, single spaces, values normalised
-    (dates ISO, booleans true/false, text quoted); `parse(canonical(tree)) == tree`."""
+    (dates ISO, booleans true/false, text quoted); `parse(canonical(tree)) == tree`.
+    names: key -> how to write that characteristic instead (`name_in`), for people; it parses
+    to the same tree."""
     if isinstance(node, Or):
-        return " or ".join(f"({canonical(p)})" if isinstance(p, Or) else canonical(p) for p in node.items)
+        return " or ".join(f"({canonical(p, names)})" if isinstance(p, Or) else canonical(p, names) for p in node.items)
     if isinstance(node, And):
-        return " and ".join(f"({canonical(p)})" if isinstance(p, (And, Or)) else canonical(p) for p in node.items)
+        return " and ".join(f"({canonical(p, names)})" if isinstance(p, (And, Or)) else canonical(p, names) for p in node.items)
     if isinstance(node, Not):
         inner = node.item
         if isinstance(inner, Condition) and inner.within is None:
             if inner.op == "set":
-                return f"{_subject_text(inner.subject)} is not set"
+                return f"{_subject_text(inner.subject, names)} is not set"
             if inner.op == "in":
-                return f"{_subject_text(inner.subject)} not in ({_values_text(inner)})"
+                return f"{_subject_text(inner.subject, names)} not in ({_values_text(inner)})"
         if isinstance(inner, (Condition, Not)):
-            return f"not {canonical(inner)}"
-        return f"not ({canonical(inner)})"
+            return f"not {canonical(inner, names)}"
+        return f"not ({canonical(inner, names)})"
     if isinstance(node, Condition):
-        subj = _subject_text(node.subject)
+        subj = _subject_text(node.subject, names)
         if node.op == "set":
             return f"{subj} is set"
         if node.op == "in":

@@ -31,6 +31,26 @@ def test_add_set_show_history(cli):
     assert hist[0]["author"] == "admin"
 
 
+def test_characteristics_and_fields_by_their_dutch_labels(cli):
+    """`client set N welbevinden=3`: a characteristic or field by its key or its label in either
+    language, matched as import matches headers; what is stored keeps the key."""
+    assert cli("client", "add", "Klantnummer=1001", "voornaam=An", "Telefoon=06-12345678").exit_code == 0
+    r = cli("client", "set", "1001", "welbevinden=2", "Kinderopvang geregeld=nee", "SCHULDEN=ja")
+    assert r.exit_code == 0, r.output
+    assert cli("client", "set", "1001", "welbevinden=3").exit_code == 0
+    assert cli("client", "update", "1001", "voorkeurskanaal=e-mail").exit_code == 0
+    shown = json.loads(cli("client", "show", "1001", "--format", "json").stdout)
+    assert (shown["wellbeing"], shown["childcare_arranged"], shown["debts"]) == (3, False, True)
+    assert shown["first_name"] == "An" and shown["preferred_channel"] == "email"
+    hist = json.loads(cli("client", "history", "1001", "welbevinden", "--format", "json").stdout)
+    assert [h["value"] for h in hist] == [2, 3]
+    assert cli("segment", "count", "welbevinden <= 3 en kinderopvang_geregeld = nee").stdout.strip() == "1"
+    check = cli("segment", "check", '"Kinderopvang geregeld" != ja of welbevinden <= 2')
+    assert "childcare_arranged != true or wellbeing <= 2" in check.stdout  # the canonical form keeps the key
+    twice = cli("client", "set", "1001", "welbevinden=3", "wellbeing=2")
+    assert twice.exit_code == 2 and "wellbeing" in twice.stderr
+
+
 @pytest.mark.parametrize("args,needle", [
     (("client", "set", "1001", "wellbeing=9"), "wellbeing"),
     (("client", "set", "1001", "welbeing=3"), "wellbeing"),

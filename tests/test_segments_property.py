@@ -7,13 +7,14 @@ import calendar
 import os
 import string
 import uuid
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from caseload import segments
+from caseload import segments, values
 from caseload.catalog import Catalog, Characteristic
 from caseload.catalog_sync import sync_catalog
 from caseload.clients import observe
@@ -433,3 +434,56 @@ def test_reference_helpers_agree_with_the_calendar():
     assert ref_date(Ago(1, "years"), date(2024, 2, 29)) == date(2023, 2, 28)
     assert whole_years(date(2000, 2, 29), date(2025, 2, 28)) == 24
     assert whole_months(date(2025, 1, 31), date(2025, 2, 28)) == 0
+
+
+LABELS = ("Welbevinden", "Kinderopvang geregeld", "ZRM: financiën", "Zoë's werk", "2e taal", "in", "Schulden",
+          "Vaste lasten op tijd betaald", "VCA-diploma", "Maximale reistijd (minuten)", "Taal", "Status", "niet",
+          "Straße", "ÉÉN keer")
+
+
+@st.composite
+def labelled_catalogs(draw):
+    """Catalogs whose characteristics have Dutch labels that fold to different names."""
+    catalog = draw(catalogs())
+    labels = draw(st.lists(st.sampled_from(LABELS), min_size=len(catalog), max_size=len(catalog),
+                           unique_by=lambda label: values.fold(label)))
+    return Catalog([replace(c, label={"en": c.key.upper(), "nl": label}) for c, label in zip(catalog, labels)])
+
+
+def spellings(catalog, key, draw):
+    """Ways a person names a characteristic: the key, its Dutch name, its label quoted, shouted."""
+    label = catalog[key].label["nl"]
+    quoted = '"' + label.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    options = [key, segments.name_in(catalog, key, "nl"), key.upper()]
+    if segments.builtin_field(label) is None:
+        options.append(quoted)
+        word = segments.name_in(catalog, key, "nl")
+        if not word.startswith('"') and word != key:
+            options.append(word.upper())
+    return draw(st.sampled_from(options))
+
+
+@settings(max_examples=EXAMPLES * 5, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_names_by_label_parse_to_the_same_tree(data):
+    """A characteristic named by its Dutch label (as one word, quoted, in any case) is the same
+    condition as by its key; the canonical form keeps the key."""
+    catalog = data.draw(labelled_catalogs())
+    tree = data.draw(trees(catalog, ["Zorg eerst"]))
+    names = {key: spellings(catalog, key, data.draw) for key in catalog.keys()}
+    text = canonical(tree, names)
+    assert parse(text, catalog) == tree, text
+    assert canonical(parse(text, catalog)) == canonical(tree)
+
+
+def test_a_label_that_names_a_field_or_a_keyword_is_written_so_it_still_parses():
+    catalog = Catalog([Characteristic(key="k_taal", type="bool", label={"nl": "Taal"}, category="work", special=False,
+                                      purpose="test", max_age_days=1),
+                       Characteristic(key="k_in", type="bool", label={"nl": "in"}, category="work", special=False,
+                                      purpose="test", max_age_days=1),
+                       Characteristic(key="k_2e", type="bool", label={"nl": "2e taal"}, category="work", special=False,
+                                      purpose="test", max_age_days=1)])
+    assert segments.name_in(catalog, "k_taal", "nl") == "k_taal"  # `taal` is the client's language
+    assert segments.name_in(catalog, "k_in", "nl") == '"in"'
+    assert segments.name_in(catalog, "k_2e", "nl") == '"2e taal"'
+    assert canonical(parse('"in" and "2e taal" and "2E TAAL"', catalog)) == "k_in = true and k_2e = true and k_2e = true"

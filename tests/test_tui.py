@@ -355,3 +355,26 @@ async def test_footer_follows_focus_and_screen(tui_store, coach):
         await pilot.press("a")
         await settle(pilot)
         assert isinstance(app.screen, AttentionScreen) and keys(app) and keys(app) != on_table
+
+
+async def test_dutch_filter_names_characteristics_by_their_dutch_names(tui_store, coach):
+    app = build_app(tui_store, coach, lang="nl")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        bar = app.screen.query_one(FilterBar)
+        table = app.screen.query_one(ClientTable)
+        await pilot.press("slash")
+        await type_in(pilot, "welbevinden <= 2")
+        await settle(pilot)
+        assert bar.highlighter.position is None
+        assert table.total == segments.count(tui_store, coach, "wellbeing <= 2") > 0
+        bar.value = ""
+        await settle(pilot)
+        await type_in(pilot, "kinderopv")
+        await settle(pilot)
+        await pilot.press("tab")
+        await settle(pilot)
+        assert bar.value == "kinderopvang_geregeld "  # completed in the UI's language
+        await type_in(pilot, "= nee")
+        await settle(pilot)
+        assert table.total == segments.count(tui_store, coach, "childcare_arranged = false")

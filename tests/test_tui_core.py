@@ -82,7 +82,12 @@ def test_timeline_newest_first_scoped_and_audited(store):
 
 def test_completion_names_operators_values(store):
     start, found = completion.complete(store, "welb", "nl")
-    assert start == 0 and found[0].text == "wellbeing"  # by its Dutch label, Welbevinden
+    assert start == 0 and found[0].text == "welbevinden"  # its Dutch name (the key: wellbeing)
+    assert completion.complete(store, "wellb", "en")[1][0].text == "wellbeing"
+    assert [c.text for c in completion.complete(store, "kinderopvang", "nl")[1]] == ["kinderopvang_geregeld"]
+    assert [c.text for c in completion.complete(store, "welbevinden ", "nl")[1]][:3] == ["=", "!=", "<"]
+    assert [c.text for c in completion.complete(store, "schulden is", "nl")[1]] == ["is ingevuld"]
+    assert [c.text for c in completion.complete(store, '"Kinderopvang geregeld" = n', "nl")[1]] == ["nee"]
     assert [c.text for c in completion.complete(store, "wellbeing ", "en")[1]][:3] == ["=", "!=", "<"]
     start, found = completion.complete(store, "debts = n", "nl")
     assert start == len("debts = ") and [c.text for c in found] == ["nee"]
