@@ -449,6 +449,8 @@ def handle_email(store, mail, now: datetime | None = None) -> Result:
     lang = row[0]
     if mail.kind == email_inbound.BOUNCE:
         return _bounce(store, m, mail, now)
+    if kind == "unsubscribe":  # also when a program sent it for the client (it may say Auto-Submitted)
+        return _command(store, cid, lang, "email", "stop", "email", mail.mail_id, m["id"], None, now)
     if mail.kind == email_inbound.AUTO_REPLY:
         with write_transaction(store.db) as conn:
             if _already(conn, "email", mail.mail_id):
@@ -458,8 +460,6 @@ def handle_email(store, mail, now: datetime | None = None) -> Result:
             audit.record(conn, access.system_actor("daemon"), "reply", f"client:{cid}", "auto_reply")
         return Result("auto_reply", cid, lang)
     text = mail.text
-    if kind == "unsubscribe":
-        return _command(store, cid, lang, "email", "stop", "email", mail.mail_id, m["id"], None, now)
     lines = [ln for ln in text.split("\n") if ln.strip()]
     what = command(lines[0]) if len(lines) == 1 else None
     if what:

@@ -176,6 +176,14 @@ def test_an_auto_reply_is_no_activity_and_leaves_the_question_open(store):
     assert store.db.execute("SELECT status FROM checkin_questions").fetchone()[0] in ("queued", "asked")
 
 
+def test_an_automatic_mail_to_the_unsubscribe_address_still_opts_out(store):
+    token = checkin_token(store)
+    r = replies.handle_email(store, auto_reply(f"unsubscribe+{token}@testdorp.example", ("Auto-Submitted", "auto-generated")),
+                             NOW)
+    assert r.outcome == "stop"
+    assert store.db.execute("SELECT client_id, channel FROM opt_outs").fetchall() == [(1, "email")]
+
+
 def test_a_bounce_fails_its_message_and_marks_the_address_bad_until_it_changes(store):
     token = checkin_token(store)
     mid = store.db.execute("SELECT id FROM messages WHERE token = ?", [token]).fetchone()[0]
