@@ -121,6 +121,17 @@ class Imports:
 
 
 @dataclass(frozen=True)
+class Offers:
+    profile: list[str] = doc("Characteristics whose values are a client's profile tags for matching items (text split at commas, an enum's value and its labels, a yes/no's name when yes); keys not in the catalog are left out.", default_factory=lambda: ["interests", "drivers", "talents", "desired_sector", "transport", "driving_licence"])
+    tags: dict = doc('Profile tags defined by a segment expression, e.g. { fulltime = "desired_hours >= 32" }.', default_factory=dict)
+    items: int = doc("Items in a digest unless --items says otherwise.", default=3)
+    explore_share: float = doc("Share of a digest's slots kept for trying other eligible items (exploration), 0 to 1.", default=0.2)
+    random_share: float = doc("Share of digests ranked at random, to measure what the ranking adds (caseload report offers), 0 to 1.", default=0.1)
+    repeat_after_days: int = doc("An item shown to a client and not clicked is not offered to them again for this many days.", default=14)
+    learn_days: int = doc("The ranking learns from the clicks and the items shown in this many past days.", default=90)
+
+
+@dataclass(frozen=True)
 class Config:
     organisation: Organisation = dataclasses.field(default_factory=Organisation)
     database: Database = dataclasses.field(default_factory=Database)
@@ -134,6 +145,7 @@ class Config:
     imap: Imap = dataclasses.field(default_factory=Imap)
     retention: Retention = dataclasses.field(default_factory=Retention)
     imports: Imports = dataclasses.field(default_factory=Imports)
+    offers: Offers = dataclasses.field(default_factory=Offers)
     characteristic: list[dict] = dataclasses.field(default_factory=list)
     path: Path | None = None
 
@@ -268,6 +280,16 @@ def _validate_values(cfg: Config, path: Path) -> None:
                        ("privacy.period_days", cfg.privacy.period_days)):
         if not value > 0 or value != value or value == float("inf"):
             raise BadInput(t("config.bad_value", key=key, file=path, value=value))
+    for key in ("explore_share", "random_share"):
+        value = getattr(cfg.offers, key)
+        if not 0 <= value <= 1:
+            raise BadInput(t("config.bad_value", key=f"offers.{key}", file=path, value=value))
+    for key in ("items", "repeat_after_days", "learn_days"):
+        if getattr(cfg.offers, key) < 1:
+            raise BadInput(t("config.bad_value", key=f"offers.{key}", file=path, value=getattr(cfg.offers, key)))
+    for tag, expression in cfg.offers.tags.items():
+        if not isinstance(expression, str):
+            raise BadInput(t("config.wrong_type", key=f"offers.tags.{tag}", file=path, expected="str"))
     from .channels import sms
 
     provider = sms.provider_class(cfg.sms.provider)
@@ -329,4 +351,6 @@ def _toml_value(value) -> str:
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -2,7 +2,9 @@
 
     {public_url}/a/<signed>/<value>   the answer <value> to one check-in question: a GET shows it
                                       with a button, the button's POST records it (once)
-    {public_url}/l/<signed>           records a click on a link in a message, then redirects
+    {public_url}/l/<signed>           records a click on a link in a message, then redirects;
+                                      an item's link in a digest shows the item with a button,
+                                      and the button's POST records the click, then redirects
 
 <signed> is base64url(JSON payload) "." base64url(HMAC-SHA256(key, payload))[:22]. An answer
 link signs "q<check-in>.<position>.<expiry>" instead of JSON (thousands are made per round); the
@@ -132,14 +134,28 @@ def tracked_url(key: bytes, base: str, message_token: str, url: str) -> str:
     return f"{base.rstrip('/')}/l/{sign(key, {'m': message_token, 'u': url})}"
 
 
+def item_url(key: bytes, base: str, message_token: str, url: str, item_id: int) -> str:
+    """An item's link in a digest: signs the message token, the URL and the item."""
+    return f"{base.rstrip('/')}/l/{sign(key, {'m': message_token, 'u': url, 'i': int(item_id)})}"
+
+
 def read_tracked(key: bytes, signed: str) -> tuple[str, str] | None:
     """(message token, target URL) of a valid tracked link, else None."""
+    found = read_link(key, signed)
+    return None if found is None else found[:2]
+
+
+def read_link(key: bytes, signed: str) -> tuple[str, str, int | None] | None:
+    """(message token, target URL, item id or None) of a valid tracked link, else None."""
     p = verify(key, signed)
     if p is None or not isinstance(p.get("m"), str) or not isinstance(p.get("u"), str):
         return None
     if not _URL.fullmatch(p["u"]):
         return None
-    return p["m"], p["u"]
+    item = p.get("i")
+    if item is not None and (isinstance(item, bool) or not isinstance(item, int)):
+        return None
+    return p["m"], p["u"], item
 
 
 def track_links(key: bytes, base: str, message_token: str, text: str) -> str:

@@ -552,3 +552,92 @@ def m0017_bad_addresses(db):
         END;
         """
     )
+
+
+@migrations(name="0022_offers")
+def m0022_offers(db):
+    """Offers (caseload.items, caseload.offers): items (vacancies, tips, activities, news) with
+    their tags; digests (one round of messages, each with a client's best items) and their
+    schedules; `offers`, every item shown to a client with its rank, score and whether it filled
+    an exploration slot or a digest ranked at random, and when the client first clicked it; a
+    click's item; and the ranking's learned counts, kept between rounds for previews."""
+    db.executescript(
+        """
+        CREATE TABLE items (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            key TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL CHECK (kind = 'vacancy' OR kind = 'tip' OR kind = 'activity' OR kind = 'news'),
+            title TEXT NOT NULL,
+            text TEXT NOT NULL DEFAULT '',
+            url TEXT NOT NULL,
+            tags TEXT NOT NULL DEFAULT '',
+            requires TEXT,
+            valid_from TEXT,
+            valid_until TEXT,
+            language TEXT NOT NULL,
+            expired_at TEXT,
+            owner TEXT,
+            author TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE item_tags (
+            tag TEXT NOT NULL,
+            item_id INTEGER NOT NULL REFERENCES items (id),
+            PRIMARY KEY (tag, item_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX item_tags_item ON item_tags (item_id);
+        CREATE TABLE digest_schedules (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            campaign_id INTEGER NOT NULL REFERENCES campaigns (id),
+            segment TEXT NOT NULL,
+            every_days INTEGER NOT NULL CHECK (every_days = 1 OR every_days = 7),
+            at_time TEXT NOT NULL,
+            items INTEGER NOT NULL CHECK (items >= 1),
+            channel TEXT NOT NULL DEFAULT 'auto',
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status = 'active' OR status = 'paused'),
+            next_at TEXT NOT NULL,
+            last_occurrence TEXT,
+            owner TEXT,
+            author TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE digests (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            campaign_id INTEGER NOT NULL REFERENCES campaigns (id),
+            schedule_id INTEGER REFERENCES digest_schedules (id),
+            occurrence TEXT NOT NULL DEFAULT '',
+            segment TEXT NOT NULL,
+            items INTEGER NOT NULL,
+            random_share REAL NOT NULL,
+            explore_share REAL NOT NULL,
+            author TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE offers (
+            id INTEGER PRIMARY KEY,
+            digest_id INTEGER NOT NULL REFERENCES digests (id),
+            message_id INTEGER NOT NULL REFERENCES messages (id),
+            client_id INTEGER NOT NULL REFERENCES clients (id),
+            item_id INTEGER NOT NULL REFERENCES items (id),
+            rank INTEGER NOT NULL,
+            score REAL NOT NULL,
+            explore INTEGER NOT NULL DEFAULT 0,
+            random INTEGER NOT NULL DEFAULT 0,
+            shown_at TEXT NOT NULL,
+            clicked_at TEXT
+        );
+        CREATE INDEX offers_client ON offers (client_id, shown_at);
+        CREATE INDEX offers_message ON offers (message_id, item_id);
+        CREATE INDEX offers_item ON offers (item_id);
+        CREATE TABLE offer_model (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            computed_at TEXT NOT NULL,
+            data BLOB NOT NULL
+        );
+        ALTER TABLE clicks ADD COLUMN item_id INTEGER REFERENCES items (id);
+        CREATE INDEX clicks_item ON clicks (item_id, at) WHERE item_id IS NOT NULL;
+        CREATE INDEX clicks_at ON clicks (at);
+        """
+    )

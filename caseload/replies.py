@@ -392,8 +392,9 @@ def tap(store, checkin_id: int, position: int, value_text: str, now: datetime | 
     return Result("observation", cid, lang, label)
 
 
-def click(store, message_token: str, now: datetime | None = None) -> bool:
-    """A click on a tracked link in a message: activity for its client."""
+def click(store, message_token: str, now: datetime | None = None, item_id: int | None = None) -> bool:
+    """A click on a tracked link in a message: activity for its client. A click on an item of a
+    digest (`item_id`) is recorded against the item too, and marks the offer clicked (once)."""
     now = now or datetime.now(timezone.utc)
     m = outbox.find_by_token(store, message_token)
     if m is None:
@@ -401,8 +402,13 @@ def click(store, message_token: str, now: datetime | None = None) -> bool:
     with write_transaction(store.db) as conn:
         if conn.execute("SELECT 1 FROM clients WHERE id = ?", [m["client_id"]]).fetchone() is None:
             return False
-        conn.execute("INSERT INTO clicks (message_id, client_id, kind, at) VALUES (?, ?, 'link', ?)",
-                     [m["id"], m["client_id"], iso(now)])
+        if item_id is not None and conn.execute("SELECT 1 FROM items WHERE id = ?", [item_id]).fetchone() is None:
+            item_id = None  # the item was removed since: still the client's activity
+        conn.execute("INSERT INTO clicks (message_id, client_id, kind, at, item_id) VALUES (?, ?, 'link', ?, ?)",
+                     [m["id"], m["client_id"], iso(now), item_id])
+        if item_id is not None:
+            conn.execute("UPDATE offers SET clicked_at = ? WHERE message_id = ? AND item_id = ? AND clicked_at IS NULL",
+                         [iso(now), m["id"], item_id])
         activity.touch(conn, m["client_id"], now, reply=False)
     return True
 

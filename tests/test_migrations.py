@@ -42,7 +42,8 @@ def test_0007_keeps_rows_indexes_and_triggers_and_still_checks(tmp_path):
     for table in REBUILT:
         sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", [table]).fetchone()[0]
         assert " IN (" not in " ".join(sql.split()), table
-        assert (_rows(conn, table, before[table][0][0]), _schema(conn, table)) == before[table]
+        assert _rows(conn, table, before[table][0][0]) == before[table][0]
+        assert set(before[table][1]) <= set(_schema(conn, table))  # later migrations may add indexes
     # the triggers that write the event log still fire, and the checks still refuse
     conn.execute("UPDATE messages SET status = 'sent', updated_at = 'z' WHERE id = 1")
     assert conn.execute("SELECT status FROM message_events ORDER BY id DESC LIMIT 1").fetchone() == ("sent",)

@@ -85,7 +85,7 @@ COMMANDS = {
     "audit": "trust", "backup": "trust", "restore": "trust", "retention": "trust", "user": "trust",
     "campaign": "daemon", "checkin": "daemon", "daemon": "daemon",
     "client": "clients", "demo": "clients", "export": "clients", "import": "clients", "init": "clients",
-    "intervention": "clients",
+    "intervention": "clients", "item": "offers", "digest": "offers",
     "outbox": "messages", "queue": "messages", "send": "messages", "template": "messages",
     "report": "reports", "segment": "segments", "tui": "tui",
 }

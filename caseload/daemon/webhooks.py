@@ -4,7 +4,9 @@
     GET|POST /sms/{provider}/status          a delivery report
     GET  /a/{signed}/{value}                 a one-tap answer to a check-in question: shows it, with a button
     POST /a/{signed}/{value}                 the button: records the answer, once per question
-    GET  /l/{signed}                         a tracked link: records the click, then redirects
+    GET  /l/{signed}                         a tracked link: records the click, then redirects; an item's
+                                             link in a digest shows the item with a button
+    POST /l/{signed}                         that button: records the click on the item, then redirects
     GET|POST /unsubscribe/{token}            one-click email unsubscribe (RFC 8058 sends POST)
     GET  /health                             "ok" (for monitoring; says nothing else)
 
@@ -132,8 +134,8 @@ class Endpoint:
         if m:
             return self.answer(m[1], unquote(m[2]), method, path)
         m = _TRACKED.fullmatch(path)
-        if m and method in ("GET", "HEAD"):
-            return self.tracked(m[1], method)
+        if m:
+            return self.tracked(m[1], method, path)
         m = _UNSUBSCRIBE.fullmatch(path)
         if m:
             return self.unsubscribe(m[1], method)
@@ -224,19 +226,59 @@ class Endpoint:
             return self._page(200, result.language, "thanks")
         return self._page(404, result.language, "invalid")
 
-    def tracked(self, signed: str, method: str) -> Response:
-        from ..links import read_tracked
+    def tracked(self, signed: str, method: str, path: str) -> Response:
+        """A plain tracked link records the click on a GET and redirects. An item's link in a
+        digest feeds the ranking (caseload.offers), so link scanners must not click it: mail
+        filters and SMS link previews fetch every link they see, and many follow redirects.
+        Its GET shows the item (title and text) with one button, without JavaScript; the
+        button's POST records the click against the client and the item, then redirects.
+        Scanners do not submit forms, so no timing or user-agent guess is needed."""
+        from ..links import read_link
 
         if self.key is None:
             return _text(503, "not configured")
-        found = read_tracked(self.key, signed)
+        found = read_link(self.key, signed)
         if found is None:
             return self._page(404, None, "invalid")
-        token, url = found
-        if method == "GET":
-            replies.click(self.store(), token)
-        return Response(302, b"", headers={"Location": url, "Cache-Control": "no-store",
-                                           "Referrer-Policy": "no-referrer"})
+        token, url, item = found
+        if item is None:
+            if method == "POST":
+                return _text(405, "method not allowed")
+            if method == "GET":
+                replies.click(self.store(), token)
+            return Response(302, b"", headers={"Location": url, "Cache-Control": "no-store",
+                                               "Referrer-Policy": "no-referrer"})
+        if method == "POST":
+            replies.click(self.store(), token, item_id=item)
+            return Response(303, b"", headers={"Location": url, "Cache-Control": "no-store",
+                                               "Referrer-Policy": "no-referrer"})
+        if method == "HEAD":
+            return Response(200)
+        return self._item_page(token, item, path)
+
+    def _item_page(self, token: str, item_id: int, path: str) -> Response:
+        from .. import outbox
+
+        store = self.store()
+        m = outbox.find_by_token(store, token)
+        row = store.conn.execute("SELECT title, text FROM items WHERE id = ?", [item_id]).fetchone()
+        lang = None
+        if m is not None:
+            found = store.conn.execute("SELECT language FROM messages WHERE id = ?", [m["id"]]).fetchone()
+            lang = found[0] if found and found[0] in ("nl", "en") else None
+        lang = lang or self.config.message_language
+        title = html.escape(row[0] if row else t("links.item_title", lang=lang))
+        text = html.escape(row[1] if row and row[1] else "")
+        button = html.escape(t("links.item_button", lang=lang))
+        org = html.escape(self.config.organisation.name)
+        page = (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
+                f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>'
+                f'<body style="font-family:sans-serif;max-width:32em;margin:3em auto;padding:0 1em">'
+                f'<h1>{title}</h1><p style="white-space:pre-line">{text}</p>'
+                f'<form method="post" action="{html.escape(path, quote=True)}"><button type="submit"'
+                f' style="font-size:1.2em;padding:.5em 1em">{button}</button></form><p>{org}</p></body></html>')
+        return Response(200, page.encode(), "text/html; charset=utf-8",
+                        {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
     def unsubscribe(self, token: str, method: str) -> Response:
         from .. import outbox

@@ -26,12 +26,12 @@ Other modules use the names below; the modules themselves are for the package an
 
 from .claims import LEASE_SECONDS, STATES, SendReport, backoff, owner_alive, record_delivery, sender_id
 from .desk import LIST_COLUMNS, cancel, events, list_messages, plan_retry, retry, summary
-from .queue import (BROADCAST, CHANNELS, KINDS, PERSONAL, Message, Planned, QueuePlan, Queued, commit_queue,
+from .queue import (BROADCAST, CHANNELS, KINDS, LINK, PERSONAL, Message, Planned, QueuePlan, Queued, commit_queue,
                     enqueue, find_by_token, parse_at, plan_queue, write)
 from .run import BATCH, due_summary, send_due
 
 __all__ = [
-    "BATCH", "BROADCAST", "CHANNELS", "KINDS", "LEASE_SECONDS", "LIST_COLUMNS", "PERSONAL", "STATES",
+    "BATCH", "BROADCAST", "CHANNELS", "KINDS", "LEASE_SECONDS", "LINK", "LIST_COLUMNS", "PERSONAL", "STATES",
     "Message", "Planned", "QueuePlan", "Queued", "SendReport",
     "backoff", "cancel", "commit_queue", "due_summary", "enqueue", "events", "find_by_token", "list_messages",
     "owner_alive", "parse_at", "plan_queue", "plan_retry", "record_delivery", "retry", "send_due", "sender_id",

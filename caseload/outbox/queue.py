@@ -52,6 +52,10 @@ class Message(NamedTuple):
     language: str | None = None
     occurrence: str = ""  # with the campaign and client: a message is queued once
     failed: str | None = None  # could not be made (e.g. its template failed to render): written as failed
+    links: tuple = ()  # (item id, URL) per item of a digest; the text holds LINK.format(n) where link n goes
+
+
+LINK = "\x1e{}\x1e"  # where a digest's item link n goes (no item text holds a control character)
 
 
 class Queued(NamedTuple):
@@ -104,9 +108,10 @@ def write(conn, store, messages: Sequence[Message], *, kind: str, now: datetime,
     if priority is None:
         priority = BROADCAST if kind == "campaign" else PERSONAL
     track = _tracker(store)
+    item_link = _item_linker(store) if any(m.links for m in messages) else None
     first = last_id(conn, "messages") + 1
     rows, tokens = [], []
-    for i, (client_id, channel, body, subject, html, language, occurrence, failed) in enumerate(messages):
+    for i, (client_id, channel, body, subject, html, language, occurrence, failed, links) in enumerate(messages):
         if channel not in CHANNELS:
             raise BadInput(t("outbox.bad_channel", channel=channel, allowed=", ".join(CHANNELS)))
         token = token_hex(12)
@@ -120,6 +125,8 @@ def write(conn, store, messages: Sequence[Message], *, kind: str, now: datetime,
         if track is not None:
             body = track(token, body)
             html = track(token, html) if html else html
+        for n, (item_id, url) in enumerate(links):
+            body = body.replace(LINK.format(n), item_link(token, item_id, url))
         rows.append((first + i, campaign_id, occurrence, client_id, kind, channel, language, template,
                      subject, body, html, token, "queued", None, priority, due_s, expires_s, now_s, now_s))
     ids = list(range(first, first + len(rows)))
@@ -142,6 +149,19 @@ def _tracker(store):
     def track(token: str, text: str) -> str:
         return links.track_links(key, base, token, text) if "://" in text else text
     return track
+
+
+def _item_linker(store):
+    """token, item id, URL -> the item's own tracked link (it records the click against the
+    client and the item); the URL itself when no link key is configured."""
+    from .. import links
+
+    try:
+        key = links.link_key()
+    except CaseloadError:
+        return lambda token, item_id, url: url
+    base = store.config.daemon.public_url
+    return lambda token, item_id, url: links.item_url(key, base, token, url, item_id)
 
 
 def enqueue(store, client_id: int, channel: str, body: str, *, subject: str | None = None, html: str | None = None,
