@@ -307,9 +307,14 @@ def today(store, now: datetime | None = None) -> date:
     return (now or datetime.now(store.tz)).astimezone(store.tz).date()
 
 
-def list_items(store, *, kind: str | None = None, tag_: str | None = None, active_only: bool = False,
+STAFF = ("coach", "teamlead", "admin")
+
+
+def list_items(store, actor, *, kind: str | None = None, tag_: str | None = None, active_only: bool = False,
                now: datetime | None = None) -> list[dict]:
-    """Items by key, each with its state today and how often it was shown and clicked."""
+    """Items by key, each with its state today and how often it was shown and clicked (counts of
+    clients: staff only; analysts read `caseload report offers`)."""
+    access.require(actor, *STAFF)
     where, params = ["1"], []
     if kind:
         where.append("kind = ?")
@@ -332,7 +337,8 @@ def list_items(store, *, kind: str | None = None, tag_: str | None = None, activ
     return out
 
 
-def show(store, key: str, now: datetime | None = None) -> dict:
+def show(store, actor, key: str, now: datetime | None = None) -> dict:
+    access.require(actor, *STAFF)
     item = get(store, key)
     item["state"] = state(item, today(store, now))
     item["shown"], item["clicked"] = store.db.execute(

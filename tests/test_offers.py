@@ -220,7 +220,7 @@ def test_expire_stops_an_item_at_once(tmp_path):
     assert items.expire(store, ADMIN, "zorg1") is False
     offers.commit(store, ADMIN, offers.plan(store, ADMIN, "status = active", 8, now=NOW), NOW)
     assert "zorg1" not in set().union(*offered(store).values())
-    assert items.show(store, "zorg1")["state"] == "expired"
+    assert items.show(store, ADMIN, "zorg1")["state"] == "expired"
 
 
 def test_import_under_sudo_takes_only_standard_input(tmp_path, monkeypatch):

@@ -50,6 +50,7 @@ EXPECTED = {
     "daemon": ADMIN,
     "daemon status": ADMIN,
     "tui": EVERYONE,  # each role sees its own screens: the TUI's tests hold that matrix
+    "item expire": ADMIN,  # the fixture's item is the admin's: its owner, their team lead or an admin
 }
 # Known gaps, each a strict xfail: when it is fixed the test says so, and the line goes.
 KNOWN_GAPS = {
@@ -104,9 +105,16 @@ ARGS = {
     "template preview": ["greeting", "--client", CLIENT],
     "queue": ["--segment", "low", "--template", "greeting"],
     "outbox show": ["1"],
+    "item import": ["{dir}/items.csv"],
+    "item add": ["key=k2", "kind=tip", "title=Tip", "url=https://werk.example/2"],
+    "item show": ["k1"],
+    "item expire": ["k1"],
+    "digest now": ["--segment", "low", "--yes"],
+    "digest schedule": ["--segment", "low", "--every", "1d", "--yes"],
 }
 # commands whose allowed run may end in bad input (2) with the fixture data, and why
-MAY_BE_BAD_INPUT = {"outbox show": "the fixture has no message 1"}
+MAY_BE_BAD_INPUT = {"outbox show": "the fixture has no message 1", "digest pause": "the fixture has no schedule",
+                    "digest resume": "the fixture has no schedule"}
 
 
 def leaf_commands(group=main, path=()):
@@ -167,6 +175,9 @@ def template(tmp_path_factory):
     if "template add" in COMMANDS:
         cl.ok("template", "add", "greeting", "--channel", "sms", "--body", "Hoi {{ first_name }}")
     write_people_csv(where / "people.csv")
+    if "item add" in COMMANDS:
+        cl.ok("item", "add", "key=k1", "kind=vacancy", "title=Baan", "url=https://werk.example/1")
+    (where / "items.csv").write_text("key;kind;title;url\nk3;tip;Tip;https://werk.example/3\n")
     (where / "interventions.csv").write_text("client_number;intervention;start\nC1;cv_workshop;01-02-2025\n")
     cl.ok("backup", where / "backup.db")
     conn = sqlite3.connect(cl.db)

@@ -56,7 +56,7 @@ def item_add(env, pairs):
 @pass_env
 def item_list(env, kind, tag_, active, fmt):
     """The items, with their state today and how often they were shown and clicked."""
-    rows = core.list_items(env.store(), kind=kind, tag_=tag_, active_only=active)
+    rows = core.list_items(env.store(), env.actor(), kind=kind, tag_=tag_, active_only=active)
     for r in rows:
         if fmt == "table":
             r["tags"] = ", ".join(r["tags"])
@@ -71,7 +71,7 @@ def item_list(env, kind, tag_, active, fmt):
 @pass_env
 def item_show(env, key, fmt):
     """One item: its fields, state today, and how often it was shown and clicked."""
-    record = core.show(env.store(), key)
+    record = core.show(env.store(), env.actor(), key)
     record.pop("id")
     if fmt == "table":
         record["tags"] = ", ".join(record["tags"])
@@ -172,7 +172,7 @@ def digest_list(env, fmt):
     """The digest schedules."""
     from .. import offers
 
-    rows = offers.list_schedules(env.store())
+    rows = offers.list_schedules(env.store(), env.actor())
     emit(rows, ["id", "segment", "every_days", "at_time", "items", "channel", "status", "next_at", "owner"], fmt)
 
 

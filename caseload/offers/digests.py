@@ -332,13 +332,15 @@ def get_schedule(store, sid) -> dict:
     return dict(zip(SCHEDULE_COLUMNS, row))
 
 
-def list_schedules(store) -> list[dict]:
+def list_schedules(store, actor) -> list[dict]:
+    access.require(actor, "coach", "teamlead", "admin")
     return [dict(zip(SCHEDULE_COLUMNS, r)) for r in store.db.execute(
         f"SELECT {', '.join(SCHEDULE_COLUMNS)} FROM digest_schedules ORDER BY id")]
 
 
 def set_status(store, actor, sid, status: str) -> None:
     """Pause or resume a schedule (its owner, their team lead or an admin)."""
+    access.require(actor, "coach", "teamlead", "admin")
     s = get_schedule(store, sid)
     with write_transaction(store.db) as conn:
         owners.require(conn, actor, s["owner"], t("offers.schedule_what", id=s["id"]))
