@@ -180,9 +180,12 @@ def update_client(store, actor, number: str, raw: dict[str, str]) -> None:
 
 def observe(conn, store, cid: int, key: str, value, observed_at: str, source: str, author: str | None) -> None:
     """Write one typed observation and move the profile if it is the newest. Inside a transaction."""
-    c = store.catalog[key]
-    stored = c.to_sql(value)
-    kid = store.ids[key]
+    observe_stored(conn, store.catalog[key], store.ids[key], cid, store.catalog[key].to_sql(value), observed_at,
+                   source, author)
+
+
+def observe_stored(conn, c, kid: int, cid: int, stored, observed_at: str, source: str, author: str | None) -> None:
+    """observe() for a value already in its stored form."""
     conn.execute(OBSERVE_SQL, (cid, kid, observed_at, cid, kid, observed_at, stored, source, author))
     moved = conn.execute(
         f'INSERT INTO profile_times (client_id, "{c.at_column}") VALUES (?, ?) ON CONFLICT (client_id) DO UPDATE'

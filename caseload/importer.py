@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 
-from . import access, audit, files, values
-from .clients import OBSERVE_SQL
+from . import access, audit, files, history, values
+from .clients import OBSERVE_SQL, observe_stored
 from .clock import utcnow
 from .db import refresh_statistics
 from .errors import BadInput, CaseloadError
@@ -65,6 +65,7 @@ class ImportReport:
     errors: list[CellError] = field(default_factory=list)
     columns: dict[str, str] = field(default_factory=dict)
     dry_run: bool = False
+    history: bool = False     # a long-form history file (caseload.history)
 
 
 def read_map(path: Path | str | None) -> dict[str, str]:
@@ -100,9 +101,14 @@ def parse_columns(pairs) -> dict[str, str]:
     return out
 
 
+ROW_DATE = "observed_at"  # a wide file's column with the date its row's values were observed (peildatum)
+
+
 def header_index(catalog) -> dict[str, str]:
     """Folded header -> field name or characteristic key, by key and by both labels."""
     index = dict(NAME_INDEX)
+    for header in history.ROW_DATE_HEADERS:
+        index.setdefault(header, ROW_DATE)
     for alias, name in ALIASES.items():
         index.setdefault(alias, name)
     for folded, key in catalog.name_index().items():
@@ -121,7 +127,7 @@ def map_headers(headers: list[str], catalog, mapping: dict[str, str]) -> list[tu
         target = mapping[folded] if folded in mapping else index.get(folded)
         if target == "":
             continue
-        if target is None or (target not in FIELDS and target not in catalog):
+        if target is None or (target not in FIELDS and target not in catalog and target != ROW_DATE):
             near = catalog.nearest(folded) or []
             hint = t("catalog.did_you_mean", names=", ".join(near)) if near else ""
             raise BadInput(t("import.unknown_column", column=header or "?", position=i + 1) + hint)
@@ -216,6 +222,8 @@ def import_file(store, actor, source, mapping: dict[str, str] | None = None, dry
     conn.execute("PRAGMA temp_store = FILE")  # the staged rows go to a temporary file, not to memory
     try:
         with open_table(source, store.config.imports, "FILE", IMPORT_EXAMPLE) as table:
+            if not mapping and history.is_history(table.headers):
+                return history.import_history(store, actor, table, dry_run)
             plan = _check(store, actor, table, mapping or {}, progress)
         if plan.report.errors:
             raise ImportRefused(plan.report)
@@ -243,6 +251,8 @@ def _check(store, actor, table, mapping, progress) -> "_Plan":
     field_names = [tgt for _, _, tgt, _ in builtin]
     num_pos = field_names.index("client_number")
     number_header = table.headers[builtin[num_pos][0]]
+    dated = next(((i, h) for i, h, tgt in columns if tgt == ROW_DATE), None)
+    today = history.utc_today()
     conn = store.conn
     conn.execute("BEGIN")  # a read snapshot of the clients; only temporary tables are written
     plan = _Plan(store, actor, utcnow(), field_names, [c for _, _, c, _ in chars], report)
@@ -270,8 +280,14 @@ def _check(store, actor, table, mapping, progress) -> "_Plan":
             if cid is not None and not plan.may_change(cid):
                 report.errors.append(CellError(n, number_header, number, t("import.not_yours"), True))
         obs = _convert(n, cells, char_cols, report.errors)
+        at = None
+        if dated is not None and cells[dated[0]].strip():
+            try:
+                at = history.observed_at(cells[dated[0]], today)
+            except ValueError as e:
+                report.errors.append(CellError(n, dated[1], cells[dated[0]], str(e)))
         if not report.errors:
-            plan.add(cid, fields, obs)
+            plan.add(cid, fields, obs, at)
     plan.flush()
     conn.execute("COMMIT")
     plan.sha256 = table.sha256()
@@ -321,9 +337,9 @@ class _Plan:
         for name in self.TABLES:
             conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
         # a new client is one row: its fields, its profile values, and its observations as JSON
-        self.new_columns = [*self.client_columns, *self.profile_columns, "observed"]
+        self.new_columns = [*self.client_columns, *self.profile_columns, "observed", "observed_at"]
         conn.execute(f"CREATE TEMP TABLE import_new (id INTEGER PRIMARY KEY, {_names(self.new_columns)})")
-        conn.execute(f"CREATE TEMP TABLE import_updates (client_id INTEGER PRIMARY KEY{''.join(', ' + _names([c]) for c in self.update_columns)})")
+        conn.execute(f"CREATE TEMP TABLE import_updates (client_id INTEGER PRIMARY KEY{''.join(', ' + _names([c]) for c in self.update_columns)}, observed_at)")
         self.keys = [str(i) for i in self.char_ids]
         self.numbers = [k for k, c in enumerate(chars) if c.type == "number"]
         self.next_id = 1
@@ -333,18 +349,18 @@ class _Plan:
     def may_change(self, cid: int) -> bool:
         return self.in_scope is None or cid in self.in_scope
 
-    def add(self, cid, fields, obs):
+    def add(self, cid, fields, obs, at=None):
         if self.outflow_pos is not None and fields[self.outflow_pos] is not None:
             if self.status_pos is not None:
                 fields[self.status_pos] = "outflow"
         if cid is None:
-            self._new(fields, obs)
+            self._new(fields, obs, at)
         else:
-            self.updates.append((cid, fields, obs))
+            self.updates.append((cid, fields, obs, at))
         if len(self.new) + len(self.updates) >= BATCH:
             self.flush()
 
-    def _new(self, fields, obs):
+    def _new(self, fields, obs, at):
         cid = self.next_id
         self.next_id += 1
         row = [cid, *fields, self.now, self.now]
@@ -360,6 +376,7 @@ class _Plan:
                 values[self.keys[k]] = None
         row += obs
         row.append(json.dumps(values, ensure_ascii=False))
+        row.append(at)
         self.new.append(row)
         self.report.created += 1
 
@@ -376,7 +393,7 @@ class _Plan:
         """Stage the existing clients whose file rows change something, compared with the
         snapshot; the others are unchanged, and the write lock need not wait for them."""
         conn = self.conn
-        ids = [cid for cid, _, _ in batch]
+        ids = [cid for cid, _, _, _ in batch]
         marks = ", ".join("?" * len(ids))
         current = {r[0]: r[1:] for r in conn.execute(
             f"SELECT id, {', '.join(self.field_names)}, status FROM clients WHERE id IN ({marks})", ids)}
@@ -384,22 +401,27 @@ class _Plan:
             f"SELECT client_id{''.join(', ' + _names([c]) for c in self.profile_columns)} FROM profile"
             f" WHERE client_id IN ({marks})", ids)}
         staged = []
-        for cid, fields, obs in batch:
-            sets, changed_obs = self._diff(fields, obs, current[cid], profiles.get(cid))
+        for cid, fields, obs, at in batch:
+            sets, changed_obs = self._diff(fields, obs, current[cid], profiles.get(cid), cid, at)
             if sets or changed_obs:
-                staged.append((cid, *fields, *obs))
+                staged.append((cid, *fields, *obs, at))
             else:
                 self.report.unchanged += 1
-        conn.executemany(f"INSERT INTO temp.import_updates VALUES ({', '.join('?' * (len(self.update_columns) + 1))})",
+        conn.executemany(f"INSERT INTO temp.import_updates VALUES ({', '.join('?' * (len(self.update_columns) + 2))})",
                          staged)
 
-    def _diff(self, fields, obs, current, prof):
+    def _diff(self, fields, obs, current, prof, cid=None, at=None):
         """The fields to set and the (index, value) observations to record for one client, given
-        its current fields (and status) and profile."""
+        its current fields (and status) and profile. A dated row (peildatum) records every value
+        not yet recorded with that value at that moment, whatever the profile holds."""
         sets = {name: v for name, v, old in zip(self.field_names, fields, current) if v is not None and v != old}
         if self.status_pos is None and self.outflow_pos is not None and fields[self.outflow_pos] is not None:
             if current[-1] != "outflow":
                 sets["status"] = "outflow"  # an outflow in the file ends the client's active status
+        if at is not None:
+            known = set(self.conn.execute("SELECT characteristic_id, value FROM observations WHERE client_id = ?"
+                                          " AND observed_at = ?", [cid, at]))
+            return sets, [(k, v) for k, v in enumerate(obs) if v is not None and (self.char_ids[k], v) not in known]
         changed_obs = [(k, v) for k, v in enumerate(obs) if v is not None and (prof is None or prof[k] != v)]
         return sets, changed_obs
 
@@ -416,9 +438,10 @@ class _Plan:
             conn.execute(f"INSERT INTO profile (client_id{profile}) SELECT id + ?{profile} FROM temp.import_new",
                          [base])
             times = "".join(f', "{c.at_column}"' for c in self.chars)
-            observed_at = "".join(f', CASE WHEN "{c.column}" IS NULL THEN NULL ELSE ?1 END' for c in self.chars)
-            conn.execute(f"INSERT INTO profile_times (client_id{times}) SELECT client_id{observed_at}"
-                         " FROM profile WHERE client_id > ?2", [self.now, base])
+            observed_at = "".join(f', CASE WHEN "{c.column}" IS NULL THEN NULL ELSE COALESCE(observed_at, ?1) END'
+                                  for c in self.chars)
+            conn.execute(f"INSERT INTO profile_times (client_id{times}) SELECT id + ?2{observed_at}"
+                         " FROM temp.import_new", [self.now, base])
             # SQLite walks a client's values itself: measured here, 2.4x faster than a row per
             # observation. A double is null in the JSON and copied from its profile column, so the
             # stored double is exactly the one parsed (JSON text would go through SQLite's atof).
@@ -426,7 +449,7 @@ class _Plan:
             value = f"CASE WHEN j.type = 'null' THEN CASE CAST(j.key AS INTEGER){double} END ELSE j.value END" \
                 if self.numbers else "j.value"
             conn.execute("INSERT INTO observations (client_id, characteristic_id, value, observed_at, source, author)"
-                         f" SELECT s.id + ?1, CAST(j.key AS INTEGER), {value}, ?2, 'import', ?3"
+                         f" SELECT s.id + ?1, CAST(j.key AS INTEGER), {value}, COALESCE(s.observed_at, ?2), 'import', ?3"
                          " FROM temp.import_new s, json_each(s.observed) j", [base, self.now, self.author])
             self.apply_updates(write=True)
             report = self.report
@@ -464,21 +487,29 @@ class _Plan:
                        " FROM profile WHERE client_id = ?")
         width = len(self.field_names)
         for cid, *row in conn.execute("SELECT * FROM temp.import_updates ORDER BY rowid"):
-            fields, obs = row[:width], row[width:]
+            fields, obs, at = row[:width], row[width:-1], row[-1]
             current = conn.execute(fields_sql, [cid]).fetchone()
             if current is None:  # erased since the check (only a dry run gets here: write checks first)
                 continue
-            sets, changed_obs = self._diff(fields, obs, current, conn.execute(profile_sql, [cid]).fetchone())
+            sets, changed_obs = self._diff(fields, obs, current, conn.execute(profile_sql, [cid]).fetchone(),
+                                           cid, at)
             if write:
-                self._update(cid, sets, changed_obs)
+                self._update(cid, sets, changed_obs, at)
             report.observations += len(changed_obs)
             if sets or changed_obs:
                 report.updated += 1
             else:
                 report.unchanged += 1
 
-    def _update(self, cid, sets, changed_obs):
+    def _update(self, cid, sets, changed_obs, at=None):
         conn, now = self.conn, self.now
+        if at is not None:
+            if sets:
+                conn.execute(f"UPDATE clients SET {', '.join(f'{k} = ?' for k in sets)}, updated_at = ? WHERE id = ?",
+                             [*sets.values(), now, cid])
+            for k, v in changed_obs:
+                observe_stored(conn, self.chars[k], self.char_ids[k], cid, v, at, "import", self.author)
+            return
         if sets:
             conn.execute(f"UPDATE clients SET {', '.join(f'{k} = ?' for k in sets)}, updated_at = ? WHERE id = ?",
                          [*sets.values(), now, cid])

@@ -126,6 +126,8 @@ def import_(env, file, dry_run, column_pairs, map_path):
     report = importer.import_file(store, env.actor(), file, mapping, dry_run=dry_run,
                                   progress=_progress_callback(100_000))
     key = "cli.import_dry_run" if dry_run else "cli.import_done"
+    if report.history:
+        key = "impact.history_dry_run" if dry_run else "impact.history_done"
     note(t(key, rows=report.rows, created=report.created, updated=report.updated,
            unchanged=report.unchanged, observations=report.observations))
 
@@ -231,10 +233,20 @@ def client_update(env, number, pairs):
 @click.argument("number")
 @click.argument("pairs", nargs=-1, required=True, metavar="KEY=VALUE...")
 @click.option("--source", type=click.Choice(core.SOURCES), default="coach", show_default=True)
+@click.option("--at", "at", metavar="DATE", help="When the values were observed (31-12-2024 or 2024-12-31;"
+              " default now): what was known at intake, recorded later. The profile keeps a newer value.")
 @pass_env
-def client_set(env, number, pairs, source):
+def client_set(env, number, pairs, source, at):
     """Record observations: caseload client set 1001 wellbeing=2 debts=ja"""
-    n = core.set_characteristics(env.store(), env.actor(), number, _key_values(pairs), source=source)
+    from .. import history
+
+    if at is not None:
+        try:
+            at = history.observed_at(at)
+        except ValueError as e:
+            raise BadInput(t("impact.bad_at", reason=str(e))) from None
+    n = core.set_characteristics(env.store(), env.actor(), number, _key_values(pairs), source=source,
+                                 observed_at=at)
     note(t("cli.observed", n=n))
 
 
