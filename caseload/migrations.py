@@ -641,3 +641,50 @@ def m0022_offers(db):
         CREATE INDEX clicks_at ON clicks (at);
         """
     )
+
+
+@migrations(name="0019_priority_fallback_calls_letters")
+def m0019_priority_fallback_calls_letters(db):
+    """Personal messages first, email that falls back to SMS, phone check-ins, postal addresses.
+
+    - `messages_queued` leads with the priority: a claim (`priority IN (0, 1) AND due_at <= ?`,
+      ordered by priority, due_at, id) is two range searches of this index, personal ones first.
+    - `fallbacks`: a failed email (not a system message) gets a row 'pending' from a trigger, in the
+      transaction that fails it; caseload.fallback settles it: an SMS queued (`fallback_id`) or
+      'none' with the reason. Its primary key makes it once per failed message.
+    - `checkins.channel` may be 'phone': the check-in of a client who prefers phone is a call on the
+      call list (caseload.calls), not a message. Rebuilds checkins, keeping its id sequence.
+    - clients get a postal address (address, postal_code, city) for letters (caseload.letters)."""
+    db.executescript(
+        """
+        DROP INDEX messages_queued;
+        CREATE INDEX messages_queued ON messages (priority, due_at, id) WHERE status = 'queued';
+        CREATE TABLE fallbacks (
+            message_id INTEGER PRIMARY KEY REFERENCES messages (id),
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status = 'pending' OR status = 'queued' OR status = 'none'),
+            fallback_id INTEGER REFERENCES messages (id),
+            reason TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX fallbacks_pending ON fallbacks (message_id) WHERE status = 'pending';
+        CREATE TRIGGER messages_email_failed AFTER UPDATE OF status ON messages
+            WHEN NEW.status = 'failed' AND OLD.status != 'failed' AND NEW.channel = 'email' AND NEW.kind != 'system'
+        BEGIN
+            INSERT OR IGNORE INTO fallbacks (message_id, created_at, updated_at)
+            VALUES (NEW.id, NEW.updated_at, NEW.updated_at);
+        END;
+        ALTER TABLE clients ADD COLUMN address TEXT;
+        ALTER TABLE clients ADD COLUMN postal_code TEXT;
+        ALTER TABLE clients ADD COLUMN city TEXT;
+        """
+    )
+    sql = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'checkins'").fetchone()[0]
+    new_sql = sql.replace("channel = 'sms' OR channel = 'email')", "channel = 'sms' OR channel = 'email' OR channel = 'phone')")
+    if new_sql == sql:
+        raise RuntimeError("checkins: the channel check is not as migration 0007 wrote it")
+    seq = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'checkins'").fetchone()
+    _rebuild(db, "checkins", new_sql)
+    if seq is not None:  # ids are never reused (0010): the copy's sequence starts at the highest id left
+        if db.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'checkins'", [seq[0]]).rowcount == 0:
+            db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('checkins', ?)", [seq[0]])

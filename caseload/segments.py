@@ -724,7 +724,12 @@ def _value_text(v, subject: Subject) -> str:
         return _ago_text(v, past=True)
     if isinstance(v, Symbol) and _BARE.fullmatch(v) and v not in _RESERVED:
         return str(v)
-    return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return quote_value(v)
+
+
+def quote_value(text: str) -> str:
+    """A text as a value in an expression: `client_number = ` + quote_value("K 01")."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _ago_text(a: Ago, past: bool) -> str:

@@ -49,12 +49,17 @@ def tracked(store, campaign: str) -> list[tuple[int, str]]:
 
 @pytest.mark.anyio
 async def test_queue_compose_and_campaign_all_track_links(tmp_path, store):
-    # caseload queue: one client (a coach's message to one client is personal)
-    r = CliRunner().invoke(main, ["--db", str(store.path), "--config", str(tmp_path / "config.toml"), "--lang", "en",
-                                  "queue", "--segment", "client_number = K00001", "--template", "vacature",
-                                  "--campaign", "by queue", "--yes"], env={"SUDO_USER": "admin"})
+    # caseload queue --client: a coach's message to one client is personal
+    cli = ["--db", str(store.path), "--config", str(tmp_path / "config.toml"), "--lang", "en", "queue",
+           "--template", "vacature", "--yes"]
+    r = CliRunner().invoke(main, [*cli, "--client", "K00001", "--campaign", "by queue"], env={"SUDO_USER": "admin"})
     assert r.exit_code == 0, r.output
     assert tracked(store, "by queue") == [(outbox.PERSONAL, URL)]
+    # a segment that happens to match one client is still a broadcast
+    r = CliRunner().invoke(main, [*cli, "--segment", "client_number = K00006", "--campaign", "by segment"],
+                           env={"SUDO_USER": "admin"})
+    assert r.exit_code == 0, r.output
+    assert tracked(store, "by segment") == [(outbox.BROADCAST, URL)]
 
     # the TUI's compose, driven as a coach does: segment, template, campaign, F8, yes
     app = build_app(store, access.resolve_actor(store.db, "coach1", interface="tui"), lang="en", start="compose")

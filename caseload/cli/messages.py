@@ -109,7 +109,9 @@ def template_preview(env, name, number, channel, language, fmt):
 
 
 @main.command("queue")
-@click.option("--segment", required=True, help="A saved segment or an expression.")
+@click.option("--segment", help="A saved segment or an expression.")
+@click.option("--client", "number", help="One client's number instead of a segment: a personal message, sent"
+              " before broadcasts.")
 @click.option("--template", "template_name", required=True, help="Template name.")
 @click.option("--at", help='When (organisation time): "2025-03-01 09:30"; a date alone means 09:00. Default: now.')
 @click.option("--channel", type=click.Choice(["auto", "sms", "email"]), default="auto", show_default=True,
@@ -117,14 +119,16 @@ def template_preview(env, name, number, channel, language, fmt):
 @click.option("--campaign", help='Campaign name (default: "TEMPLATE DATE"). Queueing it again adds only new clients.')
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_env
-def queue(env, segment, template_name, at, channel, campaign, yes):
-    """Queue a template for every client in a segment (yours only, as a coach).
+def queue(env, segment, number, template_name, at, channel, campaign, yes):
+    """Queue a template for every client in a segment (yours only, as a coach), or for one client
+    (--client: a personal message, which goes out before broadcasts).
 
     Shows how many and a sample first. Policies (opt-out, quiet hours, frequency cap, outflow)
     are checked again when each message is sent.
     """
     store, actor = env.store(), env.actor()
-    plan = core.plan_queue(store, actor, segment, template_name, channel=channel, at=at, campaign=campaign)
+    plan = core.plan_queue(store, actor, segment, template_name, channel=channel, at=at, campaign=campaign,
+                           client=number)
     channels = ", ".join(f"{ch} {n}" for ch, n in sorted(plan.by_channel().items())) or "-"
     note(t("queue.plan", n=plan.count, in_segment=plan.in_segment, campaign=plan.campaign, channels=channels,
            at=plan.due_at.astimezone(store.tz).strftime("%Y-%m-%d %H:%M")))

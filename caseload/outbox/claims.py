@@ -147,7 +147,13 @@ class Claimed:
     campaign_id: int | None
     attempts: int
     possible_duplicate: bool
+    priority: int
     outgoing: Outgoing
+
+    @property
+    def order(self) -> tuple[int, int]:
+        """The order a run sends in: personal messages before broadcasts, then by id."""
+        return self.priority, self.id
 
 
 # --- state changes --------------------------------------------------------------------------
@@ -187,30 +193,34 @@ def reclaim(store, now: datetime | None = None) -> tuple[int, int]:
     return back, marked
 
 
+# Queued and due (one parameter: now), as two range searches of the index messages_queued
+# (priority, due_at, id): personal (0) first, then broadcasts (1); queue.write writes no other priority.
+DUE = "status = 'queued' AND priority IN (0, 1) AND due_at <= ?"
+
+
 def expire_due(store, now: datetime | None = None) -> int:
     now = clock.now(now)
-    if store.db.execute("SELECT 1 FROM messages WHERE status = 'queued' AND due_at <= ? AND expires_at < ? LIMIT 1",
+    if store.db.execute(f"SELECT 1 FROM messages WHERE {DUE} AND expires_at < ? LIMIT 1",
                         [iso(now), iso(now)]).fetchone() is None:
         return 0  # the common case, without taking the write lock
     with write_transaction(store.db) as conn:
-        n = conn.execute("UPDATE messages SET status = 'expired', reason = 'expired', updated_at = ?"
-                         " WHERE status = 'queued' AND due_at <= ? AND expires_at < ?",
-                         [iso(now), iso(now), iso(now)]).rowcount
+        n = conn.execute(f"UPDATE messages SET status = 'expired', reason = 'expired', updated_at = ? WHERE {DUE}"
+                         " AND expires_at < ?", [iso(now), iso(now), iso(now)]).rowcount
     return n
 
 
 _CANDIDATES = """
 SELECT m.id, m.client_id, m.channel, m.kind, m.campaign_id, m.expires_at, m.attempts, m.possible_duplicate,
-       m.subject, m.body, m.html, m.token, m.language, c.status, c.email, c.phone,
+       m.subject, m.body, m.html, m.token, m.language, m.priority, c.status, c.email, c.phone,
        EXISTS (SELECT 1 FROM opt_outs o WHERE o.client_id = m.client_id AND o.channel = m.channel),
        COALESCE(p.failures_in_a_row, 0),
        (SELECT b.reason FROM bad_addresses b WHERE b.client_id = m.client_id AND b.channel = m.channel)
 FROM messages m
 LEFT JOIN clients c ON c.id = m.client_id
 LEFT JOIN campaigns p ON p.id = m.campaign_id
-WHERE m.status = 'queued' AND m.due_at <= ? AND m.channel IN ({channels})
+WHERE m.status = 'queued' AND m.priority IN (0, 1) AND m.due_at <= ? AND m.channel IN ({channels})
   AND (p.status IS NULL OR p.status = 'active')
-ORDER BY m.due_at, m.id
+ORDER BY m.priority, m.due_at, m.id
 LIMIT ?
 """
 
@@ -219,7 +229,8 @@ def claim(conn, store, owner: str, now: datetime, n: int, channels: list[str], r
            dirty: set, probe: set = frozenset()) -> tuple[list[Claimed], list[str]]:
     """Claim up to n due messages that pass the policies (inside the caller's transaction).
     A channel in `probe` gets one message only (it has not worked yet in this run).
-    Returns the claimed ones in id order and the channels that hit their rate limit."""
+    Returns the claimed ones in the order to send them (`Claimed.order`) and the channels that
+    hit their rate limit."""
     config = store.config
     budget = {ch: policy.rate_budget(conn, config, ch, now) for ch in channels}
     limited = [ch for ch, b in budget.items() if b == 0]
@@ -238,7 +249,7 @@ def claim(conn, store, owner: str, now: datetime, n: int, channels: list[str], r
         # counts the rows claimed in earlier rounds too: they are 'sending' by now
         recent = policy.recent_counts(conn, config, [r[1] for r in rows if r[3] != "system"], now)
         per_client: Counter = Counter()
-        for (mid, cid, ch, kind, camp, expires, attempts, dup, subject, body, html, token, lang,
+        for (mid, cid, ch, kind, camp, expires, attempts, dup, subject, body, html, token, lang, priority,
              cstatus, email, phone, opted_out, failures, bad) in rows:
             seen += 1
             if ch not in open_:
@@ -274,7 +285,7 @@ def claim(conn, store, owner: str, now: datetime, n: int, channels: list[str], r
             per_client[cid] += 1
             if failures and camp is not None:
                 dirty.add(camp)
-            claimed.append(Claimed(mid, cid, ch, kind, camp, attempts, bool(dup), Outgoing(
+            claimed.append(Claimed(mid, cid, ch, kind, camp, attempts, bool(dup), priority, Outgoing(
                 id=mid, channel=ch, address=address, body=body, token=token, subject=subject, html=html,
                 language=lang)))
             if budget[ch] is not None:
@@ -293,7 +304,7 @@ def claim(conn, store, owner: str, now: datetime, n: int, channels: list[str], r
                          " updated_at = ? WHERE id = ?", [(owner, lease, now_s, c.id) for c in claimed[fresh:]])
     for ch in channels:
         policy.use_rate(conn, ch, now, sum(1 for c in claimed if c.channel == ch))
-    claimed.sort(key=lambda c: c.id)
+    claimed.sort(key=lambda c: c.order)
     return claimed, limited
 
 

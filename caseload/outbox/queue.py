@@ -19,7 +19,7 @@ from secrets import token_hex
 from .. import access, audit, clock, owners
 from ..clock import iso
 from ..db import last_id, write_transaction
-from ..errors import BadInput, CaseloadError
+from ..errors import BadInput, CaseloadError, NotFound
 from ..i18n import t
 from ..policy import NO_MESSAGES
 from ..reach import Reach
@@ -39,6 +39,7 @@ def find_by_token(store, token: str) -> dict | None:
 
 PERSONAL = 0  # check-ins, a coach's message to one client, STOP confirmations: before broadcasts
 BROADCAST = 1  # a campaign to a segment
+PRIORITIES = (PERSONAL, BROADCAST)
 
 
 class Message(NamedTuple):
@@ -107,6 +108,8 @@ def write(conn, store, messages: Sequence[Message], *, kind: str, now: datetime,
     due_s, expires_s, now_s = iso(due), iso(expires) if expires else None, iso(now)
     if priority is None:
         priority = BROADCAST if kind == "campaign" else PERSONAL
+    if priority not in PRIORITIES:  # a claim looks for these only (claims.DUE)
+        raise ValueError(f"priority {priority!r}: one of {PRIORITIES}")
     track = _tracker(store)
     item_link = _item_linker(store) if any(m.links for m in messages) else None
     first = last_id(conn, "messages") + 1
@@ -207,6 +210,7 @@ class QueuePlan:
     skipped: Counter
     in_segment: int
     failed: list[tuple[int, str, str, str]] = field(default_factory=list)  # (client, channel, language, why)
+    personal: bool = False  # a coach's message to one client (`client=`), not a segment that matched one
 
     @property
     def count(self) -> int:
@@ -269,15 +273,26 @@ def channel_order(channel: str, preferred: str | None) -> list[str]:
     return ["sms", "email"]
 
 
-def plan_queue(store, actor, segment: str, template: str, channel: str = "auto", at: str | None = None,
-               campaign: str | None = None, now: datetime | None = None, keep_failed: bool = False) -> QueuePlan:
+def plan_queue(store, actor, segment: str | None, template: str, channel: str = "auto", at: str | None = None,
+               campaign: str | None = None, now: datetime | None = None, keep_failed: bool = False,
+               client: str | None = None) -> QueuePlan:
     """Who would get what: every client in the segment that the actor may see, on their channel
     (auto: the preferred one, else the other), rendered in their language. Writes nothing.
     A client whose message cannot be rendered stops the plan with BadInput, or with
-    `keep_failed` (the daemon) goes into `failed` with the reason."""
+    `keep_failed` (the daemon) goes into `failed` with the reason.
+
+    `client` (a client number, instead of a segment) plans a coach's message to that one client:
+    a personal message, sent before broadcasts (`QueuePlan.personal`)."""
     from .. import segments, templates
 
     access.require(actor, "coach", "teamlead", "admin")
+    number, personal = client, client is not None  # `client` names each row below
+    if personal:
+        if segment:
+            raise BadInput(t("queue.segment_or_client"))
+        segment = "client_number = " + segments.quote_value(number.strip())
+    elif not segment:
+        raise BadInput(t("queue.segment_or_client"))
     if channel not in ("auto", *CHANNELS):
         raise BadInput(t("outbox.bad_channel", channel=channel, allowed="auto, sms, email"))
     now = clock.now(now)
@@ -354,14 +369,17 @@ def plan_queue(store, actor, segment: str, template: str, channel: str = "auto",
         full = " ".join(x for x in (client["first_name"], client["last_name"]) if x)
         planned.append(Planned(client["id"], client["client_number"], full, ch, variant.language,
                                rendered.subject, rendered.body, rendered.html))
+    if personal and not rows:
+        raise NotFound(t("client.not_found", number=number))
     return QueuePlan(name, existing[0] if existing else None, template, segment, channel, due, expires,
-                     planned, skipped, len(rows), failed)
+                     planned, skipped, len(rows), failed, personal=personal)
 
 
 def commit_queue(store, actor, plan: QueuePlan, now: datetime | None = None) -> dict:
     """Queue the plan in one transaction, audited as one "queue" entry on the campaign. Idempotent
-    per (campaign, client): a client already in the campaign is never queued twice. A plan for
-    one client is a personal message (PERSONAL), anything larger a broadcast."""
+    per (campaign, client): a client already in the campaign is never queued twice. A plan made
+    for one client (`plan_queue(client=...)`) is a personal message (PERSONAL); a plan for a
+    segment is a broadcast, however many clients it matched."""
     access.require(actor, "coach", "teamlead", "admin")
     now = clock.now(now)
     with write_transaction(store.db) as conn:
@@ -380,7 +398,7 @@ def commit_queue(store, actor, plan: QueuePlan, now: datetime | None = None) -> 
         written = write(conn, store, [Message(p.client_id, p.channel, p.body, p.subject, p.html, p.language)
                                       for p in plan.messages],
                         kind="campaign", now=now, due_at=plan.due_at, expires_at=plan.expires_at, campaign_id=cid,
-                        template=plan.template, priority=PERSONAL if len(plan.messages) == 1 else BROADCAST)
+                        template=plan.template, priority=PERSONAL if plan.personal else BROADCAST)
         queued = written.count
         audit.record(conn, actor, "queue", f"campaign:{cid}")
     return {"campaign_id": cid, "campaign": plan.campaign, "queued": queued,

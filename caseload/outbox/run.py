@@ -2,10 +2,10 @@
 
 1. In one BEGIN IMMEDIATE transaction it claims a batch of due messages that pass the policies
    (quiet hours, opt-out, outflow, frequency cap, rate limit): see claims.
-2. It sends them one at a time, in id order, over one connection per channel. After each send
-   one transaction records the outcome and checks the next message again (still ours, no
-   opt-out, no outflow), so the state of message N is committed before N+1's text is handed to
-   the channel. That transaction runs in a writer thread while the relay answers N+1's first
+2. It sends them one at a time, personal messages first and then by id (`Claimed.order`), over
+   one connection per channel. After each send one transaction records the outcome and checks
+   the next message again (still ours, no opt-out, no outflow), so the state of message N is
+   committed before N+1's text is handed to the channel. That transaction runs in a writer thread while the relay answers N+1's first
    commands (threads.Writer). It also marks N+1 `possible_duplicate` until N+1's outcome is
    recorded, so the one message a sender can have in flight is always marked. The next batch is
    claimed in pieces over a batch's last messages, and the WAL is check-pointed in a background
@@ -86,8 +86,8 @@ class SendRun:
         for ch in usable:
             if ch in self.proven:
                 continue
-            due = self.store.db.execute("SELECT 1 FROM messages WHERE status = 'queued' AND due_at <= ? AND channel = ?"
-                                        " LIMIT 1", [iso(self.clock()), ch]).fetchone()
+            due = self.store.db.execute(f"SELECT 1 FROM messages WHERE {claims.DUE} AND channel = ? LIMIT 1",
+                                        [iso(self.clock()), ch]).fetchone()
             if due is None:
                 continue
             down = self.channel(ch).connect()
@@ -187,7 +187,7 @@ class SendRun:
         return ok
 
     def send_batch(self, claimed: list[Claimed]) -> None:
-        """Send in id order. The transaction that records message N's outcome and checks message
+        """Send in the claim's order (personal first, then by id). The transaction that records message N's outcome and checks message
         N+1 must commit before N+1 can be accepted. It starts in the writer thread the moment N's
         outcome is known, and the channel waits for it only at its point of no return, so the
         commit runs while the relay works on N+1's first commands."""
@@ -258,13 +258,14 @@ class SendRun:
 
 
 def _joined(jobs: list["Job"]) -> tuple[list[Claimed], list[str]]:
-    """The claims of several claim jobs as one: messages in id order, rate-limited channels."""
+    """The claims of several claim jobs as one: messages in the order to send them (personal
+    first), rate-limited channels."""
     claimed, limited = [], set()
     for job in jobs:
         more, hit = job.result()
         claimed += more
         limited.update(hit)
-    claimed.sort(key=lambda c: c.id)
+    claimed.sort(key=lambda c: c.order)
     return claimed, sorted(limited)
 
 
@@ -285,8 +286,8 @@ def due_summary(store, now: datetime | None = None) -> dict:
         " WHERE m.status = 'queued' AND m.due_at <= ? AND (p.status IS NULL OR p.status = 'active')"
         " GROUP BY m.channel", [iso(now)]).fetchall()
     due = dict(rows)
-    later = store.db.execute("SELECT COUNT(*) FROM messages WHERE status = 'queued' AND due_at > ?",
-                             [iso(now)]).fetchone()[0]
+    later = store.db.execute("SELECT COUNT(*) FROM messages WHERE status = 'queued' AND priority IN (0, 1)"
+                             " AND due_at > ?", [iso(now)]).fetchone()[0]
     paused = store.db.execute("SELECT COUNT(*) FROM messages m JOIN campaigns p ON p.id = m.campaign_id"
                               " WHERE m.status = 'queued' AND p.status = 'paused'").fetchone()[0]
     sending = store.db.execute("SELECT COUNT(*) FROM messages WHERE status = 'sending'").fetchone()[0]

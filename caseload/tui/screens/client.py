@@ -38,6 +38,7 @@ class ClientScreen(Localized, Screen):
         Binding("n", "record('note')", "tui.key.note"),
         Binding("i", "record('intervention')", "tui.key.intervention"),
         Binding("u", "record('outflow')", "tui.key.outflow"),
+        Binding("m", "message", "tui.key.message"),
     ]
 
     class Loaded(Message):
@@ -307,6 +308,12 @@ class ClientScreen(Localized, Screen):
             self.query_one(Tabs).focus()
             return
         self.dismiss()
+
+    def action_message(self) -> None:
+        """A message to this client alone: personal, it goes out before broadcasts."""
+        from .compose import ComposeScreen
+
+        self.app.push_screen(ComposeScreen(client=self.number))
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab

@@ -1,7 +1,10 @@
 """Compose: pick or write a template, preview it for the real clients in a segment (SMS
 length, parts and encoding), see the channel mix and who is skipped and why (opted out, no
 phone or email, outflow; quiet hours hold messages back), schedule, and queue after a
-confirmation that shows the count. Nothing is written before that confirmation."""
+confirmation that shows the count. Nothing is written before that confirmation.
+
+Opened from a client (`ComposeScreen(client=number)`, key m on the client screen) it writes to
+that one client: a personal message, which goes out before broadcasts."""
 
 from collections import Counter
 
@@ -33,6 +36,7 @@ class ComposeScreen(Localized, Screen):
         Binding("slash", "segment", "tui.key.segment", key_display="/"),
         Binding("f5", "preview", "tui.key.preview"),
         Binding("f8", "queue", "tui.key.queue"),
+        Binding("escape", "back", "tui.key.back"),
     ]
 
     class Templates(Message):
@@ -50,8 +54,9 @@ class ComposeScreen(Localized, Screen):
             super().__init__()
             self.result = result
 
-    def __init__(self):
+    def __init__(self, client: str | None = None):
         super().__init__()
+        self.client = client  # a client number: a personal message to this client, not a segment
         self.plan = None
         self._key: tuple | None = None
 
@@ -59,8 +64,12 @@ class ComposeScreen(Localized, Screen):
         yield Header()
         with Horizontal(id="compose"):
             with VerticalScroll(id="compose-left"):
-                yield Label(t("tui.compose.segment"), classes="form-title")
-                yield FilterBar(id="segment", placeholder=t("tui.compose.segment_placeholder"))
+                if self.client is not None:
+                    yield Label(t("tui.compose.to_client"), classes="form-title")
+                    yield Static(Text(self.client), id="client")
+                else:
+                    yield Label(t("tui.compose.segment"), classes="form-title")
+                    yield FilterBar(id="segment", placeholder=t("tui.compose.segment_placeholder"))
                 yield Label(t("tui.compose.template"), classes="form-title")
                 with Horizontal(classes="row"):
                     yield Select([], prompt=t("tui.compose.pick_template"), id="template")
@@ -89,8 +98,19 @@ class ComposeScreen(Localized, Screen):
         yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
-        self.title = t("tui.title.compose")
+        self.title = t("tui.title.compose") if self.client is None else t("tui.title.compose_client", number=self.client)
         self.load_templates()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "back":  # only when opened from a client
+            return self.client is not None
+        if action == "segment":
+            return self.client is None
+        return True
+
+    def action_back(self) -> None:
+        if self.client is not None:
+            self.dismiss()
 
     # -- templates ------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="templates")
@@ -135,9 +155,9 @@ class ComposeScreen(Localized, Screen):
 
     # -- preview --------------------------------------------------------------------------------
     def _inputs(self) -> tuple:
-        bar = self.query_one(FilterBar)
+        segment = self.query_one(FilterBar).value.strip() if self.client is None else ""
         template = self.query_one("#template", Select).value
-        return (bar.value.strip(), None if template is Select.NULL else template,
+        return (segment, None if template is Select.NULL else template,
                 self.query_one("#channel", Select).value, self.query_one("#at", Input).value.strip(),
                 self.query_one("#campaign", Input).value.strip())
 
@@ -147,7 +167,7 @@ class ComposeScreen(Localized, Screen):
     def action_preview(self) -> None:
         key = self._inputs()
         segment, template = key[0], key[1]
-        if not segment or template is None:
+        if (not segment and self.client is None) or template is None:
             self.plan = None
             self.query_one("#preview", Static).update(Text(t("tui.compose.nothing_yet"), style="dim"))
             return
@@ -161,8 +181,8 @@ class ComposeScreen(Localized, Screen):
         app = self.app
         with app.reported():
             store = app.store_here()
-            plan = outbox.plan_queue(store, app.actor, segment, template, channel=channel, at=at or None,
-                                     campaign=campaign or None)
+            plan = outbox.plan_queue(store, app.actor, segment or None, template, channel=channel, at=at or None,
+                                     campaign=campaign or None, client=self.client)
             self.post_message(self.Planned(key, plan, policy.quiet_until(store.config, plan.due_at)))
 
     def on_compose_screen_planned(self, message: Planned) -> None:
@@ -247,7 +267,8 @@ class ComposeScreen(Localized, Screen):
         self.action_preview()
 
     def action_segment(self) -> None:
-        self.query_one(FilterBar).focus()
+        if self.client is None:
+            self.query_one(FilterBar).focus()
 
 
 def _iso(moment) -> str:
