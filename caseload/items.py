@@ -206,13 +206,15 @@ def check_rows(store, headers: list[str], rows) -> tuple[list[tuple[int, Item]],
         item, bad = parse_item(store, named)
         for name, reason in bad:
             errors.append(CellError(n, headers[cols[name]] if name in cols else name, named.get(name, ""), reason))
-        if item is None:
+        key = item.key if item is not None else named.get("key", "").strip()
+        if key and key in seen:  # a bad row's key counts too: every bad row is named at once
+            if not any(name == "key" for name, _ in bad):
+                errors.append(CellError(n, headers[cols["key"]], key, t("items.duplicate_row", other=seen[key])))
             continue
-        if item.key in seen:
-            errors.append(CellError(n, headers[cols["key"]], item.key, t("items.duplicate_row", other=seen[item.key])))
-            continue
-        seen[item.key] = n
-        items.append((n, item))
+        if key:
+            seen[key] = n
+        if item is not None:
+            items.append((n, item))
     return items, errors
 
 

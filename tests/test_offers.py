@@ -231,3 +231,41 @@ def test_import_under_sudo_takes_only_standard_input(tmp_path, monkeypatch):
     monkeypatch.setenv("SUDO_UID", str(os.geteuid() + 1))
     with pytest.raises(BadInput):
         items.import_items(store, ADMIN, str(path))
+
+
+def test_the_daemon_runs_scheduled_digests_once_a_round_within_cap_quiet_hours_and_opt_out(tmp_path):
+    from caseload import outbox
+    from caseload.daemon import loop
+
+    store = world(tmp_path, max_per_week=2, quiet_hours="21:00-08:00")
+    ids = dict(store.db.execute("SELECT client_number, id FROM clients"))
+    for k in range(2):  # K00001 reached the cap this week
+        q = outbox.enqueue(store, ids["K00001"], "email", "eerder", subject="x", kind="campaign", occurrence=f"o{k}",
+                           now=NOW)
+        store.db.execute("UPDATE messages SET status = 'sent', sent_at = ? WHERE id = ?", ["2025-06-16T10:00:00Z", q.id])
+    policy.set_opt_out(store, ids["K00002"], "all", source="coach")
+    policy.set_opt_out(store, ids["K00003"], "email", source="coach")
+    morning = offers.add_schedule(store, ADMIN, "status = active", "1d", "11:00", 2, now=NOW)
+    paused = offers.add_schedule(store, ADMIN, "client_number = K00005", "1d", "11:00", 1, now=NOW)
+    offers.set_status(store, ADMIN, paused["id"], "paused")
+    d = loop.Daemon(store.config, store.path, tick=1, serve_webhooks=False)
+    d.start()
+    try:
+        assert d.run_job("digests", NOW).result == {"rounds": 0, "queued": 0}  # 12:00 local: next is tomorrow
+        tomorrow = NOW + timedelta(days=1)  # 12:00 local, an hour after 11:00
+        done = d.run_job("digests", tomorrow).result
+        assert done["rounds"] == 1
+        assert d.run_job("digests", tomorrow + timedelta(minutes=5)).result["rounds"] == 0  # once a round
+        got = dict(store.db.execute("SELECT c.client_number, m.channel FROM messages m JOIN clients c"
+                                    " ON c.id = m.client_id WHERE m.campaign_id = ?", [morning["campaign_id"]]))
+        assert "K00001" not in got and "K00002" not in got  # at the cap; opted out of everything
+        assert got["K00003"] == "sms" and got["K00004"] == "email" and len(got) == 10 == done["queued"]
+        assert not store.db.execute("SELECT 1 FROM messages WHERE campaign_id = ?", [paused["campaign_id"]]).fetchall()
+        evening = offers.add_schedule(store, ADMIN, "client_number = K00004", "1d", "22:00", 1, now=tomorrow)
+        night = datetime(2025, 6, 18, 20, 5, tzinfo=timezone.utc)  # 22:05 local: quiet hours
+        assert d.run_job("digests", night).result["rounds"] == 1
+        due = store.db.execute("SELECT due_at FROM messages WHERE campaign_id = ?", [evening["campaign_id"]]).fetchall()
+        assert due == [("2025-06-19T06:00:00Z",)]  # 08:00 local, when quiet hours end
+        assert outbox.send_due(store, now=night).sent == 0
+    finally:
+        d.close()

@@ -4,6 +4,7 @@ Every tick (config.daemon.tick_seconds, 60 by default) it runs, each job in its 
   activity   reply windows, the next SMS question, check-ins closing (activity.update)
   checkins   check-in rounds that are due (checkins.run_schedules)
   campaigns  campaign occurrences that are due (campaigns.run_due)
+  digests    digest rounds that are due (offers.run_due): cap, quiet hours and opt-out as any message
   imap       email replies, when [imap] host is set (replies.fetch_imap over channels.email_inbound)
   send       what is due in the outbox: the same core as `caseload send` (outbox.send_due)
   nightly    once a day after config.daemon.backup_at (local): retention, then a backup
@@ -42,7 +43,7 @@ from ..clock import iso, parse_iso
 
 log = logging.getLogger("caseload.daemon")
 
-JOBS = ("activity", "checkins", "campaigns", "imap", "send", "nightly")
+JOBS = ("activity", "checkins", "campaigns", "digests", "imap", "send", "nightly")
 NIGHTLY_RETRY = timedelta(minutes=15)
 CACHE_KIB = 8192  # the daemon's page cache per connection (the CLI uses 64 MiB)
 
@@ -234,6 +235,11 @@ class Daemon:
         from .. import campaigns
 
         return campaigns.run_due(self.store, now)
+
+    def job_digests(self, now):
+        from .. import offers
+
+        return offers.run_due(self.store, now)
 
     def job_imap(self, now):
         from .. import replies
