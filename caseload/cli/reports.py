@@ -9,7 +9,7 @@ from ..i18n import t
 from ..reports import (attention_list, caseload_report, compare_report, effect_report, engagement_report,
                        outflow_report)
 from ..reports.common import OUTCOMES
-from ..reports.html import render_html
+from ..reports.html import label as _field, render_html
 from . import main, pass_env
 from .output import emit, emit_record, format_option, note, privacy_note
 
@@ -141,21 +141,44 @@ def outflow(env, cohort_date, months, outcome, keys, segments, as_of, fmt, html_
               help="Outcome within this many days of the start.")
 @click.option("--match", "match", help="Characteristics to match on, comma separated (default: the key"
               " characteristics); months in caseload and calendar quarter always.")
+@click.option("--segment", help="Only the clients in this segment (its members today), participants and"
+              " comparison clients alike.")
+@click.option("--by", "by", metavar="KEY", help="The effect per value of this characteristic as it was at the"
+              " start (matched inside each group).")
 @format_option
 @html_option
 @pass_env
-def effect(env, intervention, outcome, within, match, fmt, html_path, force):
+def effect(env, intervention, outcome, within, match, segment, by, fmt, html_path, force):
     """What an intervention adds: participants against comparable non-participants, beside the naive comparison."""
     _check_html(env, html_path, force)
     keys = [k.strip() for k in match.split(",") if k.strip()] if match is not None else None
-    r = effect_report(env.store(), env.actor(), intervention, outcome, within, keys)
+    r = effect_report(env.store(), env.actor(), intervention, outcome, within, keys, segment=segment, by=by)
     _privacy(env.store(), env.actor(), r)
-    if _write_html(env, html_path, force, r):
+    if _write_html(env, html_path, force, r, env.store().catalog):
         return
     if fmt == "json":
         return _json(r)
-    record = {k: (", ".join(v) if isinstance(v, list) else v) for k, v in r.items() if k != "privacy"}
-    emit_record(record, fmt, labels={k: t(f"reports.field.{k}") for k in record})
+    for text in r.get("warning_text", []):
+        note(text)
+    record = {k: (", ".join(v) if isinstance(v, list) else v) for k, v in r.items()
+              if k not in ("privacy", "groups", "warnings", "warning_text") and (k not in ("segment", "by") or v)}
+    emit_record(record, fmt, labels={k: _field(k) for k in record})
+    if r.get("groups") is not None:
+        columns = ["value", "participants", "matched_participants", "matched_share_pct", "effect_pp", "ci",
+                   "mde_pp", "naive_effect_pp", "verdict", "warnings"]
+        rows = []
+        for g in r["groups"]:
+            row = dict(g, value=g["label"] if fmt == "table" else g["value"], warnings=", ".join(g["warnings"]))
+            row["ci"] = None if g.get("ci_low_pp") is None else f"{g['ci_low_pp']:.1f} .. {g['ci_high_pp']:.1f}"
+            if g["suppressed"]:
+                row["participants"] = t("reports.suppressed")
+            rows.append(row)
+        emit(rows, columns, fmt, headers=[_field(c) for c in columns],
+             title=t("impact.effect_groups_title", key=store_title(env, r["by"])))
+
+
+def store_title(env, key: str) -> str:
+    return env.store().catalog[key].title()
 
 
 @report.command("compare")

@@ -28,7 +28,7 @@ import numpy as np
 from .. import privacy
 from ..errors import BadInput
 from ..i18n import t
-from .common import outcome_types, record_report, scope, today
+from .common import FROM_SQL, outcome_types, record_report, scope, segment_where, today
 from .coding import coder
 from .history import codes_as_of, to_days
 from .stats import Z80, Z95
@@ -74,24 +74,38 @@ def _smoothed(k, n):
 
 def effect_report(store, actor, intervention: str, outcome: str = "outflow_work", within: int = 365,
                   match: list[str] | None = None, now: date | None = None, record: bool = True,
-                  max_control_rows: int = MAX_CONTROL_ROWS, seed: int = 0) -> dict:
+                  max_control_rows: int = MAX_CONTROL_ROWS, seed: int = 0, segment: str | None = None,
+                  by: str | None = None) -> dict:
+    """segment: only the clients in this segment (today's members), participants and controls
+    alike. by: the effect per value of this characteristic as it was on each reference day (the
+    characteristic joins the matching, so each group is matched inside itself)."""
     k_min = store.config.reports.min_cell_size
     wanted = outcome_types(outcome)
     if within < 1:
         raise BadInput(t("reports.bad_within"))
     keys = list(match) if match is not None else default_match_keys(store)
+    if by is not None:
+        by = store.catalog.require(by).key
+        if by not in keys:
+            keys.append(by)
     for key in keys:
         if store.catalog.require(key).type == "text":
             raise BadInput(t("reports.cannot_match_text", key=key))
+    keys = [store.catalog.require(k).key for k in keys]
     now = now or today()
     now_day = int(np.datetime64(now.isoformat(), "D").astype(np.int64))
     where, params = scope(actor)
+    if segment is not None:
+        s_where, s_params = segment_where(store, segment, actor)
+        where, params = f"({where}) AND clients.id IN (SELECT clients.id FROM {FROM_SQL} WHERE {s_where})", \
+            [*params, *s_params]
     if not store.conn.execute("SELECT 1 FROM interventions WHERE name = ? LIMIT 1", [intervention]).fetchone():
         names = [r[0] for r in store.conn.execute("SELECT DISTINCT name FROM interventions ORDER BY name")]
         raise BadInput(t("reports.unknown_intervention", name=intervention, known=", ".join(names) or "-"))
 
     if privacy.applies(actor):
-        return _released(store, actor, intervention, outcome, within, keys, now, where, params, record)
+        return _released(store, actor, intervention, outcome, within, keys, now, where, params, record,
+                         segment, by)
     cols = COLUMNS
     prow = store.conn.execute(
         f"SELECT {cols}, MIN(interventions.start_date) FROM interventions JOIN clients"
@@ -120,6 +134,7 @@ def effect_report(store, actor, intervention: str, outcome: str = "outflow_work"
         "naive_control_rate_pct": None, "naive_effect_pp": None, "naive_ci_low_pp": None, "naive_ci_high_pp": None,
         "method": "coarsened_exact_matching", "matched_on": ["months_in_caseload", "calendar_quarter", *keys],
         "min_cell_size": k_min, "verdict": "too_small", "suppressed": False,
+        "segment": segment, "by": by, "matched_share_pct": None, "warnings": [],
     }
     p_ids, p_intake, p_out, p_wanted, p_start = (a[eligible] for a in (p_ids, p_intake, p_out, p_wanted, p_start))
     p_y = (p_out <= p_start + within) & p_wanted
@@ -162,15 +177,56 @@ def effect_report(store, actor, intervention: str, outcome: str = "outflow_work"
     covariates = codes_as_of(store, keys, all_ids, all_day, now)
     stratum = _dense([quarter, band, *[covariates[:, j] for j in range(len(keys))]])
 
-    size = int(stratum.max()) + 1
+    report.update(_estimate(stratum, treated, y, quarter, n_p, k_min))
+    if by is not None:
+        j = keys.index(by)
+        cd = coder(store.catalog[by], "value", now, coarse=True)
+        report["groups"] = []
+        for code in range(cd.card):
+            sel = covariates[:, j] == code
+            group = {"value": cd.values[code], "label": cd.labels[code], "participants": int(sel[:n_p].sum()),
+                     "matched_participants": 0, "suppressed": False}
+            if 0 < group["participants"] < k_min:
+                group.update(participants=None, matched_participants=None, suppressed=True, verdict="too_small",
+                             warnings=["too_small"])
+            elif group["participants"]:
+                group.update(_estimate(_dense([stratum[sel]]), treated[sel], y[sel], quarter[sel],
+                                       int(sel[:n_p].sum()), k_min))
+            else:
+                continue
+            report["groups"].append(group)
+        _hide_second(report["groups"])
+    return _finish(store, actor, report, record)
+
+
+def _hide_second(groups: list[dict]) -> None:
+    """The groups' participants add up to the shown total: one hidden group would follow from the
+    others, so then the smallest shown group is hidden too."""
+    hidden = [g for g in groups if g["suppressed"]]
+    shown = [g for g in groups if not g["suppressed"] and g.get("participants")]
+    if len(hidden) == 1 and shown:
+        g = min(shown, key=lambda g: g["participants"])
+        for key in ("participants", "matched_participants", "matched_share_pct"):
+            g[key] = None
+        g["suppressed"] = True
+
+
+def _estimate(stratum, treated, y, quarter, n_p: int, k_min: int) -> dict:
+    """The matched and the naive estimate over the rows given (participants first, n_p of them)."""
+    out = {"matched_participants": 0, "control_rate_pct": None, "effect_pp": None, "ci_low_pp": None,
+           "ci_high_pp": None, "p_value": None, "mde_pp": None, "naive_control_rate_pct": None,
+           "naive_effect_pp": None, "naive_ci_low_pp": None, "naive_ci_high_pp": None, "verdict": "too_small"}
+    p_y = y[:n_p].astype(bool)
+    size = int(stratum.max()) + 1 if len(stratum) else 1
     nT = np.bincount(stratum, weights=treated, minlength=size)
     yT = np.bincount(stratum, weights=treated * y, minlength=size)
     nC = np.bincount(stratum, weights=~treated, minlength=size)
     yC = np.bincount(stratum, weights=(~treated) * y, minlength=size)
     matched = (nT > 0) & (nC > 0)
     NT = nT[matched].sum()
-    report["matched_participants"] = int(NT)
-    report["participant_rate_pct"] = round(100 * float(p_y.mean()), 1)
+    out["matched_participants"] = int(NT)
+    out["participant_rate_pct"] = round(100 * float(p_y.mean()), 1) if n_p else None
+    out["matched_share_pct"] = round(100 * float(NT) / n_p, 1) if n_p else None
 
     # naive: everyone else in the caseload at the same time (weighted by participants per quarter)
     qT = np.bincount(quarter, weights=treated)
@@ -184,9 +240,9 @@ def effect_report(store, actor, intervention: str, outcome: str = "outflow_work"
         naive = pt - float((w * pc).sum())
         se = math.sqrt(_smoothed(pt * qT[has].sum(), qT[has].sum()) / qT[has].sum()
                        + float((w ** 2 * _smoothed(qyC[has], qC[has]) / qC[has]).sum()))
-        report.update(naive_control_rate_pct=round(100 * float((w * pc).sum()), 1),
-                      naive_effect_pp=round(100 * naive, 1), naive_ci_low_pp=round(100 * (naive - Z95 * se), 1),
-                      naive_ci_high_pp=round(100 * (naive + Z95 * se), 1))
+        out.update(naive_control_rate_pct=round(100 * float((w * pc).sum()), 1),
+                   naive_effect_pp=round(100 * naive, 1), naive_ci_low_pp=round(100 * (naive - Z95 * se), 1),
+                   naive_ci_high_pp=round(100 * (naive + Z95 * se), 1))
 
     if NT >= k_min:
         w = nT[matched] / NT
@@ -196,21 +252,39 @@ def effect_report(store, actor, intervention: str, outcome: str = "outflow_work"
                                 + _smoothed(yC[matched], nC[matched]) / nC[matched])).sum())
         se = math.sqrt(var)
         lo, hi = est - Z95 * se, est + Z95 * se
-        report.update(
+        out.update(
             control_rate_pct=round(100 * float((w * pC).sum()), 1),
             participant_rate_pct=round(100 * float((w * pT).sum()), 1),
             effect_pp=round(100 * est, 1), ci_low_pp=round(100 * lo, 1), ci_high_pp=round(100 * hi, 1),
             p_value=round(2 * (1 - NormalDist().cdf(abs(est) / se)), 4) if se > 0 else None,
             mde_pp=round(100 * (Z95 + Z80) * se, 1))
-        if hi - lo >= 0.40 or int(nC[matched].sum()) < k_min:
-            report["verdict"] = "too_small"
-        elif lo > 0:
-            report["verdict"] = "positive"
-        elif hi < 0:
-            report["verdict"] = "negative"
-        else:
-            report["verdict"] = "no_clear_difference"
-    return _finish(store, actor, report, record)
+        out["verdict"] = _verdict(lo, hi, float(nC[matched].sum()), k_min)
+    out["warnings"] = _warnings(out)
+    return out
+
+
+def _verdict(lo: float, hi: float, controls: float, k_min: int) -> str:
+    if hi - lo >= 0.40 or controls < k_min:
+        return "too_small"
+    if lo > 0:
+        return "positive"
+    if hi < 0:
+        return "negative"
+    return "no_clear_difference"
+
+
+MIN_MATCHED_SHARE = 80.0  # below this share of eligible participants matched, the report warns
+
+
+def _warnings(r: dict) -> list[str]:
+    """What a reader must know before trusting the figure: few participants matched (the estimate
+    is about the matched ones only), or groups too small to tell."""
+    out = []
+    if r.get("matched_share_pct") is not None and r["matched_share_pct"] < MIN_MATCHED_SHARE:
+        out.append("low_coverage")
+    if r.get("verdict") == "too_small":
+        out.append("too_small")
+    return out
 
 
 def _finish(store, actor, report: dict, record: bool) -> dict:
@@ -222,6 +296,17 @@ def _finish(store, actor, report: dict, record: bool) -> dict:
             r["participants_total"] = None
         if 0 < r["participants"] - r["matched_participants"] < k:
             r["matched_participants"] = None
+    if r["matched_participants"] is None:
+        r["matched_share_pct"] = None
+    r["warnings"] = _warnings(r) if not r["suppressed"] else ["too_small"]
+    r["warning_text"] = [t(f"impact.effect_warning.{w}", share=r["matched_share_pct"], minimum=MIN_MATCHED_SHARE)
+                         for w in r["warnings"]]
+    for g in r.get("groups", []):
+        g["warning_text"] = [t(f"impact.effect_warning.{w}", share=g.get("matched_share_pct"),
+                               minimum=MIN_MATCHED_SHARE) for w in g.get("warnings", [])]
+        # a group count that differs from a shown count by a small group would give that group away
+        if g.get("participants") and 0 < g["participants"] - (g.get("matched_participants") or 0) < k:
+            g["matched_participants"] = g["matched_share_pct"] = None
     r["conclusion"] = t(f"reports.effect_verdict.{r['verdict']}", effect=r["effect_pp"],
                         size=None if r["effect_pp"] is None else abs(r["effect_pp"]), low=r["ci_low_pp"],
                         high=r["ci_high_pp"], naive=r["naive_effect_pp"], mde=r["mde_pp"])
@@ -230,7 +315,8 @@ def _finish(store, actor, report: dict, record: bool) -> dict:
     return r
 
 
-def _released(store, actor, intervention, outcome, within, keys, now, where, params, record) -> dict:
+def _released(store, actor, intervention, outcome, within, keys, now, where, params, record, segment=None,
+              by=None) -> dict:
     """The effect report as an analyst sees it: the same matching, computed from a privacy release.
 
     What one client can change is bounded first. A first release counts participants by the
@@ -257,6 +343,8 @@ def _released(store, actor, intervention, outcome, within, keys, now, where, par
     chosen_months = months[chosen].astype(np.int64)
     chars = [store.catalog[k] for k in keys]
     cards = [coder(c, "value", now, coarse=True).card for c in chars]
+    j_by = keys.index(by) if by is not None else None
+    n_groups = cards[j_by] if by is not None else 1
     quarters = (WINDOW_MONTHS + 2) // 3
     radix = [quarters, len(MONTH_BANDS) + 1, *cards]
     domain = math.prod(radix)
@@ -315,20 +403,27 @@ def _released(store, actor, intervention, outcome, within, keys, now, where, par
         for j, card in enumerate(cards):
             col = np.where(codes[:, j] < card, codes[:, j], 0)
             stratum = stratum * card + col
-        cells, used = np.zeros((0, 4), dtype=np.int64), np.zeros(0, dtype=np.int64)
-        if len(ids):
-            used, inverse = np.unique(stratum, return_inverse=True)
-            cells = np.zeros((len(used), 4), dtype=np.int64)
-            for c, (sel, ys) in enumerate(groups(treated)):
-                w = weight * sel * (y if ys else 1)
-                cells[:, c] = np.bincount(inverse, weights=w, minlength=len(used)).astype(np.int64)
-        by_quarter = np.zeros((quarters, 4), dtype=np.int64)
-        for c, (sel, ys) in enumerate(groups(treated)):
-            w = weight * sel * (y if ys else 1)
-            by_quarter[:, c] = np.bincount(quarter, weights=w, minlength=quarters).astype(np.int64)
-        head = [UNIT * len(prow), UNIT * n_p, UNIT * len(np.unique(c_ids[c_idx])) if len(c_idx) else 0]
-        # strata_ids: which strata the rows are (never shown; the noise makes its own rows)
-        return {"head": head, "quarters": by_quarter, "strata": cells, "strata_ids": used}
+        group = np.where(codes[:, j_by] < cards[j_by], codes[:, j_by], 0) if j_by is not None \
+            else np.zeros(len(ids), dtype=np.int64)
+        out = {"head": [UNIT * len(prow), UNIT * n_p, UNIT * len(np.unique(c_ids[c_idx])) if len(c_idx) else 0]}
+        # one set of strata and quarters per group (a client's rows weigh one in all groups together)
+        for g in range(n_groups):
+            in_g = group == g
+            cells, used = np.zeros((0, 4), dtype=np.int64), np.zeros(0, dtype=np.int64)
+            if in_g.any():
+                used, inverse = np.unique(stratum[in_g], return_inverse=True)
+                cells = np.zeros((len(used), 4), dtype=np.int64)
+                for c, (sel, ys) in enumerate(groups(treated[in_g])):
+                    w = weight[in_g] * sel * (y[in_g] if ys else 1)
+                    cells[:, c] = np.bincount(inverse, weights=w, minlength=len(used)).astype(np.int64)
+            by_quarter = np.zeros((quarters, 4), dtype=np.int64)
+            for c, (sel, ys) in enumerate(groups(treated[in_g])):
+                w = weight[in_g] * sel * (y[in_g] if ys else 1)
+                by_quarter[:, c] = np.bincount(quarter[in_g], weights=w, minlength=quarters).astype(np.int64)
+            suffix = f":{g}" if j_by is not None else ""
+            # strata_ids: which strata the rows are (never shown; the noise makes its own rows)
+            out.update({f"quarters{suffix}": by_quarter, f"strata{suffix}": cells, f"strata_ids{suffix}": used})
+        return out
 
     def groups(treated):  # the columns: participants, controls, their outcomes (n first: the threshold)
         return ((treated, False), (~treated, False), (treated, True), (~treated, True))
@@ -337,18 +432,25 @@ def _released(store, actor, intervention, outcome, within, keys, now, where, par
         # tau: P(noise >= tau)^2 per empty stratum, times the strata, at most FALSE_STRATA
         q = math.exp(-1 / scale)
         tau = max(k_min * UNIT, math.ceil(scale * 0.5 * math.log(domain / FALSE_STRATA / (1 + q) ** 2)))
-        out = privacy.add_noise({"head": exact_counts["head"], "quarters": exact_counts["quarters"]}, scale, rng)
-        out["strata"] = privacy.sparse_rows(exact_counts["strata"], domain, scale, tau, 2, rng)
+        suffixes = [f":{g}" for g in range(n_groups)] if j_by is not None else [""]
+        out = privacy.add_noise({"head": exact_counts["head"],
+                                 **{f"quarters{x}": exact_counts[f"quarters{x}"] for x in suffixes}}, scale, rng)
+        for x in suffixes:
+            out[f"strata{x}"] = privacy.sparse_rows(exact_counts[f"strata{x}"], domain // n_groups, scale, tau, 2,
+                                                    rng)
         return out
 
     # in units: a client is one participant row or controls weighing one together (n and y of one
     # group, in the strata and in the quarters: 2 + 2) and once in each headline count (3)
     query = [intervention, outcome, within, keys, now, where, params, WINDOW_MONTHS, chosen_months]
+    if by is not None:
+        query.append(["by", by])
     counts, var, noise_summary = _release(store, actor, query, 7 * UNIT, exact, noise, record)
     var_clients = var / UNIT ** 2
     head = [int(x) / UNIT for x in counts["head"]]
-    strata = np.asarray(counts["strata"], dtype=float).reshape(-1, 4) / UNIT
-    qs = np.asarray(counts["quarters"], dtype=float).reshape(-1, 4) / UNIT
+    suffixes = [f":{g}" for g in range(n_groups)] if by is not None else [""]
+    strata_g = [np.asarray(counts[f"strata{x}"], dtype=float).reshape(-1, 4) / UNIT for x in suffixes]
+    qs_g = [np.asarray(counts[f"quarters{x}"], dtype=float).reshape(-1, 4) / UNIT for x in suffixes]
     report = {
         "report": "effect", "intervention": intervention, "outcome": outcome, "within_days": within,
         "participants_total": round(head[0]), "participants": round(head[1]), "matched_participants": 0,
@@ -358,19 +460,46 @@ def _released(store, actor, intervention, outcome, within, keys, now, where, par
         "method": "coarsened_exact_matching", "matched_on": ["months_in_caseload", "calendar_quarter", *keys],
         "min_cell_size": k_min, "verdict": "too_small", "suppressed": False,
         "window_start": str(months[0]) + "-01", "months_compared": [str(m) for m in months[chosen]],
-        "privacy": noise_summary,
+        "privacy": noise_summary, "segment": segment, "by": by, "matched_share_pct": None, "warnings": [],
     }
     if head[1] < k_min:
         report.update(participants=None, participants_total=None if head[0] < k_min else round(head[0]),
                       suppressed=True)
         return _finish(store, actor, report, False)
+    report.update(_noisy_estimate(np.concatenate(strata_g), sum(qs_g), var_clients, k_min))
+    report["matched_share_pct"] = round(min(100.0, 100 * report["matched_participants"] / head[1]), 1) \
+        if head[1] > 0 else None
+    report["warnings"] = _warnings(report)
+    if by is not None:
+        cd = coder(store.catalog[by], "value", now, coarse=True)
+        report["groups"] = []
+        for g in range(n_groups):
+            qT = qs_g[g][:, 0].sum()
+            group = {"value": cd.values[g], "label": cd.labels[g], "participants": round(qT),
+                     "suppressed": qT < k_min}
+            if group["suppressed"]:
+                group.update(participants=None, matched_participants=None, verdict="too_small",
+                             warnings=["too_small"])
+            else:
+                group.update(_noisy_estimate(strata_g[g], qs_g[g], var_clients, k_min))
+                group["matched_share_pct"] = round(min(100.0, 100 * group["matched_participants"] / qT), 1)
+                group["warnings"] = _warnings(group)
+            report["groups"].append(group)
+    return _finish(store, actor, report, False)
+
+
+def _noisy_estimate(strata, qs, var_clients: float, k_min: int) -> dict:
+    """The matched and naive estimates from an analyst's noisy strata and quarters."""
+    out = {"matched_participants": 0, "participant_rate_pct": None, "control_rate_pct": None, "effect_pp": None,
+           "ci_low_pp": None, "ci_high_pp": None, "p_value": None, "mde_pp": None, "naive_control_rate_pct": None,
+           "naive_effect_pp": None, "naive_ci_low_pp": None, "naive_ci_high_pp": None, "verdict": "too_small"}
     nT, nC, yT, yC = (strata[:, i] for i in range(4))
     yT, yC = np.minimum(yT, nT), np.minimum(yC, nC)
     NT = float(nT.sum())
-    report["matched_participants"] = round(NT)
+    out["matched_participants"] = round(NT)
     qT, qC, qyT, qyC = (qs[:, i] for i in range(4))
     if qT.sum() > 0:
-        report["participant_rate_pct"] = round(100 * min(1.0, float(qyT.sum() / qT.sum())), 1)
+        out["participant_rate_pct"] = round(100 * min(1.0, float(qyT.sum() / qT.sum())), 1)
     has = (qT >= k_min) & (qC >= k_min)
     if has.any():
         w = qT[has] / qT[has].sum()
@@ -381,9 +510,9 @@ def _released(store, actor, intervention, outcome, within, keys, now, where, par
         se = math.sqrt(_smoothed(pt * nt, nt) / nt + var_clients * (1 + pt * pt) / nt ** 2
                        + float((w ** 2 * (_smoothed(qyC[has], qC[has]) / qC[has]
                                           + var_clients * (1 + pc * pc) / qC[has] ** 2)).sum()))
-        report.update(naive_control_rate_pct=round(100 * float((w * pc).sum()), 1),
-                      naive_effect_pp=round(100 * naive, 1), naive_ci_low_pp=round(100 * (naive - Z95 * se), 1),
-                      naive_ci_high_pp=round(100 * (naive + Z95 * se), 1))
+        out.update(naive_control_rate_pct=round(100 * float((w * pc).sum()), 1),
+                   naive_effect_pp=round(100 * naive, 1), naive_ci_low_pp=round(100 * (naive - Z95 * se), 1),
+                   naive_ci_high_pp=round(100 * (naive + Z95 * se), 1))
     if NT >= k_min:
         w = nT / NT
         pT, pC = yT / nT, yC / nC
@@ -392,21 +521,14 @@ def _released(store, actor, intervention, outcome, within, keys, now, where, par
                                    + _smoothed(yC, nC) / nC + var_clients * (1 + pC * pC) / nC ** 2)).sum())
         se = math.sqrt(var_est)
         lo, hi = est - Z95 * se, est + Z95 * se
-        report.update(
+        out.update(
             control_rate_pct=round(100 * float((w * pC).sum()), 1),
             participant_rate_pct=round(100 * float((w * pT).sum()), 1),
             effect_pp=round(100 * est, 1), ci_low_pp=round(100 * lo, 1), ci_high_pp=round(100 * hi, 1),
             p_value=round(2 * (1 - NormalDist().cdf(abs(est) / se)), 4) if se > 0 else None,
             mde_pp=round(100 * (Z95 + Z80) * se, 1))
-        if hi - lo >= 0.40 or float(nC.sum()) < k_min:
-            report["verdict"] = "too_small"
-        elif lo > 0:
-            report["verdict"] = "positive"
-        elif hi < 0:
-            report["verdict"] = "negative"
-        else:
-            report["verdict"] = "no_clear_difference"
-    return _finish(store, actor, report, False)
+        out["verdict"] = _verdict(lo, hi, float(nC.sum()), k_min)
+    return out
 
 
 def _start_months(store, actor, intervention, within, now, months, where, params, record):

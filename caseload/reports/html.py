@@ -87,11 +87,33 @@ def _outflow_sections(r: dict, catalog) -> list[dict]:
     return sections
 
 
+SKIPPED = ("groups", "warnings", "warning_text")
+
+
+def label(key: str) -> str:
+    """A report field's label: the reports' own, or the impact area's."""
+    text = t(f"reports.field.{key}")
+    return t(f"impact.field.{key}") if text == f"reports.field.{key}" else text
+
+
 def _record_section(title: str, record: dict, text: str | None = None) -> dict:
+    if record.get("warning_text"):
+        text = " ".join([*record["warning_text"], text or ""])
     return {"title": title, "text": text, "headers": [t("reports.col.field"), t("reports.col.value")],
-            "rows": [(t(f"reports.field.{k}"), ", ".join(map(str, v)) if isinstance(v, list)
+            "rows": [(label(k), ", ".join(map(str, v)) if isinstance(v, list)
                       else (v if v is not None or record.get("suppressed") else "-"))
-                     for k, v in record.items() if not isinstance(v, dict)]}
+                     for k, v in record.items() if not isinstance(v, dict) and k not in SKIPPED]}
+
+
+def _groups_section(report: dict, catalog) -> dict:
+    c = catalog.get(report["by"]) if catalog is not None else None
+    groups = report["groups"]
+    return {"title": t("impact.effect_groups_title", key=c.title() if c else report["by"]),
+            "headers": [label(k) for k in ("value", "participants", "matched_share_pct", "effect_pp", "ci", "mde_pp",
+                                            "verdict", "warnings")],
+            "rows": [(g["label"], g.get("participants"), g.get("matched_share_pct"), g.get("effect_pp"),
+                      None if g.get("ci_low_pp") is None else f"{g['ci_low_pp']} .. {g['ci_high_pp']}",
+                      g.get("mde_pp"), g.get("verdict"), " ".join(g.get("warning_text", []))) for g in groups]}
 
 
 def render_html(report: dict, catalog=None) -> str:
@@ -109,6 +131,8 @@ def render_html(report: dict, catalog=None) -> str:
                                (t("reports.html.everyone_else"), report["naive_control_rate_pct"], None, None)])
         sections = [_record_section(report["intervention"], report, report.get("conclusion"))]
         sections[0]["chart"] = chart
+        if report.get("groups") is not None:
+            sections.append(_groups_section(report, catalog))
     elif kind == "compare":
         a, b = report["a"], report["b"]
         chart = bar_chart([(a["group"], a["rate_pct"], a["ci_low_pct"], a["ci_high_pct"]),
