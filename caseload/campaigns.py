@@ -15,7 +15,7 @@ import logging
 import re
 from datetime import date, datetime, time, timedelta, timezone
 
-from . import access, audit, outbox, segments
+from . import access, audit, languages, outbox, segments
 from .db import write_transaction
 from .errors import BadInput, CaseloadError, NotFound
 from .i18n import t
@@ -191,21 +191,21 @@ def add(store, actor, name: str, template: str, segment: str, channel: str = "au
 def _reach_next(store, actor, s: dict, nxt: datetime | None, campaign_id: int | None, now: datetime) -> Reach:
     """The messages of a campaign's next occurrence (or a relative campaign's dates ahead), on
     each client's channel as `queue` would choose it, within the actor's scope."""
-    out = Reach()
+    out = Reach(fallback=store.config.message_language)
     if s["kind"] != "relative" and nxt is None:
         return out
     plan = outbox.plan_queue(store, actor, s["segment"], s["template"], channel=s["channel"], campaign=s["name"],
                              now=now)
     if s["kind"] != "relative":
         for p in plan.messages:
-            out.add(p.client_id, p.channel, max(nxt, now))
+            out.add(p.client_id, p.channel, max(nxt, now), p.language, p.fit)
         return out
     days = dict(_relative_ahead(store, s, campaign_id, now))
     off = timedelta(days=s["offset_days"])
     for p in plan.messages:
         if p.client_id in days:
             out.add(p.client_id, p.channel, max(now, _local(store, date.fromisoformat(days[p.client_id]) + off,
-                                                            s["at_time"])))
+                                                            s["at_time"])), p.language, p.fit)
     return out
 
 
@@ -283,10 +283,12 @@ def _campaign(store, actor, name: str) -> dict:
 
 def held(store, campaign_id: int, now: datetime) -> Reach:
     """The messages of a campaign that are queued and wait (while it is paused)."""
-    out = Reach()
-    for cid, channel, due in store.db.execute("SELECT client_id, channel, due_at FROM messages WHERE campaign_id = ?"
-                                              " AND status = 'queued'", [campaign_id]):
-        out.add(cid, channel, max(now, parse_iso(due)))
+    out = Reach(fallback=store.config.message_language)
+    for cid, channel, due, lang, own, second in store.db.execute(
+            "SELECT m.client_id, m.channel, m.due_at, m.language, c.language, c.second_language FROM messages m"
+            " LEFT JOIN clients c ON c.id = m.client_id WHERE m.campaign_id = ? AND m.status = 'queued'",
+            [campaign_id]):
+        out.add(cid, channel, max(now, parse_iso(due)), lang, languages.fit(lang, own, second) if lang else None)
     return out
 
 

@@ -59,6 +59,11 @@ class Characteristic:
         if self.type == "enum":
             return pick(self.value_labels.get(value), lang) or str(value)
         if self.type == "bool":
+            if lang and lang not in ("nl", "en"):  # a client's language: the words of client_texts
+                from . import client_texts
+
+                if client_texts.has(lang):
+                    return client_texts.text("answers.yes_label" if value else "answers.no_label", lang)
             return t("value.yes" if value else "value.no", lang=lang)
         if self.type == "scale" and str(value) in self.scale_labels:
             return f"{value} ({pick(self.scale_labels[str(value)], lang)})"
@@ -212,6 +217,7 @@ def characteristic_from_table(raw: dict, where: str) -> Characteristic:
     for name in ("label", "question"):
         if name in raw and (not isinstance(raw[name], dict) or "en" not in raw[name] or "nl" not in raw[name]):
             raise bad(t("catalog.needs_both_languages", field=name))
+    _check_languages(raw, bad)
     lo, hi = raw.get("min"), raw.get("max")
     if typ == "scale":
         if not isinstance(lo, int) or not isinstance(hi, int) or lo >= hi:
@@ -236,6 +242,25 @@ def characteristic_from_table(raw: dict, where: str) -> Characteristic:
         key_characteristic=bool(raw.get("key_characteristic", False)),
         retention_days=int(raw.get("retention_days", 0)),
     )
+
+
+def _check_languages(raw: dict, bad) -> None:
+    """Texts may be given in any language (question.ar, label.tr, scale_labels."1".fa): each key an
+    ISO 639-1 code and each text a non-empty string."""
+    from . import languages
+
+    tables = [(name, raw[name]) for name in ("label", "question") if isinstance(raw.get(name), dict)]
+    for name in ("value_labels", "scale_labels"):
+        labels = raw.get(name, {})
+        if not isinstance(labels, dict) or not all(isinstance(v, dict) for v in labels.values()):
+            raise bad(t("catalog.bad_labels", field=name))
+        tables += [(f"{name}.{point}", texts) for point, texts in labels.items()]
+    for name, texts in tables:
+        for lang, text in texts.items():
+            if not languages.is_code(lang):
+                raise bad(t("catalog.bad_language", field=f"{name}.{lang}"))
+            if not isinstance(text, str) or not text.strip():
+                raise bad(t("catalog.empty_text", field=f"{name}.{lang}"))
 
 
 def read_catalog_file(path: Path) -> list[dict]:

@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
-from . import access, audit, outbox, segments
+from . import access, audit, client_texts, languages, outbox, segments
 from .db import last_id, write_transaction
 from .errors import BadInput, NotFound
 from .i18n import pick, t
@@ -88,39 +88,94 @@ def channel_order(channel: str, preferred: str | None) -> list[str]:
 # --- texts ---------------------------------------------------------------------------------
 
 def question_text(store, key: str, lang: str) -> str:
-    return pick(store.catalog[key].question, lang)
+    """The catalog's question in `lang` where it has one, else in the organisation's language."""
+    question = store.catalog[key].question
+    return question.get(lang) or question.get(store.config.message_language) or pick(question, lang)
+
+
+def has_question(store, key: str, lang: str) -> bool:
+    return key in store.catalog and lang in store.catalog[key].question
+
+
+def check_in_language(store, keys: list[str], language: str | None, second: str | None) -> tuple[str, str]:
+    """(language, fit) of a check-in: the client's language, else their second, when caseload has
+    the client texts in it and the catalog the first question; else the organisation's language."""
+    first = keys[0] if keys else WELLBEING
+    chosen, fit = languages.choose(lambda code: client_texts.has(code) and has_question(store, first, code),
+                                   language, second, store.config.message_language)
+    if chosen is None:
+        return store.config.message_language, languages.FALLBACK
+    return chosen, fit
+
+
+def _name(name: str | None, lang: str) -> str:
+    return (name or "").strip() or client_texts.text("checkin.no_name", lang)
 
 
 def sms_body(store, key: str, lang: str, first: bool, name: str | None) -> str:
     q = question_text(store, key, lang)
     if not first:
         return q
-    return t("checkin.sms_first", lang=lang, name=(name or "").strip() or t("checkin.no_name", lang=lang),
-             question=q)
+    return client_texts.text("checkin.sms_first", lang, name=_name(name, lang), question=q)
+
+
+def answer_label(c, value, lang: str) -> str:
+    """An answer in the client's words: yes/no in their language, a scale point with its label
+    where the catalog has one in that language, an enum value's label (else the catalog's usual)."""
+    if c.type == "bool":
+        return client_texts.text("answers.yes_label" if value else "answers.no_label", lang)
+    if c.type == "scale":
+        label = c.scale_labels.get(str(value), {}).get(lang)
+        return f"{value} ({label})" if label else str(value)
+    if c.type == "enum":
+        return c.value_labels.get(value, {}).get(lang) or c.value_title(value, lang)
+    return str(value)
 
 
 def options(c, lang: str) -> list[tuple[str, str]]:
     """(value as put in a link, label in the client's language) for a closed set of answers."""
     if c.type == "scale" and c.max - c.min <= 10:
-        return [(str(v), c.value_title(v, lang)) for v in range(int(c.min), int(c.max) + 1)]
+        return [(str(v), answer_label(c, v, lang)) for v in range(int(c.min), int(c.max) + 1)]
     if c.type == "bool":
-        return [("ja", c.value_title(True, lang)), ("nee", c.value_title(False, lang))]
+        return [("ja", answer_label(c, True, lang)), ("nee", answer_label(c, False, lang))]
     if c.type == "enum":
-        return [(v, c.value_title(v, lang)) for v in c.values]
+        return [(v, answer_label(c, v, lang)) for v in c.values]
     return []
 
 
 def email_body(store, keys: list[str], lang: str, name: str | None, links: dict | None) -> str:
     """The text of a check-in email; `links` maps position -> [(label, url)] for one-tap answers."""
-    lines = [t("checkin.email_greeting", lang=lang, name=(name or "").strip() or t("checkin.no_name", lang=lang)), ""]
+    lines = [client_texts.text("checkin.email_greeting", lang, name=_name(name, lang)), ""]
     for pos, key in enumerate(keys):
         lines.append(f"{pos + 1}. {question_text(store, key, lang)}")
         for label, url in (links or {}).get(pos, []):
             lines.append(f"   {label}: {url}")
         lines.append("")
-    lines.append(t("checkin.email_reply_hint", lang=lang))
-    lines.append(t("checkin.email_stop_hint", lang=lang))
+    lines.append(client_texts.text("checkin.email_reply_hint", lang))
+    lines.append(client_texts.text("checkin.email_stop_hint", lang))
     return "\n".join(lines) + "\n"
+
+
+def email_html(store, keys: list[str], lang: str, name: str | None, links: dict | None) -> str:
+    """The HTML part of a check-in email (sent for right-to-left languages, so the text runs the
+    right way): the same text as `email_body`, each one-tap answer a link."""
+    from html import escape
+
+    rtl = ' dir="rtl"' if languages.rtl(lang) else ""
+    out = [f'<!doctype html><html lang="{escape(lang)}"{rtl}><head><meta charset="utf-8"></head>'
+           '<body style="font-family:sans-serif;font-size:16px;line-height:1.5">',
+           f"<p>{escape(client_texts.text('checkin.email_greeting', lang, name=_name(name, lang)))}</p>"]
+    for pos, key in enumerate(keys):
+        out.append(f"<p><b>{pos + 1}. {escape(question_text(store, key, lang))}</b></p>")
+        answers = (links or {}).get(pos, [])
+        if answers:
+            out.append("<p>" + " ".join(
+                f'<a href="{escape(url, quote=True)}" style="display:inline-block;min-width:44px;padding:10px 14px;'
+                f'margin:4px;border:1px solid #1a5fb4;border-radius:6px;text-decoration:none">{escape(label)}</a>'
+                for label, url in answers) + "</p>")
+    out.append(f"<p>{escape(client_texts.text('checkin.email_reply_hint', lang))}<br>"
+               f"{escape(client_texts.text('checkin.email_stop_hint', lang))}</p></body></html>")
+    return "".join(out)
 
 
 # --- choosing questions --------------------------------------------------------------------
@@ -183,6 +238,7 @@ class Planned:
     language: str
     name: str | None
     keys: list[str]
+    fit: str = languages.OWN  # the language is the client's own, their second, or the fallback
 
 
 @dataclass
@@ -190,6 +246,7 @@ class RoundPlan:
     planned: list[Planned] = field(default_factory=list)
     skipped: dict = field(default_factory=dict)
     in_segment: int = 0
+    fallback: str | None = None  # the organisation's language
 
     def skip(self, why: str) -> None:
         self.skipped[why] = self.skipped.get(why, 0) + 1
@@ -197,9 +254,9 @@ class RoundPlan:
     def reach(self, at: datetime) -> Reach:
         """Who the round messages: one first message per check-in (over SMS the next question
         follows a reply), all going out at `at`."""
-        out = Reach()
+        out = Reach(fallback=self.fallback)
         for p in self.planned:
-            out.add(p.client_id, p.channel, at)
+            out.add(p.client_id, p.channel, at, language=p.language, fit=p.fit)
         return out
 
 
@@ -228,7 +285,8 @@ def plan_round(store, actor, segment: str, now: datetime | None = None, *, ask=(
         today = now.astimezone(store.tz).date()
         recent = " OR c.created_at >= ?"
         args.append(_local_day_start(store, today - timedelta(days=every_days - 1)))
-    sql = (f"SELECT clients.id, clients.first_name, clients.language, clients.preferred_channel,"
+    sql = (f"SELECT clients.id, clients.first_name, clients.language, clients.second_language,"
+           f" clients.preferred_channel,"
            f" clients.email IS NOT NULL AND clients.email != '', clients.phone IS NOT NULL AND clients.phone != '',"
            f" clients.status{', ' + cols if cols else ''}"
            f" FROM clients LEFT JOIN profile ON profile.client_id = clients.id"
@@ -239,11 +297,10 @@ def plan_round(store, actor, segment: str, now: datetime | None = None, *, ask=(
     opted: dict[int, set] = {}
     for cid, ch in store.db.execute("SELECT client_id, channel FROM opt_outs"):
         opted.setdefault(cid, set()).add(ch)
-    fallback = store.config.message_language
     pick = picker(store, ask, extra, keys, now)
-    plan = RoundPlan()
+    plan = RoundPlan(fallback=store.config.message_language)
     for row in store.db.execute(sql, args):
-        cid, first, lang, preferred, has_email, has_phone, status = row[:7]
+        cid, first, lang, second, preferred, has_email, has_phone, status = row[:8]
         plan.in_segment += 1
         if status in NO_MESSAGES:
             plan.skip("outflow")
@@ -260,11 +317,12 @@ def plan_round(store, actor, segment: str, now: datetime | None = None, *, ask=(
         if chosen is None:
             plan.skip(why)
             continue
-        chosen_keys = pick(row[7:])
+        chosen_keys = pick(row[8:])
         if not chosen_keys:
             plan.skip("nothing_to_ask")
             continue
-        plan.planned.append(Planned(cid, chosen, lang if lang in ("nl", "en") else fallback, first, chosen_keys))
+        language, fit = check_in_language(store, chosen_keys, lang, second)
+        plan.planned.append(Planned(cid, chosen, language, first, chosen_keys, fit))
     return plan
 
 
@@ -290,7 +348,6 @@ def queue_round(store, actor, plan: RoundPlan, now: datetime | None = None, sche
     key = _link_key()
     base = store.config.daemon.public_url
     link_expiry = links.expiry(store.config, now)
-    subjects = {lang: t("checkin.email_subject", lang=lang) for lang in ("nl", "en")}
     option_cache: dict = {}
     checkin_rows, messages, questions = [], [], []
     with write_transaction(store.db) as conn:
@@ -304,7 +361,7 @@ def queue_round(store, actor, plan: RoundPlan, now: datetime | None = None, sche
             kid += 1
             checkin_rows.append((kid, p.client_id, schedule_id, p.channel, p.language, now_s))
             if p.channel == "sms":
-                body, subject = sms_body(store, p.keys[0], p.language, True, p.name), None
+                body, subject, html = sms_body(store, p.keys[0], p.language, True, p.name), None, None
                 questions.append((kid, p.client_id, p.keys, False))
             else:
                 links_by_pos = {}
@@ -316,9 +373,12 @@ def queue_round(store, actor, plan: RoundPlan, now: datetime | None = None, sche
                         if opts:
                             token = links.answer_token(key, kid, pos, link_expiry)
                             links_by_pos[pos] = [(label, links.answer_url(base, token, value)) for value, label in opts]
-                body, subject = email_body(store, p.keys, p.language, p.name, links_by_pos), subjects[p.language]
+                body = email_body(store, p.keys, p.language, p.name, links_by_pos)
+                subject = client_texts.text("checkin.email_subject", p.language)
+                html = email_html(store, p.keys, p.language, p.name, links_by_pos) if languages.rtl(p.language) else None
                 questions.append((kid, p.client_id, p.keys, True))
-            messages.append(outbox.Message(p.client_id, p.channel, body, subject, None, p.language, f"checkin:{kid}:0"))
+            messages.append(outbox.Message(p.client_id, p.channel, body, subject, html, p.language,
+                                           f"checkin:{kid}:0"))
         conn.executemany("INSERT INTO checkins (id, client_id, schedule_id, channel, language, status, created_at)"
                          " VALUES (?, ?, ?, ?, ?, 'open', ?)", checkin_rows)
         written = outbox.write(conn, store, messages, kind="checkin", now=now)

@@ -73,6 +73,10 @@ def value_candidates(store, kind: str, spec, lang: str | None = None) -> list[Co
         return [Completion("ja" if nl else "yes", t("value.yes", lang=lang), "value"),
                 Completion("nee" if nl else "no", t("value.no", lang=lang), "value")]
     if kind == "enum":
+        if spec in ("language", "second_language"):
+            from . import languages
+
+            return [Completion(v, languages.name(v, lang), "value") for v in segments.ENUM_FIELDS[spec]]
         if isinstance(spec, str):
             return [Completion(v, t(f"tui.value.{spec}.{v}", lang=lang), "value") for v in segments.ENUM_FIELDS[spec]]
         return [Completion(v, pick(spec.value_labels.get(v), lang) or v, "value") for v in spec.values]

@@ -3,13 +3,14 @@
 from dataclasses import dataclass
 from typing import Callable
 
-from . import values
+from . import languages, values
 from .i18n import t
 
 CHANNELS = ("sms", "email", "phone", "letter")
 STATUSES = ("active", "outflow")
 OUTFLOW_TYPES = ("fulltime", "parttime", "self_employed", "education", "moved", "other")
-LANGUAGES = ("nl", "en")
+# the languages offered first (completion, the TUI); any ISO 639-1 code is a client's language
+LANGUAGES = ("nl", "en", "ar", "tr", "ti", "pl", "uk", "so", "fa")
 
 
 def _choice(allowed: tuple, aliases: dict[str, str]) -> Callable[[str], str]:
@@ -53,8 +54,8 @@ FIELDS = {f.name: f for f in (
     Field("last_name", "Last name", "Achternaam", _text),
     Field("email", "Email", "E-mail", values.parse_email),
     Field("phone", "Phone", "Telefoon", values.parse_phone),
-    Field("language", "Language", "Taal", _choice(LANGUAGES, {
-        "nederlands": "nl", "dutch": "nl", "engels": "en", "english": "en"}), personal=False),
+    Field("language", "Language", "Taal", languages.parse, personal=False),
+    Field("second_language", "Second language", "Tweede taal", languages.parse, personal=False),
     Field("preferred_channel", "Preferred channel", "Voorkeurskanaal", _choice(CHANNELS, {
         "e-mail": "email", "mail": "email", "telefoon": "phone", "bellen": "phone", "brief": "letter",
         "post": "letter", "tekstbericht": "sms"}), personal=False),

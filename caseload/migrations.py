@@ -688,3 +688,10 @@ def m0019_priority_fallback_calls_letters(db):
     if seq is not None:  # ids are never reused (0010): the copy's sequence starts at the highest id left
         if db.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'checkins'", [seq[0]]).rowcount == 0:
             db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('checkins', ?)", [seq[0]])
+
+
+@migrations(name="0020_second_language")
+def m0020_second_language(db):
+    """A client's second language (caseload.languages): messages fall back to it before the
+    organisation's language. Like `language`, an ISO 639-1 code or empty."""
+    db.execute("ALTER TABLE clients ADD COLUMN second_language TEXT")

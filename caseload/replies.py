@@ -28,19 +28,17 @@ import sqlite3
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cache
 
-from . import access, activity, audit, checkins, outbox, policy
+from . import access, activity, audit, checkins, client_texts, languages, outbox, policy
 from .channels import BOUNCED, email_inbound
 from .channels.sms import Inbound, Status
 from .clock import iso
 from .db import write_transaction
-from .i18n import t
 from .values import parse_bool, parse_date, parse_number
 
 log = logging.getLogger("caseload.replies")
 
-STOP = {"stop", "stoppen", "afmelden", "unsubscribe", "uitschrijven"}
-START = {"start", "starten", "aanmelden", "subscribe"}
 MAX_TEXT = 2000  # characters of a reply kept; a provider concatenates at most a few SMS parts
 INVERTED = {"loneliness", "stress_level"}  # scales where a higher value is worse: no mood words
 WORDS = {  # mood words -> 0 (worst) .. 1 (best), for scales where higher is better
@@ -63,30 +61,60 @@ YES_EMOJI, NO_EMOJI = {"👍", "✅", "✔"}, {"👎", "❌", "✖"}
 NUMBER_WORDS = {"een": 1, "één": 1, "one": 1, "twee": 2, "two": 2, "drie": 3, "three": 3, "vier": 4, "four": 4,
                 "vijf": 5, "five": 5, "zes": 6, "six": 6, "zeven": 7, "seven": 7, "acht": 8, "eight": 8,
                 "negen": 9, "nine": 9, "tien": 10, "ten": 10, "nul": 0, "zero": 0}
-YES = {"ja", "j", "yes", "y", "jazeker", "zeker", "klopt", "jawel", "yep", "yeah", "ja hoor", "ja zeker", "wel"}
-NO = {"nee", "n", "no", "nope", "nee hoor", "niet", "neen", "nah"}
 _SKIN = re.compile("[\U0001F3FB-\U0001F3FF\uFE0F\uFE0E\u200D]")
+# Arabic-script marks a reply may carry or leave out: harakat, tatweel, the dot of a capital İ
+# folded, and bidi controls; then one spelling for letters written two ways (hamza on alef, yeh, kaf)
+_MARKS = re.compile("[\u064B-\u065F\u0670\u0640\u0307\u200E\u200F\u061C\u202A-\u202E\u2066-\u2069]")
+_LETTERS = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ي": "ی", "ى": "ی", "ك": "ک", "ة": "ه",
+                          "٫": ",", "٬": ""})
 _INTS = re.compile(r"(?<![\d,.])[+-]?\d+(?:[.,]\d+)?(?![\d])")
-_OUT_OF = re.compile(r"^\D*?(\d{1,2})\s*(?:/|van de|van|uit|out of|of)\s*(\d{1,2})\D*$")
+_OUT_OF = re.compile(r"^\D*?(\d{1,2})\s*(?:/|van de|van|uit|out of|of|من|از|z|з)\s*(\d{1,2})\D*$")  # ٣ من ٥
 
 
 # --- text -> meaning ------------------------------------------------------------------------
 
+def _digits(text: str) -> str:
+    """Decimal digits of every script (Arabic-Indic ٣, Persian ۳, Devanagari ३...) as 0-9."""
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.digit(ch)) if not ch.isascii() and unicodedata.category(ch) == "Nd" else ch
+                   for ch in text)
+
+
 def normalize(text: str) -> str:
-    """NFKC, lower case, single spaces, without surrounding punctuation or variation selectors."""
+    """NFKC, lower case, digits as 0-9, single spaces, without surrounding punctuation (of any
+    script), variation selectors or Arabic-script marks."""
     text = unicodedata.normalize("NFKC", str(text))
     text = _SKIN.sub("", text).casefold()
+    if not text.isascii():
+        text = _digits(_MARKS.sub("", text)).translate(_LETTERS)
     text = " ".join(text.split())
-    return text.strip(" .,!?;:'\"()-*~")
+    start, end = 0, len(text)
+    while start < end and _edge(text[start]):
+        start += 1
+    while end > start and _edge(text[end - 1]):
+        end -= 1
+    return text[start:end]
+
+
+def _edge(ch: str) -> bool:
+    """Punctuation and spaces of any script around a reply ("« ja »", "نعم؟", "እወ።"), also * and ~."""
+    return ch in "*~" or unicodedata.category(ch)[0] in "PZ"
+
+
+@cache
+def _words(kind: str) -> frozenset:
+    """The yes, no, stop or start words of every client language (client_texts), normalized."""
+    return frozenset(normalize(w) for w in client_texts.words(kind))
 
 
 def command(text: str) -> str | None:
     """"stop" or "start" when the whole reply is that keyword (a sentence that merely contains
     it is not a command), else None."""
     n = normalize(text)
-    if n in STOP:
+    if n in _words("stop"):
         return "stop"
-    if n in START:
+    if n in _words("start"):
         return "start"
     return None
 
@@ -139,14 +167,15 @@ def _bool(text: str):
         return True
     if squeezed and all(ch in NO_EMOJI for ch in squeezed):
         return False
-    if n in YES:
+    yes, no = _words("yes"), _words("no")
+    if n in yes:
         return True
-    if n in NO:
+    if n in no:
         return False
-    first = n.split(" ")[0] if n else ""
-    if first in ("ja", "yes") and not any(w in n.split() for w in NO):
+    words = [w for w in re.split(r"[\s,.!?;،؛]+", n) if w] or [""]
+    if words[0] in yes and not any(w in no for w in words):
         return True
-    if first in ("nee", "no") and not any(w in n.split() for w in ("ja", "yes")):
+    if words[0] in no and not any(w in yes for w in words):
         return False
     try:
         return parse_bool(n)
@@ -167,8 +196,8 @@ def more_than_an_answer(text: str) -> bool:
     """Whether a reply that gave an answer says more than that: three or more words that are not
     answer words or filler ("4, maar mijn knie doet pijn"). Such a reply is also kept as a note."""
     words = re.findall(r"[^\W\d_]+(?:'[^\W\d_]+)?", normalize(text))
-    rest = [w for w in words if w not in _FILLER and w not in WORDS and w not in NUMBER_WORDS and w not in YES
-            and w not in NO and w not in STOP and w not in START]
+    answers = _words("yes") | _words("no") | _words("stop") | _words("start")
+    rest = [w for w in words if w not in _FILLER and w not in WORDS and w not in NUMBER_WORDS and w not in answers]
     return len(rest) >= 3
 
 
@@ -275,9 +304,11 @@ def _open_question(conn, cid: int, message_id: int | None = None):
 
 
 def _confirm(conn, store, cid: int, channel: str, what: str, lang: str | None, now: datetime) -> None:
+    second = conn.execute("SELECT second_language FROM clients WHERE id = ?", [cid]).fetchone()
+    lang, _ = languages.choose(client_texts.has, lang, second[0] if second else None, store.config.message_language)
     lang = lang or store.config.message_language
-    body = t(f"reply.{what}_confirm_{channel}", lang=lang)
-    subject = t(f"reply.{what}_subject", lang=lang) if channel == "email" else None
+    body = client_texts.text(f"reply.{what}_confirm_{channel}", lang)
+    subject = client_texts.text(f"reply.{what}_subject", lang) if channel == "email" else None
     outbox.enqueue(store, cid, channel, body, subject=subject, kind="system", language=lang, conn=conn, now=now)
 
 
@@ -373,8 +404,7 @@ def tap(store, checkin_id: int, position: int, value_text: str, now: datetime | 
     value = parse_answer(c, value_text)
     if value is None:
         return Result("invalid", cid, lang)
-    label = c.value_title(value, lang or store.config.message_language) if c.type in ("scale", "bool", "enum") \
-        else str(value)
+    label = checkins.answer_label(c, value, lang or store.config.message_language)
     once = f"{checkin_id}.{position}"  # check-in ids are never reused, so this names one question for good
     if _already(store.conn, "link", once):
         return Result("duplicate", cid, lang, label)

@@ -190,6 +190,7 @@ BUILTIN = {
     "name": ("text", NAME_SQL),
     "coach": ("text", "clients.coach"),
     "language": ("enum", "clients.language"),
+    "second_language": ("enum", "clients.second_language"),
     "preferred_channel": ("enum", "clients.preferred_channel"),
     "status": ("enum", "clients.status"),
     "age": ("years", "clients.birth_date"),
@@ -200,10 +201,10 @@ BUILTIN = {
     "outflow_type": ("enum", "clients.outflow_type"),
     "outflow_date": ("date", "clients.outflow_date"),
 }
-ENUM_FIELDS = {"language": LANGUAGES, "preferred_channel": CHANNELS, "status": STATUSES,
-               "outflow_type": OUTFLOW_TYPES}
+ENUM_FIELDS = {"language": LANGUAGES, "second_language": LANGUAGES, "preferred_channel": CHANNELS,
+               "status": STATUSES, "outflow_type": OUTFLOW_TYPES}
 FIELD_ALIASES = {
-    "klantnummer": "client_number", "naam": "name", "taal": "language",
+    "klantnummer": "client_number", "naam": "name", "taal": "language", "tweede_taal": "second_language",
     "voorkeurskanaal": "preferred_channel", "leeftijd": "age", "instroomdatum": "intake_date",
     "maanden_in_bestand": "months_in_caseload", "laatste_activiteit": "last_activity",
     "laatste_reactie": "last_reply", "uitstroomtype": "outflow_type", "uitstroomdatum": "outflow_date",

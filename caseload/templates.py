@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import TemplateError
 
-from . import access, audit, sandbox
+from . import access, audit, languages, sandbox
 from .channels.sms import MAX_PARTS, sms_info
 from .clock import utcnow
 from .db import write_transaction
 from .errors import BadInput, NotFound
-from .fields import FIELDS, LANGUAGES
+from .fields import FIELDS
 from .i18n import t
 
 CHANNELS = ("sms", "email")
@@ -164,9 +164,7 @@ def add_template(store, actor, name: str, channel: str, body: str, language: str
     name = _check_name(name)
     if channel not in CHANNELS:
         raise BadInput(t("template.bad_channel", channel=channel, allowed=", ".join(CHANNELS)))
-    language = language or store.config.message_language
-    if language not in LANGUAGES:
-        raise BadInput(t("template.bad_language", language=language, allowed=", ".join(LANGUAGES)))
+    language = languages.check_code(language, "--lang") if language else store.config.message_language
     if not body or not body.strip():
         raise BadInput(t("template.empty_body"))
     if channel == "email" and not (subject or "").strip():
@@ -232,6 +230,7 @@ def delete_template(store, actor, name: str, channel: str | None = None, languag
     from . import owners
 
     access.require(actor, "coach", "teamlead", "admin")
+    language = languages.check_code(language, "--lang") if language else None
     found = [v for v in variants(store, name) if channel in (None, v.channel) and language in (None, v.language)]
     if not found:
         raise NotFound(t("template.no_variant", name=name, channel=channel or "-", language=language or "-"))
@@ -247,10 +246,13 @@ def delete_template(store, actor, name: str, channel: str | None = None, languag
     return len(found)
 
 
-def pick(found: list[Template], channel: str, language: str | None, fallback: str) -> Template | None:
-    """The variant for a channel in the client's language, else in the fallback language."""
+def pick(found: list[Template], channel: str, language: str | None, fallback: str,
+         second: str | None = None) -> Template | None:
+    """The variant for a channel in the client's language, else their second language, else the
+    fallback language (caseload.languages.choose)."""
     by_lang = {v.language: v for v in found if v.channel == channel}
-    return by_lang.get(language or fallback) or by_lang.get(fallback)
+    code, _ = languages.choose(by_lang, language, second, fallback)
+    return by_lang.get(code) if code else None
 
 
 # --- rendering ------------------------------------------------------------------------------
@@ -386,13 +388,14 @@ def preview(store, actor, name: str, number: str, channel: str | None = None, la
     found = variants(store, name)
     client = clients.get_client(store, actor, number)
     fallback = store.config.message_language
-    lang = language or client.get("language") or fallback
+    lang = languages.check_code(language, "--lang") if language else client.get("language") or fallback
+    second = None if language else client.get("second_language")
     if channel is None:
         preferred = client.get("preferred_channel")
         channels = [preferred] if preferred in CHANNELS else []
         channels += [v.channel for v in found if v.channel not in channels]
-        channel = next((c for c in channels if pick(found, c, lang, fallback)), found[0].channel)
-    template = pick(found, channel, lang, fallback)
+        channel = next((c for c in channels if pick(found, c, lang, fallback, second)), found[0].channel)
+    template = pick(found, channel, lang, fallback, second)
     if template is None:
         raise NotFound(t("template.no_variant", name=name, channel=channel, language=lang))
     names = names_used(store, template)
@@ -403,12 +406,13 @@ def preview(store, actor, name: str, number: str, channel: str | None = None, la
                                [client["id"]]).fetchone()
         profile = dict(zip([c.column for c in cols], row or [None] * len(cols)))
     rendered = Renderer(store).render(template, context(store, client, profile, names, template.language))
-    out = {"template": name, "channel": template.channel, "language": template.language}
+    out = {"template": name, "channel": template.channel, "language": template.language,
+           "language_fit": languages.fit(template.language, lang, second)}
     if rendered.subject is not None:
         out["subject"] = rendered.subject
     out["body"] = rendered.body
     if rendered.html is not None:
-        out["html"] = rendered.html
+        out["html"] = languages.mark_html(rendered.html, template.language)
     if template.channel == "sms":
         info = sms_info(rendered.body)
         out.update(characters=info.characters, encoding=info.encoding, parts=info.parts)

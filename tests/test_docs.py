@@ -66,6 +66,7 @@ SETUP = {
         "printf 'klantnummer;kenmerk;waarde;datum\\n100001;welbevinden;2;15-03-2024\\n100002;schulden;ja;01-02-2024\\n'"
         " > geschiedenis.csv",
     ],
+    "docs/languages.md": ["WRAPPER init", "caseload demo"],
     # "Files in and out" comes before "Users and roles": an installation with clients and files to send in
     "docs/operations.md": [
         "WRAPPER demo", "WRAPPER export > export.csv", "printf 'Hoi {{ first_name }}' > tip.txt",

@@ -85,7 +85,22 @@ def checkin():
     caseload checkin schedule --segment S --every 2w   a rhythm, started by the daemon
     caseload checkin now --segment S                   a round at once (sent by the next send)
     caseload checkin list                              schedules and recent check-ins
+    caseload checkin languages                         the languages clients can be asked in
     """
+
+
+@checkin.command("languages")
+@format_option
+@pass_env
+def checkin_languages(env, fmt):
+    """The languages a check-in can ask in: whether caseload has the texts clients read in it
+    (greeting, yes/no, STOP/START confirmations, the pages behind links), how many of the
+    catalog's questions exist in it, and whether a native speaker reviewed the translation.
+    Have the unreviewed ones checked (caseload/locale/clients/<code>.toml, `reviewed`)."""
+    from .. import client_texts
+
+    env.actor()  # registered users only
+    emit(client_texts.coverage(env.store().catalog), list(client_texts.COVERAGE_COLUMNS), fmt)
 
 
 @checkin.command("schedule")

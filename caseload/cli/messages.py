@@ -36,7 +36,8 @@ def template():
 @template.command("add")
 @click.argument("name")
 @click.option("--channel", type=click.Choice(templates.CHANNELS), required=True)
-@click.option("--lang", "language", type=click.Choice(["nl", "en"]), help="Language (default: config's message language).")
+@click.option("--lang", "language", metavar="CODE", help="Language: an ISO 639-1 code such as nl, en, ar, tr"
+              " (default: the organisation's language).")
 @click.option("--subject", help="Email subject (email only; placeholders allowed).")
 @click.option("--body", help="The text.")
 @click.option("--body-file", metavar="FILE", help="Read the text from a UTF-8 file; - reads standard input"
@@ -87,7 +88,7 @@ def template_show(env, name, fmt):
 @template.command("delete")
 @click.argument("name")
 @click.option("--channel", type=click.Choice(templates.CHANNELS), help="Only this channel's texts.")
-@click.option("--lang", "language", type=click.Choice(["nl", "en"]), help="Only this language's texts.")
+@click.option("--lang", "language", metavar="CODE", help="Only this language's texts (ISO 639-1 code).")
 @pass_env
 def template_delete(env, name, channel, language):
     """Delete a template (or its texts for one channel or language): the owner, their team lead or
@@ -100,7 +101,8 @@ def template_delete(env, name, channel, language):
 @click.argument("name")
 @click.option("--client", "number", required=True, help="Client number.")
 @click.option("--channel", type=click.Choice(templates.CHANNELS), help="Default: the client's channel.")
-@click.option("--lang", "language", type=click.Choice(["nl", "en"]), help="Default: the client's language.")
+@click.option("--lang", "language", metavar="CODE", help="Default: the client's language, else their second,"
+              " else the organisation's (ISO 639-1 code).")
 @format_option
 @pass_env
 def template_preview(env, name, number, channel, language, fmt):
@@ -132,6 +134,9 @@ def queue(env, segment, number, template_name, at, channel, campaign, yes):
     channels = ", ".join(f"{ch} {n}" for ch, n in sorted(plan.by_channel().items())) or "-"
     note(t("queue.plan", n=plan.count, in_segment=plan.in_segment, campaign=plan.campaign, channels=channels,
            at=plan.due_at.astimezone(store.tz).strftime("%Y-%m-%d %H:%M")))
+    languages = plan.reach().describe_languages(plan.fallback)
+    if languages and plan.count:
+        note(languages)
     if plan.skipped:
         note(t("queue.skipped", reasons=", ".join(f"{t('queue.reason.' + k)} {n}" for k, n in sorted(plan.skipped.items()))))
     if not plan.count:

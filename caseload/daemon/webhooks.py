@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .. import replies
+from .. import client_texts, languages, replies
 from ..errors import CaseloadError
 from ..i18n import t
 from ..secrets import get_secret
@@ -61,6 +61,11 @@ _SMS = re.compile(r"/sms/([a-z]+)/(inbound|status)")
 _ANSWER = re.compile(r"/a/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)/([^/]{1,200})")
 _TRACKED = re.compile(r"/l/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)")
 _UNSUBSCRIBE = re.compile(r"/unsubscribe/([0-9a-f]{8,64})")
+# pages for clients, on a phone first: text that wraps (long words too), buttons a thumb can hit
+PAGE_STYLE = ("body{font-family:system-ui,sans-serif;font-size:1.125rem;line-height:1.5;margin:0;padding:1rem;"
+              "overflow-wrap:anywhere}main{max-width:32rem;margin:0 auto}h1{font-size:1.5rem}"
+              "button{font:inherit;font-weight:bold;width:100%;min-height:48px;padding:.75rem 1rem;border:0;"
+              "border-radius:.5rem;background:#1a5fb4;color:#fff}.org{color:#555;font-size:1rem}")
 
 
 @dataclass
@@ -185,17 +190,29 @@ class Endpoint:
 
     # -- pages for clients --
 
-    def _page(self, status: int, lang: str | None, key: str, **values) -> Response:
-        lang = lang if lang in ("nl", "en") else self.config.message_language
-        title = html.escape(t(f"links.{key}_title", lang=lang))
-        text = html.escape(t(f"links.{key}", lang=lang, **values))
+    def _language(self, lang: str | None) -> str:
+        """The client's language when caseload has its texts, else the organisation's."""
+        return lang if client_texts.has(lang) else self.config.message_language
+
+    def _page(self, status: int, lang: str | None, key: str, form: str = "", **values) -> Response:
+        """A page for a client, in their language (right to left where it runs so), readable on a
+        phone: the text wraps, a button is at least 48 px high and as wide as the text column."""
+        lang = self._language(lang)
+        title = html.escape(client_texts.text(f"links.{key}_title", lang))
+        text = html.escape(client_texts.text(f"links.{key}", lang, **values))
         org = html.escape(self.config.organisation.name)
-        page = (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
-                f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>'
-                f'<body style="font-family:sans-serif;max-width:32em;margin:3em auto;padding:0 1em">'
-                f"<h1>{title}</h1><p>{text}</p><p>{org}</p></body></html>")
+        rtl = ' dir="rtl"' if languages.rtl(lang) else ""
+        page = (f'<!doctype html><html lang="{lang}"{rtl}><head><meta charset="utf-8">'
+                f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
+                f"<style>{PAGE_STYLE}</style></head>"
+                f"<body><main><h1>{title}</h1><p>{text}</p>{form}<p class=org>{org}</p></main></body></html>")
         return Response(status, page.encode(), "text/html; charset=utf-8",
                         {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+    def _button_form(self, action: str, lang: str | None, key: str) -> str:
+        button = html.escape(client_texts.text(f"links.{key}", self._language(lang)))
+        return (f'<form method="post" action="{html.escape(action, quote=True)}">'
+                f'<button type="submit">{button}</button></form>')
 
     def answer(self, signed: str, value: str, method: str, path: str) -> Response:
         """A GET only shows the answer with a button: mail filters and link scanners fetch every
@@ -215,13 +232,8 @@ class Endpoint:
         result = replies.tap(self.store(), ans.checkin_id, ans.position, value, record=method == "POST",
                              legacy=ans.legacy)
         if result.outcome == "confirm":
-            lang = result.language if result.language in ("nl", "en") else None
-            r = self._page(200, result.language, "confirm", answer=result.label)
-            button = html.escape(t("links.confirm_button", lang=lang))
-            form = (f'<form method="post" action="{html.escape(path, quote=True)}">'
-                    f'<button type="submit">{button}</button></form></body>').encode()
-            r.body = r.body.replace(b"</body>", form, 1)
-            return r
+            return self._page(200, result.language, "confirm", self._button_form(path, result.language, "confirm_button"),
+                              answer=result.label)
         if result.outcome in ("observation", "duplicate"):
             return self._page(200, result.language, "thanks")
         return self._page(404, result.language, "invalid")
@@ -295,12 +307,7 @@ class Endpoint:
         return self._page(200, lang, "unsubscribed")
 
     def _confirm_page(self, lang, token: str) -> Response:
-        r = self._page(200, lang, "unsubscribe")
-        button = html.escape(t("links.unsubscribe_button", lang=lang if lang in ("nl", "en") else None))
-        form = (f'<form method="post" action="/unsubscribe/{token}"><button type="submit">{button}</button></form>'
-                "</body>").encode()
-        r.body = r.body.replace(b"</body>", form, 1)
-        return r
+        return self._page(200, lang, "unsubscribe", self._button_form(f"/unsubscribe/{token}", lang, "unsubscribe_button"))
 
 
 # --- the HTTP server ------------------------------------------------------------------------

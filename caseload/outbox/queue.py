@@ -16,7 +16,7 @@ from typing import NamedTuple, Sequence
 from datetime import datetime, timedelta, timezone
 from secrets import token_hex
 
-from .. import access, audit, clock, owners
+from .. import access, audit, clock, languages, owners
 from ..clock import iso
 from ..db import last_id, write_transaction
 from ..errors import BadInput, CaseloadError, NotFound
@@ -125,6 +125,7 @@ def write(conn, store, messages: Sequence[Message], *, kind: str, now: datetime,
             continue
         if channel == "email" and not subject:
             raise BadInput(t("template.needs_subject"))
+        html = languages.mark_html(html, language)
         if track is not None:
             body = track(token, body)
             html = track(token, html) if html else html
@@ -195,6 +196,7 @@ class Planned:
     subject: str | None
     body: str
     html: str | None
+    fit: str = "own"  # the language is the client's own, their second, or the fallback (caseload.languages)
 
 
 @dataclass
@@ -211,6 +213,7 @@ class QueuePlan:
     in_segment: int
     failed: list[tuple[int, str, str, str]] = field(default_factory=list)  # (client, channel, language, why)
     personal: bool = False  # a coach's message to one client (`client=`), not a segment that matched one
+    fallback: str | None = None  # the organisation's language
 
     @property
     def count(self) -> int:
@@ -226,9 +229,9 @@ class QueuePlan:
         return dict(Counter(p.channel for p in self.messages))
 
     def reach(self) -> Reach:
-        out = Reach()
+        out = Reach(fallback=self.fallback)
         for p in self.messages:
-            out.add(p.client_id, p.channel, self.due_at)
+            out.add(p.client_id, p.channel, self.due_at, language=p.language, fit=p.fit)
         return out
 
 
@@ -321,8 +324,8 @@ def plan_queue(store, actor, segment: str | None, template: str, channel: str = 
     for v in found:
         names |= templates.names_used(store, v)
     cols = templates.profile_columns(store, names)
-    fields = ("id", "client_number", "first_name", "last_name", "email", "phone", "language", "preferred_channel",
-              "coach", "intake_date", "birth_date", "status", "outflow_type", "outflow_date")
+    fields = ("id", "client_number", "first_name", "last_name", "email", "phone", "language", "second_language",
+              "preferred_channel", "coach", "intake_date", "birth_date", "status", "outflow_type", "outflow_date")
     select = ", ".join([*(f"clients.{f}" for f in fields), *(f"profile.{templates.quote_column(c.column)}" for c in cols)])
     rows = store.db.execute(
         f"SELECT {select} FROM clients LEFT JOIN profile ON profile.client_id = clients.id"
@@ -349,7 +352,7 @@ def plan_queue(store, actor, segment: str | None, template: str, channel: str = 
             if ch in opted.get(client["id"], ()):
                 why = "opted_out"
                 continue
-            variant = templates.pick(found, ch, client["language"], fallback)
+            variant = templates.pick(found, ch, client["language"], fallback, client["second_language"])
             if variant is None:
                 why = "no_template"
                 continue
@@ -368,11 +371,12 @@ def plan_queue(store, actor, segment: str | None, template: str, channel: str = 
             continue
         full = " ".join(x for x in (client["first_name"], client["last_name"]) if x)
         planned.append(Planned(client["id"], client["client_number"], full, ch, variant.language,
-                               rendered.subject, rendered.body, rendered.html))
+                               rendered.subject, rendered.body, rendered.html,
+                               languages.fit(variant.language, client["language"], client["second_language"])))
     if personal and not rows:
         raise NotFound(t("client.not_found", number=number))
     return QueuePlan(name, existing[0] if existing else None, template, segment, channel, due, expires,
-                     planned, skipped, len(rows), failed, personal=personal)
+                     planned, skipped, len(rows), failed, personal=personal, fallback=fallback)
 
 
 def commit_queue(store, actor, plan: QueuePlan, now: datetime | None = None) -> dict:
