@@ -46,6 +46,7 @@ EXPECTED = {
     "report attention": STAFF,  # names clients who need a coach
     "template list": EVERYONE,  # templates hold no personal data
     "template show": EVERYONE,
+    "checkin languages": EVERYONE,  # which translations caseload has: no client data
     "send": ADMIN,  # the outbox run; cron and the daemon act as the service's admin
     "daemon": ADMIN,
     "daemon status": ADMIN,
