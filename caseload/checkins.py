@@ -424,6 +424,39 @@ def queue_next(conn, store, checkin_id: int, now: datetime) -> bool:
     return True
 
 
+def fallback_to_sms(conn, store, message_id: int, occurrence: str, now: datetime):
+    """A check-in email that failed hard goes on by SMS (inside the caller's transaction; see
+    caseload.fallback): the check-in becomes an SMS check-in, its first question is written as a
+    new SMS (through outbox.write, with `occurrence`) and the others wait for the answer, as in
+    any SMS check-in. Returns (message id, None), or (None, reason) when it cannot."""
+    row = conn.execute(
+        "SELECT k.id, k.status, k.language, c.first_name FROM checkin_questions q JOIN checkins k ON k.id = q.checkin_id"
+        " JOIN clients c ON c.id = k.client_id WHERE q.message_id = ? ORDER BY q.position LIMIT 1",
+        [message_id]).fetchone()
+    if row is None:
+        return None, "no_checkin"
+    kid, status, lang, first = row
+    if status != "open":
+        return None, "checkin_closed"
+    keys = [r[0] for r in conn.execute("SELECT characteristic FROM checkin_questions WHERE checkin_id = ?"
+                                       " AND status IN ('queued', 'asked', 'waiting') ORDER BY position", [kid])]
+    keys = [k for k in keys if k in store.catalog]
+    if not keys:
+        return None, "checkin_closed"
+    cid = conn.execute("SELECT client_id FROM checkins WHERE id = ?", [kid]).fetchone()[0]
+    written = outbox.write(conn, store, [outbox.Message(cid, "sms", sms_body(store, keys[0], lang, True, first),
+                                                        None, None, lang, occurrence)], kind="checkin", now=now)
+    if written[0] is None:
+        return None, "already_queued"
+    conn.execute("UPDATE checkins SET channel = 'sms' WHERE id = ?", [kid])
+    conn.execute("UPDATE checkin_questions SET status = 'waiting', message_id = NULL, asked_at = NULL, closes_at = NULL"
+                 " WHERE checkin_id = ? AND status IN ('queued', 'asked')", [kid])
+    conn.execute("UPDATE checkin_questions SET status = 'queued', message_id = ? WHERE checkin_id = ? AND position ="
+                 " (SELECT MIN(position) FROM checkin_questions WHERE checkin_id = ? AND status = 'waiting'"
+                 " AND characteristic = ?)", [written[0].id, kid, kid, keys[0]])
+    return written[0].id, None
+
+
 # --- schedules -----------------------------------------------------------------------------
 
 SCHEDULE_COLUMNS = ("id", "segment", "every_days", "ask", "extra", "at_time", "channel", "status", "owner",

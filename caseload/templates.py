@@ -207,8 +207,9 @@ def get_variant(store, template_id: int) -> Template:
     return _row(r)
 
 
-def variants(store, name: str) -> list[Template]:
-    rows = store.db.execute(f"SELECT {', '.join(COLUMNS)} FROM templates WHERE name = ? ORDER BY channel, language",
+def variants(store, name: str, conn=None) -> list[Template]:
+    """Every variant of a template; `conn`: read through this connection (another thread's)."""
+    rows = (conn or store.db).execute(f"SELECT {', '.join(COLUMNS)} FROM templates WHERE name = ? ORDER BY channel, language",
                             [name]).fetchall()
     if not rows:
         raise NotFound(t("template.not_found", name=name))

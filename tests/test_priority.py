@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from caseload import access, checkins, outbox, templates
+from caseload import access, checkins, clock, outbox, templates
 from caseload.outbox.run import BATCH
 from servers import SmtpSink, add_clients, make_store
 from test_send_kill import CASELOAD
@@ -92,4 +92,20 @@ async def test_a_message_composed_on_a_clients_screen_is_personal(tmp_path):
         assert isinstance(app.screen, ClientScreen)
     rows = store.db.execute("SELECT client_id, priority, body FROM messages").fetchall()
     assert rows == [(2, outbox.PERSONAL, "Hoi Voornaam2, bel je me even?")]
+    store.close()
+
+
+def test_a_stop_confirmation_is_personal_and_goes_before_a_queued_broadcast(tmp_path):
+    from caseload import replies
+    from caseload.channels.sms import Inbound
+    from caseload.outbox.claims import DUE
+
+    store = make_store(tmp_path)
+    add_clients(store, 3, preferred_channel="sms")
+    templates.add_template(store, ADMIN, "nieuws", "sms", "Het nieuws.")
+    assert outbox.commit_queue(store, ADMIN, outbox.plan_queue(store, ADMIN, "status = active", "nieuws"))["queued"] == 3
+    assert replies.handle_sms(store, Inbound("cm", "in-1", "+31600000002", "STOP")).outcome == "stop"
+    first = store.db.execute(f"SELECT kind, client_id, priority FROM messages WHERE {DUE}"
+                             " ORDER BY priority, due_at, id LIMIT 1", [clock.iso(clock.now())]).fetchone()
+    assert first == ("system", 2, outbox.PERSONAL)  # the claim's order: the confirmation first
     store.close()

@@ -176,7 +176,9 @@ def send(env, limit, dry_run, verbose, fmt):
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    report = core.send_due(store, limit=limit, stop=stop)
+    from .. import fallback
+
+    report = core.send_due(store, limit=limit, stop=stop, settle=fallback.settle)
     if verbose or not report.ok:
         note(t("send.report", sent=report.sent, retried=report.retried, failed=report.failed,
                cancelled=report.cancelled, expired=report.expired, deferred=report.deferred,

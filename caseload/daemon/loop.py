@@ -247,10 +247,11 @@ class Daemon:
         return replies.fetch_imap(self.store, now)
 
     def job_send(self, now):
-        from .. import outbox
+        from .. import fallback, outbox
 
         deadline = time.monotonic() + max(self.tick * 0.8, 1.0)
-        report = outbox.send_due(self.store, stop=lambda: self.stop.is_set() or time.monotonic() > deadline)
+        report = outbox.send_due(self.store, stop=lambda: self.stop.is_set() or time.monotonic() > deadline,
+                                 settle=fallback.settle)
         if report.failed or report.unavailable:
             log.warning("send: %d failed; unavailable: %s", report.failed, ", ".join(sorted(report.unavailable)) or "-")
         d = report.as_dict()

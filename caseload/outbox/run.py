@@ -52,8 +52,9 @@ class _Stopper:
 class SendRun:
     """One send run: its sender id, open channels, what it found."""
 
-    def __init__(self, store, now, stop, batch, channels):
+    def __init__(self, store, now, stop, batch, channels, settle=None):
         self.store = store
+        self.settle = settle
         self.config = store.config
         self.fixed = now
         self.stopped = _Stopper(stop)
@@ -137,6 +138,10 @@ class SendRun:
                         break
                     jobs = [self.writer.submit(self.claim, min(self.batch, remaining or self.batch), usable)]
                 claimed, limited = _joined(jobs)
+                if not claimed and self.settle is not None and self.tail is not None:
+                    self.tail.result()  # the last outcome may make a message to settle: claim once more
+                    self.tail = None
+                    continue
                 if not claimed:
                     report.rate_limited = sorted(set(limited))
                     break
@@ -162,6 +167,8 @@ class SendRun:
     def claim(self, db, n: int, usable: list[str]) -> tuple[list[Claimed], list[str]]:
         """One claim transaction (in the writer thread)."""
         with write_transaction(db) as conn:
+            if self.settle is not None:
+                self.settle(conn, self.store, self.clock())
             out = claims.claim(conn, self.store, self.owner, self.clock(), n, usable, self.report, self.dirty,
                          probe={ch for ch in usable if ch not in self.proven})
         return out
@@ -270,12 +277,14 @@ def _joined(jobs: list["Job"]) -> tuple[list[Claimed], list[str]]:
 
 
 def send_due(store, limit: int | None = None, now: datetime | None = None, stop=None,
-             batch: int = BATCH, channels: dict | None = None) -> SendReport:
+             batch: int = BATCH, channels: dict | None = None, settle=None) -> SendReport:
     """Send what is due now and return what happened. Safe in several processes at once and
     alongside the daemon. `stop` (a threading.Event or a callable) ends the run after the
     message in flight; the rest of the claim goes back to the queue. `now` fixes the clock
-    (tests); `channels` maps "email"/"sms" to channel objects (tests, bench)."""
-    return SendRun(store, now, stop, batch, channels).run(limit)
+    (tests); `channels` maps "email"/"sms" to channel objects (tests, bench). `settle(conn,
+    store, now)` runs in every claim transaction, before the claim, and may write messages that
+    the claim then finds (caseload.fallback.settle: the SMS for a failed email)."""
+    return SendRun(store, now, stop, batch, channels, settle).run(limit)
 
 
 def due_summary(store, now: datetime | None = None) -> dict:
