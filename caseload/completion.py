@@ -27,6 +27,10 @@ def subject_kind(store, word: str) -> tuple[str, object] | None:
     w = word.lower()
     if w[:1] in "\"'":
         w = w[1:-1] if len(w) > 1 and w[-1] == w[0] else w[1:]
+    head, _, attr = w.partition(".")
+    if segments.SUBJECT_WORDS.get(head) == "click":
+        attr = segments.ATTRIBUTES.get(attr) if attr else None
+        return ("click", attr) if attr in ("item", "tag") else ("clicked", None)
     if w in segments.SUBJECT_WORDS:
         return segments.SUBJECT_WORDS[w], None
     name = segments.builtin_field(w)
@@ -41,6 +45,7 @@ def subject_kind(store, word: str) -> tuple[str, object] | None:
 
 DUTCH_FIELDS = {name: alias for alias, name in segments.FIELD_ALIASES.items()}
 DUTCH_WORDS = {"intervention": "interventie", "segment": "selectie", "is set": "is ingevuld", "today": "vandaag",
+               "clicked": "geklikt", "clicked.item": "geklikt.aanbod", "clicked.tag": "geklikt.label",
                "30 days ago": "30 dagen geleden", "3 months ago": "3 maanden geleden", "1 year ago": "1 jaar geleden"}
 
 
@@ -57,6 +62,8 @@ def names(store, lang: str | None = None) -> list[Completion]:
     out = [Completion(_word(f, lang), t(f"tui.field.{f}", lang=lang), "name") for f in segments.BUILTIN]
     out += [Completion(_word("intervention", lang), t("tui.field.intervention", lang=lang), "name"),
             Completion(_word("segment", lang), t("tui.field.segment", lang=lang), "name")]
+    out += [Completion(_word(w, lang), t(f"offers.field.{w.replace('.', '_')}", lang=lang), "name")
+            for w in ("clicked", "clicked.item", "clicked.tag")]
     out += [Completion(segments.name_in(store.catalog, c.key, lang), c.title(lang), "name") for c in store.catalog]
     return out
 
@@ -91,6 +98,12 @@ def value_candidates(store, kind: str, spec, lang: str | None = None) -> list[Co
             "SELECT DISTINCT name FROM interventions ORDER BY name LIMIT 50")]
     if kind == "segment":
         return [Completion(quote(s["name"]), s.get("description") or "", "value") for s in segments.saved(store)]
+    if kind == "click" and spec == "item":
+        return [Completion(quote(k), title, "value") for k, title in store.conn.execute(
+            "SELECT key, title FROM items WHERE expired_at IS NULL ORDER BY key LIMIT 50")]
+    if kind == "click" and spec == "tag":
+        return [Completion(g, "", "value") for (g,) in store.conn.execute(
+            "SELECT DISTINCT tag FROM item_tags ORDER BY tag LIMIT 50")]
     return []
 
 

@@ -15,6 +15,9 @@ Grammar (keywords are case-insensitive; Dutch in brackets)::
                | subject "is" ["not"] "set" [ingevuld, bekend]
                | key "was" (op value | "in" (...)) "within" [binnen] N unit
                | key                                   -- a bool characteristic: key = true
+               | "clicked" [geklikt] ["is" ["not"] "set"] ["within" N unit]
+               | "clicked.item" [.aanbod] / "clicked.tag" [.label]
+                   (op value | ["not"] "in" (...) | "is" ["not"] "set") ["within" N unit]
     op        := = | != (or <>) | < | <= | > | >= | ~ (text contains, ignoring A-Z case)
     subject   := key | key".updated" [.bijgewerkt] | built-in field
                | "intervention" [interventie] | "intervention.active" [.actief]
@@ -33,7 +36,10 @@ Missing values (the rule everything else follows):
     unknown. `not` flips true and false, so `not debts = true` is true for an unknown value,
     and `a != b` means exactly `not a = b`: `debts != true` includes clients whose debts are
     unknown, `debts = false` does not. `x not in (...)` means `not x in (...)`;
-    `x is not set` means `not x is set`. History: `key was OP v within N days` is true when
+    `x is not set` means `not x is set`. Clicks: `clicked` is a click on any tracked link,
+    `clicked.item = KEY` on that item's link in a digest, `clicked.tag = TAG` on an item with
+    that tag; `within N days` limits them to the window, else ever; `clicked.tag != zorg` means
+    `not clicked.tag = zorg`. History: `key was OP v within N days` is true when
     at least one observation in that window matches; `key was != v within ...` means
     `not key was = v within ...`, so it includes clients with no observation at all.
     The SQL is two-valued by construction: every `not` compiles to `(...) IS NOT 1`, so a
@@ -60,7 +66,7 @@ import random
 import re
 import secrets
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 
 from . import access, audit, privacy, values
@@ -181,6 +187,8 @@ OPS_BY_KIND = {
     "months": ("=", "!=", *ORDER_OPS, "in", "set"),
     "intervention": ("=", "!=", "in", "~", "set"),
     "segment": ("=", "!=", "in"),
+    "clicked": ("set",),
+    "click": ("=", "!=", "in", "set"),
 }
 
 # Built-in fields: kind and the SQL expression over `clients`.
@@ -242,8 +250,9 @@ UNITS = {
     "year": "years", "years": "years", "jaar": "years", "jaren": "years",
 }
 SUBJECT_WORDS = {"intervention": "intervention", "interventie": "intervention",
-                 "segment": "segment", "selectie": "segment"}
-ATTRIBUTES = {"updated": "updated", "bijgewerkt": "updated", "active": "active", "actief": "active"}
+                 "segment": "segment", "selectie": "segment", "clicked": "click", "geklikt": "click"}
+ATTRIBUTES = {"updated": "updated", "bijgewerkt": "updated", "active": "active", "actief": "active",
+              "item": "item", "aanbod": "item", "tag": "tag", "label": "tag"}
 _RESERVED = set(KEYWORDS) | set(UNITS) | values.TRUE | values.FALSE
 _BARE = re.compile(r"[a-z_][a-z0-9_\-]*")
 
@@ -415,6 +424,8 @@ class _Parser:
             raise self.error(t("segments.too_many", max=MAX_CONDITIONS))
         subject, kind, spec = self.subject()
         self.current = _subject_text(subject)
+        if subject.kind == "click":
+            return self.click(subject, kind, start.pos)
         tok = self.tok
         kw = tok.keyword
         if kw == "is":
@@ -461,6 +472,51 @@ class _Parser:
                 raise self.error(t("segments.too_many_values", max=MAX_IN))
         self.expect_punct(")")
         return Condition(subject, "in", tuple(items), within, start, vpos)
+
+    def click(self, subject: Subject, kind: str, start: int) -> Node:
+        """clicked [within N unit], clicked.item|tag OP value(s) [within N unit]."""
+        tok = self.tok
+        negate = False
+        if kind == "clicked" and tok.keyword not in ("is",):
+            cond = Condition(subject, "set", (), None, start, start)
+        elif tok.keyword == "is":
+            self.next()
+            if self.tok.keyword == "not":
+                self.next()
+                negate = True
+            self.expect_keyword("set", "'set'")
+            cond = Condition(subject, "set", (), None, start, tok.pos)
+        elif tok.keyword == "not" and self.peek().keyword == "in":
+            self.next()
+            negate = True
+            cond = self.in_list(subject, kind, None, start, None)
+        elif tok.keyword == "in":
+            cond = self.in_list(subject, kind, None, start, None)
+        elif tok.kind == "op":
+            op = self.op()
+            self.allowed(kind, op, subject, tok.pos)
+            vtok = self.tok
+            cond = Condition(subject, op, (self.value(kind, None, op),), None, start, vtok.pos)
+        else:
+            raise self.unexpected(t("segments.expected_operator"))
+        if subject.name == "tag":
+            cond = replace(cond, values=tuple(self.tag_value(v, cond.value_pos) for v in cond.values))
+        if self.tok.keyword == "within":
+            self.next()
+            ntok = self.tok
+            if ntok.kind != "number" or not re.fullmatch(r"[0-9]+", ntok.text):
+                raise self.unexpected(t("segments.expected_count"))
+            self.next()
+            cond = replace(cond, within=self.ago(int(ntok.text), self.unit(), ntok.pos))
+        return Not(cond) if negate else cond
+
+    def tag_value(self, raw: str, pos: int) -> str:
+        from .items import tag
+
+        normal = tag(raw)
+        if not normal:
+            raise SegmentError(t("segments.empty_value"), self.text, pos)
+        return Symbol(normal)
 
     def history(self, subject, kind, spec, start: int) -> Condition:
         was = self.next()
@@ -522,6 +578,8 @@ class _Parser:
             what = SUBJECT_WORDS[word]
             if what == "intervention" and attr == "active":
                 return Subject("active_intervention"), "intervention", None
+            if what == "click" and attr in (None, "item", "tag"):
+                return Subject("click", attr or ""), "click" if attr else "clicked", None
             if attr is not None:
                 raise self.error(t("segments.attribute_not_here", attribute=atok.text, name=tok.text), atok.pos)
             return Subject(what), what, None
@@ -670,6 +728,8 @@ def _subject_text(s: Subject, names: dict[str, str] | None = None) -> str:
         return f"{(names or {}).get(s.name, s.name)}.updated"
     if s.kind == "active_intervention":
         return "intervention.active"
+    if s.kind == "click":
+        return f"clicked.{s.name}" if s.name else "clicked"
     return s.kind
 
 
@@ -688,7 +748,7 @@ def canonical(node: Node, names: dict[str, str] | None = None) -> str:
         return " and ".join(f"({canonical(p, names)})" if isinstance(p, (And, Or)) else canonical(p, names) for p in node.items)
     if isinstance(node, Not):
         inner = node.item
-        if isinstance(inner, Condition) and inner.within is None:
+        if isinstance(inner, Condition) and inner.within is None and inner.subject.kind != "click":
             if inner.op == "set":
                 return f"{_subject_text(inner.subject, names)} is not set"
             if inner.op == "in":
@@ -696,6 +756,15 @@ def canonical(node: Node, names: dict[str, str] | None = None) -> str:
         if isinstance(inner, (Condition, Not)):
             return f"not {canonical(inner, names)}"
         return f"not ({canonical(inner, names)})"
+    if isinstance(node, Condition) and node.subject.kind == "click":
+        subj = _subject_text(node.subject)
+        if node.op == "set":
+            body = subj if not node.subject.name else f"{subj} is set"
+        elif node.op == "in":
+            body = f"{subj} in ({_values_text(node)})"
+        else:
+            body = f"{subj} {node.op} {_value_text(node.values[0], node.subject)}"
+        return body if node.within is None else f"{body} within {_ago_text(node.within, past=False)}"
     if isinstance(node, Condition):
         subj = _subject_text(node.subject, names)
         if node.op == "set":
@@ -871,6 +940,8 @@ class _Compiler:
             return self.segment(c, text)
         if s.kind in ("intervention", "active_intervention"):
             return self.intervention(c)
+        if s.kind == "click":
+            return self.click(c)
         if c.within is not None:
             return self.history(c, text)
         column, kind = self.column(c, text)
@@ -963,6 +1034,28 @@ class _Compiler:
                    f" AND o.characteristic_id = ? AND o.observed_at >= ? AND {value_sql})")
         params = [self.store.ids[ch.key], since, *value_params]
         return (f"NOT {sql}" if c.op == "!=" else sql), params, False
+
+    def click(self, c: Condition) -> tuple[str, list, bool]:
+        """Clients with a click on a tracked link (any, an item's, an item with a tag), ever or
+        since the local start of the day N units ago."""
+        where, params, source = ["c.kind = 'link'"], [], "clicks c"
+        if c.subject.name == "item":
+            where.append("c.item_id IS NOT NULL")
+            if c.op != "set":
+                source = "clicks c JOIN items i ON i.id = c.item_id"
+                where.append(f"i.key IN ({', '.join('?' * len(c.values))})")
+                params += list(c.values)
+        elif c.subject.name == "tag":
+            where.append("c.item_id IS NOT NULL")
+            if c.op != "set":
+                source = "clicks c JOIN item_tags g ON g.item_id = c.item_id"
+                where.append(f"g.tag IN ({', '.join('?' * len(c.values))})")
+                params += list(c.values)
+        if c.within is not None:
+            where.append("c.at >= ?")
+            params.append(_start_utc(ago_date(c.within, self.today), self.tz))
+        sql = f"clients.id IN (SELECT c.client_id FROM {source} WHERE {' AND '.join(where)})"
+        return (f"NOT ({sql})" if c.op == "!=" else sql), params, False
 
     def intervention(self, c: Condition) -> tuple[str, list, bool]:
         where, params = [], []

@@ -188,6 +188,11 @@ def test_item_links_record_a_click_only_on_the_buttons_post(tmp_path, secret):
     assert store.db.execute("SELECT item_id, kind FROM clicks").fetchall() == [(item_id, "link")]
     assert store.db.execute("SELECT COUNT(*) FROM offers WHERE clicked_at IS NOT NULL AND item_id = ?",
                             [item_id]).fetchone()[0] == 1
+    key_of = store.db.execute("SELECT key FROM items WHERE id = ?", [item_id]).fetchone()[0]
+    tag_of = items.get(store, key_of)["tags"][0]
+    for expression in (f'clicked.item = "{key_of}" within 1 day', f"geklikt.label = {tag_of}", "clicked within 7 days"):
+        assert [r["client_number"] for r in segments.select(store, ADMIN, expression)] == ["K00007"], expression
+    assert "K00007" not in {r["client_number"] for r in segments.select(store, ADMIN, "not clicked")}
     forged = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
     assert endpoint.handle("POST", forged, {}, b"").status == 404
 

@@ -38,6 +38,9 @@ NEEDLES = ("ok", "KOK", "%", "_", "ë", "Ë", "'", '"', "\\", "zo", "é", "e\nl"
 NUMBERS = (-3, 0, 1, 2.5, 10, 39.75)
 INTERVENTIONS = ("work-first", "cv_workshop", "Taal", "budget")
 SEGMENT_NAMES = ("Zorg eerst", "jong", 'q"uote')
+ITEM_KEYS = ("zorg1", "bouw-2", "Tip 3")
+ITEM_TAGS = ("zorg", "bouw", "parttime")
+CLICK_KINDS = ("link", "link", "answer")  # a tap on a one-tap answer is not a click on a link
 TODAYS = (date(2025, 3, 30), date(2024, 2, 29), date(2025, 10, 26), date(2025, 12, 31), date(2025, 1, 31))
 
 
@@ -110,11 +113,14 @@ def worlds(draw):
             p["obs"][c.key] = [(value_for(c, draw), at) for at in stamps]
         for _ in range(draw(st.integers(0, 2))):
             p["interventions"].append((draw(st.sampled_from(INTERVENTIONS)), draw(st.booleans())))
+        p["clicks"] = draw(st.lists(st.tuples(st.sampled_from(CLICK_KINDS), st.none() | st.sampled_from(ITEM_KEYS),
+                                              moments(today)), max_size=3))
         people.append(p)
-    return catalog, today, tz, people, draw(st.booleans())
+    item_tags = {k: draw(st.sets(st.sampled_from(ITEM_TAGS))) for k in ITEM_KEYS}
+    return catalog, today, tz, people, draw(st.booleans()), item_tags
 
 
-def build_store(tmp, catalog, tz, people, characteristic_index=False) -> Store:
+def build_store(tmp, catalog, tz, people, characteristic_index=False, item_tags=None) -> Store:
     db = open_db(tmp / f"{uuid.uuid4().hex}.db", create=True)
     if characteristic_index:  # history conditions then compile to a range scan instead of EXISTS
         db.execute("CREATE INDEX test_observations_characteristic ON observations (characteristic_id, observed_at)")
@@ -133,6 +139,16 @@ def build_store(tmp, catalog, tz, people, characteristic_index=False) -> Store:
             for name, active in p["interventions"]:
                 conn.execute("INSERT INTO interventions (client_id, name, start_date, end_date, created_at)"
                              " VALUES (?, ?, '2024-01-01', ?, 'x')", [p["id"], name, None if active else "2024-06-01"])
+        for key, tags in (item_tags or {}).items():
+            item = conn.execute("INSERT INTO items (key, kind, title, url, tags, language, created_at, updated_at)"
+                                " VALUES (?, 'tip', 't', 'https://x.example/', ?, 'nl', 'x', 'x')",
+                                [key, ",".join(sorted(tags))]).lastrowid
+            conn.executemany("INSERT INTO item_tags (tag, item_id) VALUES (?, ?)", [(g, item) for g in tags])
+        for p in people:
+            for kind, key, at in p.get("clicks", ()):
+                item = conn.execute("SELECT id FROM items WHERE key = ?", [key]).fetchone() if key else None
+                conn.execute("INSERT INTO clicks (message_id, client_id, kind, at, item_id) VALUES (0, ?, ?, ?, ?)",
+                             [p["id"], kind, at, item[0] if item else None])
     return store
 
 
@@ -181,9 +197,22 @@ def literal(kind, spec, op, draw):
 @st.composite
 def conditions(draw, catalog, saved_names):
     choice = draw(st.sampled_from(("char", "char", "char", "updated", "history", "field", "field", "intervention",
-                                   "segment") if saved_names else ("char", "char", "char", "updated", "history",
-                                                                   "field", "field", "intervention")))
+                                   "click", "segment") if saved_names else ("char", "char", "char", "updated",
+                                                                            "history", "field", "field",
+                                                                            "intervention", "click")))
     within = None
+    if choice == "click":
+        what = draw(st.sampled_from(("", "item", "tag")))
+        within = draw(st.none() | agos())
+        if not what:
+            return Condition(Subject("click"), "set", (), within)
+        op = draw(st.sampled_from(segments.OPS_BY_KIND["click"]))
+        if op == "set":
+            return Condition(Subject("click", what), "set", (), within)
+        pool = ITEM_KEYS + ("nothing",) if what == "item" else ITEM_TAGS + ("zorg_en_welzijn",)
+        n = draw(st.integers(1, 3)) if op == "in" else 1
+        vals = [draw(st.sampled_from(pool)) for _ in range(n)]
+        return Condition(Subject("click", what), op, tuple(Symbol(v) if what == "tag" else v for v in vals), within)
     if choice in ("char", "history"):
         c = draw(st.sampled_from(list(catalog)))
         subject, kind, spec = Subject("characteristic", c.key), c.type, c
@@ -265,8 +294,9 @@ def compare(a, op, b) -> bool:
 
 
 class Reference:
-    def __init__(self, catalog, today, tz, saved, splits):
+    def __init__(self, catalog, today, tz, saved, splits, item_tags=None):
         self.catalog, self.today, self.tz = catalog, today, ZoneInfo(tz)
+        self.item_tags = item_tags or {}
         self.saved, self.splits = saved, splits  # name -> tree, name -> set of ids
 
     def select(self, tree, people) -> set:
@@ -285,6 +315,17 @@ class Reference:
         kind = c.subject.kind
         if kind == "segment":
             return any(p["id"] in self.splits[n] if n in self.splits else self.ev(self.saved[n], p) for n in c.values)
+        if kind == "click":
+            since = ref_date(c.within, self.today) if c.within is not None else date.min
+            clicks = [key for k, key, at in p["clicks"] if k == "link" and local_date(at, self.tz) >= since]
+            if c.subject.name == "":
+                return bool(clicks)
+            clicks = [key for key in clicks if key is not None]
+            if c.op == "set":
+                return bool(clicks)
+            if c.subject.name == "item":
+                return any(key in c.values for key in clicks)
+            return any(self.item_tags[key] & set(c.values) for key in clicks)
         if kind in ("intervention", "active_intervention"):
             names = [n for n, active in p["interventions"] if active or kind == "intervention"]
             if c.op == "set":
@@ -345,8 +386,8 @@ class Reference:
 @SETTINGS
 @given(world=worlds(), data=st.data())
 def test_sql_selects_what_the_reference_evaluator_selects(tmp_path_factory, world, data):
-    catalog, today, tz, people, characteristic_index = world
-    store = build_store(tmp_path_factory.mktemp("prop"), catalog, tz, people, characteristic_index)
+    catalog, today, tz, people, characteristic_index, item_tags = world
+    store = build_store(tmp_path_factory.mktemp("prop"), catalog, tz, people, characteristic_index, item_tags)
     try:
         saved, splits = {}, {}
         for i, name in enumerate(SEGMENT_NAMES[: data.draw(st.integers(0, 3))]):
@@ -361,7 +402,7 @@ def test_sql_selects_what_the_reference_evaluator_selects(tmp_path_factory, worl
             store.db.execute("INSERT INTO segments (name, expression, created_at, updated_at) VALUES (?, ?, 'x', 'x')",
                              [name, canonical(tree)])
             saved[name] = tree
-        reference = Reference(catalog, today, tz, saved, splits)
+        reference = Reference(catalog, today, tz, saved, splits, item_tags)
         for _ in range(8):
             tree = data.draw(trees(catalog, [*saved, *splits]))
             text = canonical(tree)
@@ -379,7 +420,8 @@ def fragments(catalog):
     return st.lists(st.one_of(
         st.sampled_from(["and", "or", "not", "en", "of", "niet", "(", ")", ",", "in", "is", "not set", "set", "was",
                          "within", "days", "ago", "weeks", "geleden", "today", "=", "!=", "<", "<=", ">", ">=", "~",
-                         ".updated", ".active", "intervention", "segment", "age", "name", "last_reply", "true", "ja",
+                         ".updated", ".active", "intervention", "segment", "clicked", "geklikt", ".item",
+                         ".tag", ".aanbod", "age", "name", "last_reply", "true", "ja",
                          "2025-02-30", "31-12-2024", "0", "-1", "2.5", "1e400", "99999999999999999999", '"x"', "'",
                          '"', "\\", "x\x00", "\n", "é", "٣", "💥", "((((", "100000 years ago", "9999-12-31"]),
         st.sampled_from(keys), st.text(max_size=4)), max_size=14).map(" ".join)
