@@ -32,7 +32,8 @@ def test_every_used_key_exists_in_both_languages():
 def test_dutch_and_english_have_the_same_keys_and_placeholders():
     en, nl = i18n.texts("en"), i18n.texts("nl")
     assert sorted(set(en) ^ set(nl)) == []
-    differ = [k for k in en if fields(en[k]) != fields(nl[k])]
+    # click's own words (click.*) are filled in by click: a translation may leave a value out
+    differ = [k for k in en if fields(en[k]) != fields(nl[k]) and not (k.startswith("click.") and fields(nl[k]) <= fields(en[k]))]
     assert differ == []
 
 

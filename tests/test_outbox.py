@@ -550,7 +550,7 @@ def test_cli_outbox_commands(tmp_path):
     r = _cli(tmp_path, "client", "optout", "K00001", "--channel", "sms", user="coach1")
     assert r.exit_code == 0 and "no more sms" in r.output
     r = _cli(tmp_path, "send", "--dry-run")
-    assert r.exit_code == 0 and "due_email" in r.output
+    assert r.exit_code == 0 and "Due by email" in r.output  # a table for people: headers in the UI language
 
 
 def test_frequency_cap_counts_messages_claimed_together(tmp_path, smtp_sink):

@@ -14,6 +14,9 @@ from ..config import load_config
 from ..errors import CaseloadError, PermissionDenied
 from ..i18n import t
 from ..paths import default_config_path, default_db_path
+from .localized import LocalizedGroup, install
+
+install()
 
 log = logging.getLogger("caseload")
 
@@ -91,9 +94,15 @@ COMMANDS = {
 }
 
 
-class CaseloadGroup(click.Group):
+class CaseloadGroup(LocalizedGroup):
     """Turns every CaseloadError into one message and its exit code; never a traceback.
-    Commands are loaded on first use (COMMANDS)."""
+    Commands are loaded on first use (COMMANDS). The UI language is chosen before anything is
+    parsed, so help and usage errors speak it too."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        if self is main:
+            i18n.set_language(ui_language(args))
+        return super().make_context(info_name, args, parent, **extra)
 
     def list_commands(self, ctx):
         return sorted(set(self.commands) | (set(COMMANDS) if self is main else set()))
@@ -161,24 +170,51 @@ def _audit_refusal(ctx) -> None:
         log.error("could not audit a refusal")
 
 
+def ui_language(args: list[str]) -> str:
+    """--lang, else the config's organisation.language, else the locale, else Dutch: read from the
+    arguments before click parses them (help is printed while parsing)."""
+    from ..access import under_sudo
+
+    given = {}
+    words = list(args)
+    for i, word in enumerate(words):
+        if word in COMMANDS:
+            break
+        for name in ("--lang", "--config"):
+            if word == name and i + 1 < len(words):
+                given[name] = words[i + 1]
+            elif word.startswith(name + "="):
+                given[name] = word.split("=", 1)[1]
+    if given.get("--lang") in i18n.LANGUAGES:
+        return given["--lang"]
+    if under_sudo():  # the service's own config, as Env reads it
+        from ..paths import config_dir
+
+        path = config_dir() / "config.toml"
+    else:
+        path = Path(given.get("--config") or os.environ.get("CASELOAD_CONFIG") or default_config_path())
+    try:
+        import tomllib
+
+        with open(path, "rb") as f:
+            configured = tomllib.load(f).get("organisation", {}).get("language")
+    except (OSError, ValueError, AttributeError):
+        configured = None
+    if configured in i18n.LANGUAGES:
+        return configured
+    return i18n.locale_language() or "nl"
+
+
 pass_env = click.make_pass_decorator(Env)
 
 
 @click.group(cls=CaseloadGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--db", "db_path", envvar="CASELOAD_DB", type=click.Path(dir_okay=False),
-              help="The database file (env CASELOAD_DB).")
-@click.option("--config", "config_path", envvar="CASELOAD_CONFIG", type=click.Path(dir_okay=False),
-              help="config.toml (env CASELOAD_CONFIG; else ./config.toml, else the XDG config dir).")
-@click.option("--lang", type=click.Choice(["nl", "en"]), help="Language of the output (else config, else locale).")
+@click.option("--db", "db_path", envvar="CASELOAD_DB", type=click.Path(dir_okay=False))
+@click.option("--config", "config_path", envvar="CASELOAD_CONFIG", type=click.Path(dir_okay=False))
+@click.option("--lang", type=click.Choice(["nl", "en"]))
 @click.version_option(package_name="caseload")
 @click.pass_context
 def main(ctx, db_path, config_path, lang):
-    """caseload: keep every client in view, one by one.
-
-    Structured soft characteristics, live segments, messages and check-ins by SMS and email,
-    and honest reports on outflow, for work coaches in Dutch municipalities.
-    """
-    i18n.set_language(lang or i18n.locale_language() or "nl")
     ctx.obj = Env(config_path, db_path, lang)
     logging.basicConfig(level=os.environ.get("CASELOAD_LOG", "WARNING").upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -11,7 +11,7 @@ from ..config import example_toml
 from ..errors import BadInput, CaseloadError
 from ..i18n import t
 from . import main, pass_env
-from .output import emit, emit_record, format_option, note
+from .output import confirm, emit, emit_record, format_option, note
 
 
 def _key_values(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -25,16 +25,9 @@ def _key_values(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 @main.command()
-@click.option("--print-config", is_flag=True, help="Only print the commented example config.toml (as root:"
-              " caseload init --print-config > /etc/caseload/config.toml).")
+@click.option("--print-config", is_flag=True)
 @pass_env
 def init(env, print_config):
-    """Create the database (mode 0600) and, run directly, a commented config.toml if missing.
-
-    Whoever runs it (SUDO_USER under sudo) becomes the first admin of the database it creates;
-    an existing database is never handed to anyone. Under sudo no config is written: the
-    service may not change its own config (root owns /etc/caseload, see docs/operations.md).
-    """
     if print_config:
         click.echo(example_toml(), nl=False)
         return
@@ -57,13 +50,11 @@ def init(env, print_config):
 
 
 @main.command()
-@click.option("--clients", "n", type=click.IntRange(1, 2_000_000), default=2000, show_default=True,
-              help="How many clients to make.")
-@click.option("--seed", type=int, default=7, show_default=True, help="The same seed makes the same caseload.")
-@click.option("--force", is_flag=True, help="Replace an existing database.")
+@click.option("--clients", "n", type=click.IntRange(1, 2_000_000), default=2000, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--force", is_flag=True)
 @pass_env
 def demo(env, n, seed, force):
-    """Build a realistic synthetic caseload to try caseload on (Dutch names, 2 years of history)."""
     from .. import demo as demo_core
 
     path = env.db_path
@@ -101,22 +92,11 @@ def _progress_callback(total_hint: int):
 
 @main.command("import")
 @click.argument("file", metavar="FILE")
-@click.option("--dry-run", is_flag=True, help="Check everything, write nothing.")
-@click.option("--column", "column_pairs", multiple=True, metavar='"HEADER=KEY"',
-              help='Map a column to a field or characteristic key ("HEADER=" ignores it); repeatable.')
-@click.option("--map", "map_path", metavar="MAP.toml",
-              help='A file of such mappings: [columns] "Header" = "field or key". Not under sudo: use --column.')
+@click.option("--dry-run", is_flag=True)
+@click.option("--column", "column_pairs", multiple=True, metavar='"HEADER=KEY"')
+@click.option("--map", "map_path", metavar="MAP.toml")
 @pass_env
 def import_(env, file, dry_run, column_pairs, map_path):
-    """Import clients and characteristics from CSV or XLSX, all or nothing.
-
-    FILE is a path, or - for standard input (under sudo only -:
-    sudo -u caseload caseload import - < file.csv). The format (CSV or XLSX), the delimiter
-    (, ; tab) and the encoding (UTF-8, cp1252) are detected from the content; headers match
-    field names, catalog keys and their Dutch or English labels. Everything is checked before
-    anything is written: one bad cell means nothing is written, and every bad row is listed.
-    Re-importing updates clients and records only changed values.
-    """
     from ..files import is_stdio
 
     if map_path is not None and is_stdio(file) and is_stdio(map_path):
@@ -133,19 +113,13 @@ def import_(env, file, dry_run, column_pairs, map_path):
 
 
 @main.command()
-@click.option("--segment", help="Only clients in this segment (a saved name or an expression).")
+@click.option("--segment")
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
-@click.option("--output", metavar="FILE", help="File to write; - or none: standard output. Under sudo only"
-              " standard output: caseload export > mine.csv")
-@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
-@click.option("--include-special", is_flag=True, help="Also export special-category characteristics (health...).")
+@click.option("--output", metavar="FILE")
+@click.option("--force", is_flag=True)
+@click.option("--include-special", is_flag=True)
 @pass_env
 def export(env, segment, fmt, output, force, include_special):
-    """Export clients with their profile: ISO dates, true/false, E.164 phones, UTF-8.
-
-    Text that a spreadsheet would take for a formula (starting with = + - @) is neutralised;
-    XLSX cells are typed (numbers, dates, true/false; client and phone numbers as text).
-    """
     example = f"sudo -u caseload caseload export --format {fmt} > mine.{fmt}"
     own = env.own_files()
     files.check_output(output, "--output", example, own, force)
@@ -166,26 +140,24 @@ def export(env, segment, fmt, output, force, include_special):
 
 @main.group()
 def client():
-    """Look at and change clients: list, show, add, set, note, outflow, history, optout, forget."""
+    pass
 
 
 @client.command("list")
-@click.option("--limit", type=click.IntRange(1), default=None, help="At most this many.")
+@click.option("--limit", type=click.IntRange(1), default=None)
 @format_option
 @pass_env
 def client_list(env, limit, fmt):
-    """The clients you may see, by name."""
     rows = core.list_clients(env.store(), env.actor(), limit=limit)
     emit(rows, list(core.LIST_COLUMNS), fmt)
 
 
 @client.command("show")
 @click.argument("number")
-@click.option("--include-special/--no-special", default=True, help="Show special-category characteristics.")
+@click.option("--include-special/--no-special", default=True)
 @format_option
 @pass_env
 def client_show(env, number, include_special, fmt):
-    """One client: fields, profile (stale values marked), notes and interventions."""
     store = env.store()
     c = core.show_client(store, env.actor(), number)
     record = {k: v for k, v in c.items() if k not in ("id", "profile", "notes", "interventions")}
@@ -214,7 +186,6 @@ def client_show(env, number, include_special, fmt):
 @click.argument("pairs", nargs=-1, required=True, metavar="FIELD=VALUE...")
 @pass_env
 def client_add(env, pairs):
-    """Add a client: client_number=... first_name=... phone=06-12345678 ..."""
     fields = _key_values(pairs)
     core.add_client(env.store(), env.actor(), fields)
     note(t("cli.client_added", number=fields.get("client_number")))
@@ -225,7 +196,6 @@ def client_add(env, pairs):
 @click.argument("pairs", nargs=-1, required=True, metavar="FIELD=VALUE...")
 @pass_env
 def client_update(env, number, pairs):
-    """Change a client's built-in fields (email, phone, coach, ...)."""
     core.update_client(env.store(), env.actor(), number, _key_values(pairs))
 
 
@@ -233,11 +203,9 @@ def client_update(env, number, pairs):
 @click.argument("number")
 @click.argument("pairs", nargs=-1, required=True, metavar="KEY=VALUE...")
 @click.option("--source", type=click.Choice(core.SOURCES), default="coach", show_default=True)
-@click.option("--at", "at", metavar="DATE", help="When the values were observed (31-12-2024 or 2024-12-31;"
-              " default now): what was known at intake, recorded later. The profile keeps a newer value.")
+@click.option("--at", "at", metavar="DATE")
 @pass_env
 def client_set(env, number, pairs, source, at):
-    """Record observations: caseload client set 1001 wellbeing=2 debts=ja"""
     from .. import history
 
     if at is not None:
@@ -255,7 +223,6 @@ def client_set(env, number, pairs, source, at):
 @click.argument("text")
 @pass_env
 def client_note(env, number, text):
-    """Add a note to a client's timeline."""
     core.add_note(env.store(), env.actor(), number, text)
 
 
@@ -263,10 +230,9 @@ def client_note(env, number, text):
 @click.argument("number")
 @click.option("--type", "outflow_type", required=True,
               type=click.Choice(["fulltime", "parttime", "self_employed", "education", "moved", "other"]))
-@click.option("--date", "when", help="Date of outflow (default today).")
+@click.option("--date", "when")
 @pass_env
 def client_outflow(env, number, outflow_type, when):
-    """Record that a client left: fulltime, parttime, self_employed, education, moved, other."""
     core.record_outflow(env.store(), env.actor(), number, outflow_type, when)
 
 
@@ -276,23 +242,21 @@ def client_outflow(env, number, outflow_type, when):
 @format_option
 @pass_env
 def client_history(env, number, key, fmt):
-    """Every observation of one characteristic for a client, oldest first."""
     rows = core.history(env.store(), env.actor(), number, key)
     emit(rows, ["observed_at", "value", "source", "author"], fmt)
 
 
 @client.command("forget")
 @click.argument("number")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--yes", is_flag=True)
 @pass_env
 def client_forget(env, number, yes):
-    """Erase a client: personal data and history everywhere; only the audit fact stays (admins only)."""
     from .. import erasure
 
     store, actor = env.store(), env.actor()
     access.require_admin(actor)
     if not yes:
-        click.confirm(t("erasure.confirm", number=number), abort=True, err=True)
+        confirm(t("erasure.confirm", number=number))
     done = erasure.forget(store, actor, number)
     note(t("erasure.done", rows=sum(done["tables"].values()), tables=len(done["tables"])))
     if not done["checkpointed"]:
@@ -302,10 +266,9 @@ def client_forget(env, number, yes):
 @client.command("optout")
 @click.argument("number")
 @click.option("--channel", type=click.Choice(["sms", "email", "all"]), required=True)
-@click.option("--undo", is_flag=True, help="Opt back in.")
+@click.option("--undo", is_flag=True)
 @pass_env
 def client_optout(env, number, channel, undo):
-    """Record that a client wants no more messages on a channel (or, with --undo, does again)."""
     from .. import policy
 
     store, actor = env.store(), env.actor()
@@ -317,39 +280,32 @@ def client_optout(env, number, channel, undo):
 
 @main.group()
 def intervention():
-    """Record programmes clients take part in: start, end, import."""
+    pass
 
 
 @intervention.command("start")
 @click.argument("number")
 @click.argument("name")
-@click.option("--date", "when", help="Start date (default today).")
+@click.option("--date", "when")
 @pass_env
 def intervention_start(env, number, name, when):
-    """Start an intervention (work-first, cv_workshop, capability_assessment, ...)."""
     interventions.start(env.store(), env.actor(), number, name, when)
 
 
 @intervention.command("end")
 @click.argument("number")
 @click.argument("name")
-@click.option("--date", "when", help="End date (default today).")
+@click.option("--date", "when")
 @click.option("--result", type=click.Choice(interventions.RESULTS))
 @pass_env
 def intervention_end(env, number, name, when, result):
-    """End a running intervention, with its result."""
     interventions.end(env.store(), env.actor(), number, name, when, result)
 
 
 @intervention.command("import")
 @click.argument("file", metavar="FILE")
-@click.option("--dry-run", is_flag=True, help="Check everything, write nothing.")
+@click.option("--dry-run", is_flag=True)
 @pass_env
 def intervention_import(env, file, dry_run):
-    """Import rows of client_number, intervention, start, end, result; all or nothing.
-
-    FILE is a CSV or XLSX path, or - for standard input (under sudo only -:
-    sudo -u caseload caseload intervention import - < file.csv).
-    """
     n = importer.import_interventions(env.store(), env.actor(), file, dry_run=dry_run)
     note(t("cli.interventions_imported" if not dry_run else "cli.interventions_checked", n=n))

@@ -22,32 +22,20 @@ def _read(path: str | None, option: str) -> str | None:
 
 @main.group()
 def template():
-    """Message texts with placeholders, per channel and language: add, list, show, preview, delete.
-
-    Placeholders are client fields and characteristics by key: {{ first_name }},
-    {{ organisation }}, {{ interests }}. Health and other special-category characteristics are
-    refused unless the catalog allows them in messages (allow_in_messages = true).
-
-    Templates are shared: everyone reads and uses them; only the owner, their team lead or an
-    admin changes or deletes one.
-    """
+    pass
 
 
 @template.command("add")
 @click.argument("name")
 @click.option("--channel", type=click.Choice(templates.CHANNELS), required=True)
-@click.option("--lang", "language", metavar="CODE", help="Language: an ISO 639-1 code such as nl, en, ar, tr"
-              " (default: the organisation's language).")
-@click.option("--subject", help="Email subject (email only; placeholders allowed).")
-@click.option("--body", help="The text.")
-@click.option("--body-file", metavar="FILE", help="Read the text from a UTF-8 file; - reads standard input"
-              " (under sudo the only form: --body-file - < text.txt).")
-@click.option("--html-file", metavar="FILE", help="Email only: an HTML part, from a file or - (standard input).")
-@click.option("--replace", is_flag=True, help="Replace this name + channel + language if it exists (the owner,"
-              " their team lead or an admin).")
+@click.option("--lang", "language", metavar="CODE")
+@click.option("--subject")
+@click.option("--body")
+@click.option("--body-file", metavar="FILE")
+@click.option("--html-file", metavar="FILE")
+@click.option("--replace", is_flag=True)
 @pass_env
 def template_add(env, name, channel, language, subject, body, body_file, html_file, replace):
-    """Add a template variant: caseload template add tip --channel sms --body "Hoi {{ first_name }} ..." """
     if (body is None) == (body_file is None):
         raise BadInput(t("template.body_or_file"))
     if body_file is not None and html_file is not None and files.is_stdio(body_file) and files.is_stdio(html_file):
@@ -63,7 +51,6 @@ def template_add(env, name, channel, language, subject, body, body_file, html_fi
 @format_option
 @pass_env
 def template_list(env, fmt):
-    """Every template variant, with its owner and who changed it last (author)."""
     env.actor()  # registered users only
     rows = templates.list_templates(env.store())
     emit(rows, list(templates.LIST_COLUMNS), fmt)
@@ -74,7 +61,6 @@ def template_list(env, fmt):
 @format_option
 @pass_env
 def template_show(env, name, fmt):
-    """The texts of a template, every channel and language."""
     env.actor()  # registered users only
     found = templates.variants(env.store(), name)
     cols = ["channel", "language", "subject", "body", "html", "owner", "author", "updated_at"]
@@ -87,47 +73,35 @@ def template_show(env, name, fmt):
 
 @template.command("delete")
 @click.argument("name")
-@click.option("--channel", type=click.Choice(templates.CHANNELS), help="Only this channel's texts.")
-@click.option("--lang", "language", metavar="CODE", help="Only this language's texts (ISO 639-1 code).")
+@click.option("--channel", type=click.Choice(templates.CHANNELS))
+@click.option("--lang", "language", metavar="CODE")
 @pass_env
 def template_delete(env, name, channel, language):
-    """Delete a template (or its texts for one channel or language): the owner, their team lead or
-    an admin; refused while an active campaign sends it."""
     n = templates.delete_template(env.store(), env.actor(), name, channel=channel, language=language)
     note(t("owners.template_deleted", name=name, n=n))
 
 
 @template.command("preview")
 @click.argument("name")
-@click.option("--client", "number", required=True, help="Client number.")
-@click.option("--channel", type=click.Choice(templates.CHANNELS), help="Default: the client's channel.")
-@click.option("--lang", "language", metavar="CODE", help="Default: the client's language, else their second,"
-              " else the organisation's (ISO 639-1 code).")
+@click.option("--client", "number", required=True)
+@click.option("--channel", type=click.Choice(templates.CHANNELS))
+@click.option("--lang", "language", metavar="CODE")
 @format_option
 @pass_env
 def template_preview(env, name, number, channel, language, fmt):
-    """A template rendered for one client; for SMS also characters, GSM-7 or UCS-2, and parts."""
     emit_record(templates.preview(env.store(), env.actor(), name, number, channel, language), fmt)
 
 
 @main.command("queue")
-@click.option("--segment", help="A saved segment or an expression.")
-@click.option("--client", "number", help="One client's number instead of a segment: a personal message, sent"
-              " before broadcasts.")
-@click.option("--template", "template_name", required=True, help="Template name.")
-@click.option("--at", help='When (organisation time): "2025-03-01 09:30"; a date alone means 09:00. Default: now.')
-@click.option("--channel", type=click.Choice(["auto", "sms", "email"]), default="auto", show_default=True,
-              help="auto: each client's preferred channel, else the other.")
-@click.option("--campaign", help='Campaign name (default: "TEMPLATE DATE"). Queueing it again adds only new clients.')
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--segment")
+@click.option("--client", "number")
+@click.option("--template", "template_name", required=True)
+@click.option("--at")
+@click.option("--channel", type=click.Choice(["auto", "sms", "email"]), default="auto", show_default=True)
+@click.option("--campaign")
+@click.option("--yes", is_flag=True)
 @pass_env
 def queue(env, segment, number, template_name, at, channel, campaign, yes):
-    """Queue a template for every client in a segment (yours only, as a coach), or for one client
-    (--client: a personal message, which goes out before broadcasts).
-
-    Shows how many and a sample first. Policies (opt-out, quiet hours, frequency cap, outflow)
-    are checked again when each message is sent.
-    """
     store, actor = env.store(), env.actor()
     plan = core.plan_queue(store, actor, segment, template_name, channel=channel, at=at, campaign=campaign,
                            client=number)
@@ -152,20 +126,12 @@ def queue(env, segment, number, template_name, at, channel, campaign, yes):
 
 
 @main.command("send")
-@click.option("--limit", type=click.IntRange(1), help="Send at most this many.")
-@click.option("--dry-run", is_flag=True, help="Show what is due, change nothing.")
-@click.option("-v", "--verbose", is_flag=True, help="Also report when all went well.")
+@click.option("--limit", type=click.IntRange(1))
+@click.option("--dry-run", is_flag=True)
+@click.option("-v", "--verbose", is_flag=True)
 @format_option
 @pass_env
 def send(env, limit, dry_run, verbose, fmt):
-    """Send what is due and exit; silent unless something failed (for cron).
-
-    Safe to run in several processes at once and alongside the daemon. SIGTERM finishes the
-    message in flight and exits. Exit 1 when a message failed or a channel was unreachable.
-    Runs as an admin (the service account cron uses is registered as one). --format applies to
-    --dry-run. Secrets: CASELOAD_SMTP_PASSWORD and CASELOAD_SMS_TOKEN, or the keyring
-    (keyring set caseload smtp_password / sms_token); never config.toml.
-    """
     from ..access import require
 
     store = env.store()
@@ -200,16 +166,12 @@ def send(env, limit, dry_run, verbose, fmt):
 
 
 @main.group("outbox", invoke_without_command=True)
-@click.option("--status", type=click.Choice(core.STATES), help="Only messages in this state.")
-@click.option("--campaign", help="Only this campaign (name or id).")
+@click.option("--status", type=click.Choice(core.STATES))
+@click.option("--campaign")
 @click.option("--limit", type=click.IntRange(1), default=100, show_default=True)
 @format_option
 @click.pass_context
 def outbox(ctx, status, campaign, limit, fmt):
-    """The messages, newest first (no texts): caseload outbox --status failed.
-
-    Subcommands: summary, show ID, cancel, retry.
-    """
     if ctx.invoked_subcommand is not None:
         return
     env = ctx.find_object(Env)
@@ -221,7 +183,6 @@ def outbox(ctx, status, campaign, limit, fmt):
 @format_option
 @pass_env
 def outbox_summary(env, fmt):
-    """Per campaign: how many messages are in each state, and whether it paused itself."""
     rows = core.summary(env.store(), env.actor())
     emit(rows, ["campaign", "campaign_status", *core.STATES, "possible_duplicate"], fmt)
 
@@ -231,30 +192,24 @@ def outbox_summary(env, fmt):
 @format_option
 @pass_env
 def outbox_show(env, message_id, fmt):
-    """Every change of one message, with its time."""
     emit(core.events(env.store(), env.actor(), message_id), ["at", "status", "reason", "attempts"], fmt)
 
 
 @outbox.command("cancel")
 @click.argument("ids", nargs=-1, type=int)
-@click.option("--campaign", help="Cancel every queued message of this campaign.")
+@click.option("--campaign")
 @pass_env
 def outbox_cancel(env, ids, campaign):
-    """Cancel queued messages by id, or a whole campaign."""
     n = core.cancel(env.store(), env.actor(), list(ids), campaign)
     note(t("outbox.cancelled", n=n))
 
 
 @outbox.command("retry")
 @click.argument("ids", nargs=-1, type=int)
-@click.option("--campaign", help="Retry the failed, expired and cancelled messages of a campaign and resume it.")
+@click.option("--campaign")
 @yes_option
 @pass_env
 def outbox_retry(env, ids, campaign, yes):
-    """Queue failed, expired or cancelled messages again (and resume a paused campaign).
-
-    More than one message: shows how many clients and messages, by channel, and asks first.
-    """
     store, actor = env.store(), env.actor()
     reach = core.plan_retry(store, actor, list(ids), campaign)
     ask(reach, store.tz, t("reach.confirm.retry", n=reach.messages), yes)

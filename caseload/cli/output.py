@@ -14,8 +14,7 @@ from ..exporter import spreadsheet_safe
 
 FORMATS = ("table", "csv", "json")
 
-format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-                             help="table for people; csv or json for scripts.")
+format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 
 
 def stdout() -> Console:
@@ -44,6 +43,13 @@ def _plain(value):
     return value
 
 
+def header(column: str) -> str:
+    """A column's header for people in the UI language (locale [column]); its key when unknown."""
+    from ..i18n import language, texts
+
+    return texts(language()).get("column." + column) or column
+
+
 def _json_default(value):
     if isinstance(value, date):
         return value.isoformat()
@@ -65,7 +71,7 @@ def emit(rows: list[dict], columns: list[str], fmt: str, headers: list[str] | No
             w.writerow([_csv(r.get(c)) for c in columns])
         return
     table = Table(title=title, show_lines=False, header_style="bold")
-    for h in headers or columns:
+    for h in headers or [header(c) for c in columns]:
         table.add_column(h)
     for r in rows:
         table.add_row(*[Text("" if r.get(c) is None else str(_plain(r.get(c)))) for c in columns])
@@ -87,7 +93,7 @@ def emit_record(record: dict, fmt: str, labels: dict | None = None) -> None:
     table.add_column(style="bold")
     table.add_column()
     for k, v in record.items():
-        table.add_row(Text((labels or {}).get(k, k)), Text("" if v is None else str(_plain(v))))
+        table.add_row(Text((labels or {}).get(k) or header(k)), Text("" if v is None else str(_plain(v))))
     stdout().print(table)
 
 
@@ -96,7 +102,7 @@ def note(message: str) -> None:
     click.echo(message, err=True)
 
 
-yes_option = click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
+yes_option = click.option("--yes", is_flag=True)
 
 
 def ask(reach, tz, question: str, yes: bool, *details: str) -> None:

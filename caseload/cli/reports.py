@@ -17,20 +17,14 @@ HTML_EXAMPLE = "sudo -u caseload caseload report outflow --html - > outflow.html
 
 
 def html_option(f):
-    f = click.option("--force", is_flag=True, help="Replace the --html file if it exists.")(f)
-    return click.option("--html", "html_path", metavar="FILE",
-                        help="Also write one self-contained HTML page with charts (opens without network);"
-                        " - writes only the page, to standard output (under sudo the only form:"
-                        " caseload report outflow --html - > outflow.html).")(f)
+    f = click.option("--force", is_flag=True)(f)
+    return click.option("--html", "html_path", metavar="FILE")(f)
 
 
 cohort_options = [
-    click.option("--date", "cohort_date", help="Cohort: the clients in the caseload on this date"
-                 " (default: MONTHS months ago)."),
-    click.option("--months", type=click.IntRange(1, 120), default=12, show_default=True,
-                 help="Follow the cohort this many months."),
-    click.option("--outcome", type=click.Choice(list(OUTCOMES)), default="outflow", show_default=True,
-                 help="outflow: any type; outflow_work: fulltime, parttime or self-employed."),
+    click.option("--date", "cohort_date"),
+    click.option("--months", type=click.IntRange(1, 120), default=12, show_default=True),
+    click.option("--outcome", type=click.Choice(list(OUTCOMES)), default="outflow", show_default=True),
 ]
 
 
@@ -82,23 +76,18 @@ def _suppressed(row, value):
 
 @main.group()
 def report():
-    """Honest reports: outflow, intervention effect, control groups, attention, engagement, caseload.
-
-    Every group smaller than reports.min_cell_size is suppressed.
-    """
+    pass
 
 
 @report.command("outflow")
 @_cohort
-@click.option("--key", "keys", multiple=True, help="Only these characteristics (repeatable; default all).")
-@click.option("--segment", "segments", multiple=True, help="Also a segment's outflow (repeatable).")
-@click.option("--as-of", "as_of", is_flag=True, help="Characteristics as recorded on the cohort date (from the"
-              " history; slower) instead of the latest recorded.")
+@click.option("--key", "keys", multiple=True)
+@click.option("--segment", "segments", multiple=True)
+@click.option("--as-of", "as_of", is_flag=True)
 @format_option
 @html_option
 @pass_env
 def outflow(env, cohort_date, months, outcome, keys, segments, as_of, fmt, html_path, force):
-    """Outflow of a cohort, overall, by type and for every characteristic value (95% Wilson interval)."""
     _check_html(env, html_path, force)
     store = env.store()
     r = outflow_report(store, env.actor(), cohort_date, months, list(keys) or None, list(segments), outcome,
@@ -135,21 +124,16 @@ def outflow(env, cohort_date, months, outcome, keys, segments, as_of, fmt, html_
 
 
 @report.command("effect")
-@click.option("--intervention", required=True, help="The intervention's name.")
+@click.option("--intervention", required=True)
 @click.option("--outcome", type=click.Choice(list(OUTCOMES)), default="outflow_work", show_default=True)
-@click.option("--within", type=click.IntRange(1, 3650), default=365, show_default=True,
-              help="Outcome within this many days of the start.")
-@click.option("--match", "match", help="Characteristics to match on, comma separated (default: the key"
-              " characteristics); months in caseload and calendar quarter always.")
-@click.option("--segment", help="Only the clients in this segment (its members today), participants and"
-              " comparison clients alike.")
-@click.option("--by", "by", metavar="KEY", help="The effect per value of this characteristic as it was at the"
-              " start (matched inside each group).")
+@click.option("--within", type=click.IntRange(1, 3650), default=365, show_default=True)
+@click.option("--match", "match")
+@click.option("--segment")
+@click.option("--by", "by", metavar="KEY")
 @format_option
 @html_option
 @pass_env
 def effect(env, intervention, outcome, within, match, segment, by, fmt, html_path, force):
-    """What an intervention adds: participants against comparable non-participants, beside the naive comparison."""
     _check_html(env, html_path, force)
     keys = [k.strip() for k in match.split(",") if k.strip()] if match is not None else None
     r = effect_report(env.store(), env.actor(), intervention, outcome, within, keys, segment=segment, by=by)
@@ -185,13 +169,11 @@ def store_title(env, key: str) -> str:
 @click.argument("a")
 @click.argument("b")
 @_cohort
-@click.option("--target", "target_pp", type=click.FloatRange(0.1, 100), default=5.0, show_default=True,
-              help="The difference (percentage points) the power is given for.")
+@click.option("--target", "target_pp", type=click.FloatRange(0.1, 100), default=5.0, show_default=True)
 @format_option
 @html_option
 @pass_env
 def compare(env, a, b, cohort_date, months, outcome, target_pp, fmt, html_path, force):
-    """Outflow in two segments (e.g. the halves of `caseload segment split`), the difference, a test and power."""
     _check_html(env, html_path, force)
     r = compare_report(env.store(), env.actor(), a, b, cohort_date, months, outcome, target_pp)
     _privacy(env.store(), env.actor(), r)
@@ -212,12 +194,11 @@ def compare(env, a, b, cohort_date, months, outcome, target_pp, fmt, html_path, 
 
 
 @report.command("attention")
-@click.option("--coach", help="Only this coach's clients (team leads and admins).")
+@click.option("--coach")
 @format_option
 @html_option
 @pass_env
 def attention(env, coach, fmt, html_path, force):
-    """Today's attention list: who needs a coach now, and why, ranked."""
     _check_html(env, html_path, force)
     rows = attention_list(env.store(), env.actor(), coach)
     if _write_html(env, html_path, force, {"report": "attention", "rows": rows}):
@@ -234,7 +215,6 @@ def attention(env, coach, fmt, html_path, force):
 @html_option
 @pass_env
 def engagement(env, fmt, html_path, force):
-    """Reply rate by channel, template and campaign, and check-in response by month."""
     _check_html(env, html_path, force)
     r = engagement_report(env.store(), env.actor())
     _privacy(env.store(), env.actor(), r)
@@ -259,7 +239,6 @@ def engagement(env, fmt, html_path, force):
 @html_option
 @pass_env
 def caseload(env, fmt, html_path, force):
-    """Clients per coach and attention load per coach."""
     _check_html(env, html_path, force)
     r = caseload_report(env.store(), env.actor())
     _privacy(env.store(), env.actor(), r)

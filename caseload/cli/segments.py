@@ -22,17 +22,7 @@ def _warn(store, text: str) -> None:
 
 @main.group()
 def segment():
-    """Select clients with an expression, live: check, count, list, save, split.
-
-    \b
-    caseload segment count 'wellbeing <= 2 and childcare_arranged != true'
-    caseload segment list 'last_reply < 30 days ago' --format csv
-    caseload segment save "Zorg eerst" 'zrm_mental_health <= 2 of zrm_physical_health <= 2'
-
-    Quote the expression (the shell reads < and > itself). See docs/segments.md.
-    Saved segments are shared: everyone reads and uses them; only the owner, their team lead or
-    an admin changes or deletes one.
-    """
+    pass
 
 
 @segment.command("check")
@@ -40,7 +30,6 @@ def segment():
 @format_option
 @pass_env
 def segment_check(env, expression, fmt):
-    """Is EXPRESSION valid? Prints its canonical form (a saved name prints its expression)."""
     store = env.store()
     env.actor()
     result = core.check(store, _expression(expression))
@@ -58,11 +47,6 @@ def segment_check(env, expression, fmt):
 @format_option
 @pass_env
 def segment_count(env, expression, fmt):
-    """How many clients are in the segment (a saved name or an expression): the number alone.
-
-    An analyst's count carries noise (differential privacy: the same all period, see
-    docs/operations.md), and below the minimum cell size it is suppressed: it prints <N.
-    """
     store, actor = env.store(), env.actor()
     text = _expression(expression)
     n, release = core.count_release(store, actor, text)
@@ -82,11 +66,10 @@ def segment_count(env, expression, fmt):
 
 @segment.command("list")
 @click.argument("expression", nargs=-1, required=True)
-@click.option("--limit", type=click.IntRange(1), default=None, help="At most this many.")
+@click.option("--limit", type=click.IntRange(1), default=None)
 @format_option
 @pass_env
 def segment_list(env, expression, limit, fmt):
-    """The clients in the segment that you may see, by name."""
     store, actor = env.store(), env.actor()
     text = _expression(expression)
     rows = core.select(store, actor, text, limit=limit)
@@ -97,11 +80,9 @@ def segment_list(env, expression, limit, fmt):
 @segment.command("save")
 @click.argument("name")
 @click.argument("expression", nargs=-1, required=True)
-@click.option("--description", default="", help="What the segment is for.")
+@click.option("--description", default="")
 @pass_env
 def segment_save(env, name, expression, description):
-    """Save EXPRESSION as NAME (replacing an earlier one: the owner, their team lead or an admin);
-    stored in canonical form."""
     saved = core.save(env.store(), env.actor(), name, _expression(expression), description)
     note(t("segments.saved", name=saved["name"]))
     click.echo(saved["expression"])
@@ -112,7 +93,6 @@ def segment_save(env, name, expression, description):
 @format_option
 @pass_env
 def segment_show(env, name, fmt):
-    """One saved segment: expression, description, owner, author, split details."""
     env.actor()
     emit_record(core.get(env.store(), name), fmt)
 
@@ -121,8 +101,6 @@ def segment_show(env, name, fmt):
 @click.argument("name")
 @pass_env
 def segment_delete(env, name):
-    """Delete a saved segment: the owner, their team lead or an admin; refused while another
-    segment, an active campaign or check-in schedule uses it."""
     store = env.store()
     real = core.get(store, name)["name"]
     core.delete(store, env.actor(), name)
@@ -133,25 +111,18 @@ def segment_delete(env, name):
 @format_option
 @pass_env
 def segment_saved(env, fmt):
-    """Every saved segment, with its owner."""
     env.actor()
     emit(core.saved(env.store()), SAVED_COLUMNS, fmt)
 
 
 @segment.command("split")
 @click.argument("name")
-@click.option("--into", nargs=2, required=True, metavar="A B", help="Names of the two new groups.")
-@click.option("--ratio", type=click.IntRange(1, 99), default=50, show_default=True,
-              help="Percentage that goes to the first group.")
-@click.option("--seed", type=int, default=None, help="Random seed (recorded; default: a random one).")
+@click.option("--into", nargs=2, required=True, metavar="A B")
+@click.option("--ratio", type=click.IntRange(1, 99), default=50, show_default=True)
+@click.option("--seed", type=int, default=None)
 @format_option
 @pass_env
 def segment_split(env, name, into, ratio, seed, fmt):
-    """Split a segment at random into two fixed groups for a fair comparison.
-
-    Afterwards `segment = "A"` selects the first group. The seed is recorded: the same seed on
-    the same clients gives the same groups.
-    """
     result = core.split(env.store(), env.actor(), name, tuple(into), ratio=ratio, seed=seed)
     first, second = into
     sizes = result["groups"]

@@ -13,17 +13,15 @@ from .output import emit, emit_record, format_option, note
 
 @main.group()
 def user():
-    """Who may use caseload, and in which role: add, list, disable (admins only)."""
+    pass
 
 
 @user.command("add")
 @click.argument("name")
-@click.option("--role", required=True, type=click.Choice(access.ROLES),
-              help="coach: own clients; teamlead: the team's; analyst: aggregates only; admin: users and config.")
-@click.option("--team", help="The team (required for a teamlead).")
+@click.option("--role", required=True, type=click.Choice(access.ROLES))
+@click.option("--team")
 @pass_env
 def user_add(env, name, role, team):
-    """Add a user, or change an existing user's role and team (this enables them again)."""
     outcome = users.add(env.store(), env.actor(), name, role, team)
     note(t(f"users.{outcome}", name=name, role=role))
 
@@ -32,7 +30,6 @@ def user_add(env, name, role, team):
 @format_option
 @pass_env
 def user_list(env, fmt):
-    """Every user with role, team and whether they are active."""
     emit(users.list_users(env.store(), env.actor()), list(users.COLUMNS), fmt)
 
 
@@ -40,20 +37,18 @@ def user_list(env, fmt):
 @click.argument("name")
 @pass_env
 def user_disable(env, name):
-    """Take away a user's access; their history stays. The last active admin cannot be disabled."""
     users.disable(env.store(), env.actor(), name)
     note(t("users.disabled", name=name))
 
 
 @main.group("audit", invoke_without_command=True)
-@click.option("--client", "client_number", help="Only entries about this client (number, or client:ID).")
-@click.option("--user", "user_name", help="Only entries by this user.")
-@click.option("--since", help="Only entries from this date on (31-12-2024 or 2024-12-31).")
-@click.option("--limit", type=click.IntRange(1), help="At most this many entries.")
+@click.option("--client", "client_number")
+@click.option("--user", "user_name")
+@click.option("--since")
+@click.option("--limit", type=click.IntRange(1))
 @format_option
 @click.pass_context
 def audit_group(ctx, client_number, user_name, since, limit, fmt):
-    """Who did what, when and from where: the audit trail (admins only). `audit verify` checks it."""
     if ctx.invoked_subcommand is not None:
         return
     env = ctx.obj
@@ -62,15 +57,9 @@ def audit_group(ctx, client_number, user_name, since, limit, fmt):
 
 
 @audit_group.command("verify")
-@click.option("--anchor", "anchors", multiple=True, metavar="ID:HASH",
-              help="An anchor printed by an earlier verify, kept outside the database; repeatable.")
+@click.option("--anchor", "anchors", multiple=True, metavar="ID:HASH")
 @pass_env
 def audit_verify(env, anchors):
-    """Check the hash chain and its head: names every changed, deleted or reordered entry.
-
-    Prints an anchor (ID:HASH) when intact: keep it elsewhere (syslog, a ticket, paper) and pass
-    it to a later verify with --anchor, so even a rewrite of the whole trail shows.
-    """
     store = env.store()
     access.require_admin(env.actor())
     problems = audit.verify(store.db, list(anchors), store.config.retention.audit_years)
@@ -88,39 +77,29 @@ def audit_verify(env, anchors):
 @audit_group.command("seal")
 @pass_env
 def audit_seal(env):
-    """Seal the head of the trail with the audit key (CASELOAD_AUDIT_KEY), after checking it.
-
-    Needed once when the key is set after the upgrade that introduced it; `audit verify` says so.
-    """
     head = audit.seal(env.store(), env.actor())
     note(t("audit.sealed", entries=head.entries))
 
 
 @main.group("retention")
 def retention_group():
-    """Apply the retention rules of config.toml and the catalog (the daemon does this nightly)."""
+    pass
 
 
 @retention_group.command("apply")
 @format_option
 @pass_env
 def retention_apply(env, fmt):
-    """Erase clients long after outflow, delete expired observations, prune old audit entries."""
     done = retention.apply(env.store(), env.actor())
     emit_record(done, fmt)
 
 
 @main.command("backup")
 @click.argument("dest")
-@click.option("--force", is_flag=True, help="Replace DEST if it exists.")
-@click.option("--no-check", is_flag=True, help="Skip the integrity check of the copy (about 20 s per 500 MB).")
+@click.option("--force", is_flag=True)
+@click.option("--no-check", is_flag=True)
 @pass_env
 def backup_command(env, dest, force, no_check):
-    """Copy the database to DEST (a file or directory) while caseload keeps running; mode 0600.
-
-    DEST - writes the copy to standard output. Under sudo DEST must be - or lie inside
-    daemon.backup_dir (the service's own directory).
-    """
     files.backup_target(dest, env.own_files(), env.config.daemon.backup_dir)
     if files.is_stdio(dest):
         if sys.stdout.isatty():
@@ -134,15 +113,9 @@ def backup_command(env, dest, force, no_check):
 
 @main.command("restore")
 @click.argument("src")
-@click.option("--force", is_flag=True, help="Replace the existing database.")
+@click.option("--force", is_flag=True)
 @pass_env
 def restore_command(env, src, force):
-    """Replace the database with a backup, after checking its integrity, migrations and audit trail.
-
-    Stop the daemon first (restore refuses while it runs). You must be an admin in the backup
-    and in the database it replaces. SRC - reads the backup from standard input; under sudo SRC
-    must be - or lie inside daemon.backup_dir.
-    """
     files.backup_source(src, env.config.daemon.backup_dir)
     if files.is_stdio(src):
         backups.check_may_restore(env.db_path)  # before taking in a whole file
