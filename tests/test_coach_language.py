@@ -20,6 +20,7 @@ from caseload.catalog import load_catalog
 from caseload.cli import load_all, main
 from caseload.config import load_config
 from caseload.fields import FIELDS
+from caseload.items import COLUMNS as ITEM_COLUMNS
 
 load_all()
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +57,7 @@ def accepted() -> frozenset:
                 out.update(str(c) for c in p.type.choices)
     out.update(c.key for c in load_catalog(load_config(None)))
     out.update(FIELDS)
+    out.update(ITEM_COLUMNS)
     return frozenset(w.lower() for w in out)
 
 

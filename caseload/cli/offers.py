@@ -14,20 +14,14 @@ ITEM_LIST = ("key", "kind", "title", "tags", "requires", "valid_from", "valid_un
 
 @main.group()
 def item():
-    """Items to offer clients: vacancies, tips, activities, news (import, add, list, show, expire)."""
+    pass
 
 
 @item.command("import")
 @click.argument("file", metavar="FILE")
-@click.option("--dry-run", is_flag=True, help="Check everything, write nothing.")
+@click.option("--dry-run", is_flag=True)
 @pass_env
 def item_import(env, file, dry_run):
-    """Import items from a CSV or XLSX; all or nothing, every bad row named.
-
-    Columns: key, kind, title, text, url, tags, requires, valid_from, valid_until, language (or
-    sleutel, soort, titel, tekst, url, tags, voorwaarde, geldig_vanaf, geldig_tot, taal). FILE is
-    a path, or - for standard input (under sudo only -: sudo -u caseload caseload item import - < items.csv).
-    """
     counts = core.import_items(env.store(), env.actor(), file, dry_run=dry_run)
     note(t("items.checked" if dry_run else "items.imported", **counts))
 
@@ -36,8 +30,6 @@ def item_import(env, file, dry_run):
 @click.argument("pairs", nargs=-1, required=True, metavar="FIELD=VALUE...")
 @pass_env
 def item_add(env, pairs):
-    """Add or change one item: key=... kind=vacancy title=... url=https://... tags="zorg, parttime"
-    requires="transport = car" valid_until=2025-12-31 language=nl"""
     fields = {}
     for i, pair in enumerate(pairs, start=1):
         key, sep, value = pair.partition("=")
@@ -49,13 +41,12 @@ def item_add(env, pairs):
 
 
 @item.command("list")
-@click.option("--kind", help="Only this kind: vacancy, tip, activity, news.")
-@click.option("--tag", "tag_", help="Only items with this tag.")
-@click.option("--active", is_flag=True, help="Only items that can be offered today.")
+@click.option("--kind")
+@click.option("--tag", "tag_")
+@click.option("--active", is_flag=True)
 @format_option
 @pass_env
 def item_list(env, kind, tag_, active, fmt):
-    """The items, with their state today and how often they were shown and clicked."""
     rows = core.list_items(env.store(), env.actor(), kind=kind, tag_=tag_, active_only=active)
     for r in rows:
         if fmt == "table":
@@ -70,7 +61,6 @@ def item_list(env, kind, tag_, active, fmt):
 @format_option
 @pass_env
 def item_show(env, key, fmt):
-    """One item: its fields, state today, and how often it was shown and clicked."""
     record = core.show(env.store(), env.actor(), key)
     record.pop("id")
     if fmt == "table":
@@ -84,14 +74,13 @@ def item_show(env, key, fmt):
 @click.argument("key")
 @pass_env
 def item_expire(env, key):
-    """Stop offering an item from now on."""
     changed = core.expire(env.store(), env.actor(), key)
     note(t("items.expired" if changed else "items.already_expired", key=key))
 
 
 @main.group()
 def digest():
-    """Digests: each client's best items in one message, now or on a schedule; preview one client."""
+    pass
 
 
 def _skipped(plan) -> str:
@@ -100,11 +89,10 @@ def _skipped(plan) -> str:
 
 @digest.command("preview")
 @click.argument("number")
-@click.option("--items", "n", type=int, help="How many items (default config offers.items).")
+@click.option("--items", "n", type=int)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @pass_env
 def digest_preview(env, number, n, fmt):
-    """One client's best items today, each with its score and why (no exploration, no random share)."""
     import json
 
     from .. import offers
@@ -123,13 +111,12 @@ def digest_preview(env, number, n, fmt):
 
 
 @digest.command("now")
-@click.option("--segment", required=True, help="A saved segment's name or an expression.")
-@click.option("--items", "n", type=int, help="Items per client (default config offers.items).")
+@click.option("--segment", required=True)
+@click.option("--items", "n", type=int)
 @click.option("--channel", type=click.Choice(["auto", "sms", "email"]), default="auto", show_default=True)
 @yes_option
 @pass_env
 def digest_now(env, segment, n, channel, yes):
-    """Queue one digest per client in the segment with their best items, on their channel."""
     from .. import offers
 
     store, actor = env.store(), env.actor()
@@ -144,15 +131,14 @@ def digest_now(env, segment, n, channel, yes):
 
 
 @digest.command("schedule")
-@click.option("--segment", required=True, help="A saved segment's name or an expression.")
-@click.option("--every", type=click.Choice(["1d", "1w"]), required=True, help="Every day or every week.")
-@click.option("--at", "at", default="09:00", show_default=True, help="Local time of day, HH:MM.")
-@click.option("--items", "n", type=int, help="Items per client (default config offers.items).")
+@click.option("--segment", required=True)
+@click.option("--every", type=click.Choice(["1d", "1w"]), required=True)
+@click.option("--at", "at", default="09:00", show_default=True)
+@click.option("--items", "n", type=int)
 @click.option("--channel", type=click.Choice(["auto", "sms", "email"]), default="auto", show_default=True)
 @yes_option
 @pass_env
 def digest_schedule(env, segment, every, at, n, channel, yes):
-    """Queue a digest round every day or week at a local time (the daemon runs it)."""
     from .. import offers
 
     store, actor = env.store(), env.actor()
@@ -169,7 +155,6 @@ def digest_schedule(env, segment, every, at, n, channel, yes):
 @format_option
 @pass_env
 def digest_list(env, fmt):
-    """The digest schedules."""
     from .. import offers
 
     rows = offers.list_schedules(env.store(), env.actor())
@@ -180,7 +165,6 @@ def digest_list(env, fmt):
 @click.argument("schedule_id")
 @pass_env
 def digest_pause(env, schedule_id):
-    """Pause a digest schedule."""
     from .. import offers
 
     offers.set_status(env.store(), env.actor(), schedule_id, "paused")
@@ -191,7 +175,6 @@ def digest_pause(env, schedule_id):
 @click.argument("schedule_id")
 @pass_env
 def digest_resume(env, schedule_id):
-    """Resume a paused digest schedule."""
     from .. import offers
 
     offers.set_status(env.store(), env.actor(), schedule_id, "active")
