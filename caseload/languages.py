@@ -169,3 +169,20 @@ def mark_html(html: str | None, code: str | None) -> str | None:
     if not rtl(code):
         return html
     return f'<div lang="{escape(code)}" dir="rtl">{html}</div>'
+
+
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def text_html(text: str, code: str) -> str:
+    """An HTML part for a plain-text email in a right-to-left language: mail programs show plain
+    text left to right, with the full stop and the question mark at the wrong end. The text as
+    written, its line breaks kept, its links clickable."""
+    out, at = [], 0
+    for m in _URL.finditer(text):
+        url = escape(m.group(0), quote=True)
+        out += [escape(text[at:m.start()]), f'<a href="{url}">{url}</a>']
+        at = m.end()
+    out.append(escape(text[at:]))
+    return (f'<!doctype html><html lang="{escape(code)}" dir="rtl"><head><meta charset="utf-8"></head>'
+            f'<body><div style="white-space:pre-wrap">{"".join(out)}</div></body></html>')

@@ -228,6 +228,7 @@ class SmsReceived:
     sender: str
     reference: str | None
     provider_id: str
+    parts: int = 1  # the most parts the provider was allowed to cut it into (CM)
 
 
 @dataclass
@@ -332,7 +333,11 @@ class SmsStub:
         assert 1 <= len(sender) <= 11 or (sender.startswith("00") and sender[2:].isdigit() and len(sender) <= 18), "from"
         assert 1 <= len(msg["reference"]) <= 32 and msg["reference"].isalnum(), "reference"
         assert msg["minimumNumberOfMessageParts"] <= msg["maximumNumberOfMessageParts"] <= 8, "parts"
-        return SmsReceived("cm", "+" + number[2:], msg["body"]["content"], _number(sender, "00"), msg["reference"], "")
+        # CM cuts a text into at most maximumNumberOfMessageParts: fewer than it needs loses the end
+        needed = _parts(msg["body"]["content"])
+        assert msg["maximumNumberOfMessageParts"] >= needed, f"parts: {needed} needed"
+        return SmsReceived("cm", "+" + number[2:], msg["body"]["content"], _number(sender, "00"), msg["reference"], "",
+                           msg["maximumNumberOfMessageParts"])
 
     def _parse_spryng(self, path, headers, raw):
         assert path == "/v1/messages", f"path {path}"
@@ -439,6 +444,20 @@ class SmsStub:
 
 class _Unauthorized(Exception):
     pass
+
+
+_GSM7 = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+             "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€\f")
+
+
+def _parts(text: str) -> int:
+    """The fewest SMS parts a text needs (GSM 03.38 / 3GPP TS 23.038): 160 septets in one, 153 per
+    part when longer; any other character makes the whole text UCS-2: 70 UTF-16 units, then 67."""
+    if set(text) <= _GSM7:
+        units, single, multi = len(text) + sum(c in "^{}\\[~]|€\f" for c in text), 160, 153
+    else:
+        units, single, multi = len(text.encode("utf-16-le")) // 2, 70, 67
+    return 1 if units <= single else -(-units // multi)
 
 
 def _number(sender: str, prefix: str = "") -> str:

@@ -163,3 +163,10 @@ def test_importing_a_language_column_by_its_english_name(store, admin, tmp_path)
     path.write_text("Client number,Language,Second language\n1,Arabic,Dutch\n", encoding="utf-8")
     importer.import_file(store, admin, path)
     assert store.db.execute("SELECT language, second_language FROM clients").fetchone() == ("ar", "nl")
+
+
+def test_a_plain_text_in_a_right_to_left_language_gets_html_that_runs_right_to_left():
+    html = languages.text_html("مرحبا <b>\nhttps://werk.example/v?id=1&x=2 شكرا", "ar")
+    assert html.startswith('<!doctype html><html lang="ar" dir="rtl">')
+    assert "مرحبا &lt;b&gt;\n" in html and "white-space:pre-wrap" in html
+    assert '<a href="https://werk.example/v?id=1&amp;x=2">https://werk.example/v?id=1&amp;x=2</a> شكرا' in html

@@ -131,6 +131,8 @@ def write(conn, store, messages: Sequence[Message], *, kind: str, now: datetime,
             html = track(token, html) if html else html
         for n, (item_id, url) in enumerate(links):
             body = body.replace(LINK.format(n), item_link(token, item_id, url))
+        if channel == "email" and html is None and languages.rtl(language):
+            html = languages.text_html(body, language)  # its links are tracked already
         rows.append((first + i, campaign_id, occurrence, client_id, kind, channel, language, template,
                      subject, body, html, token, "queued", None, priority, due_s, expires_s, now_s, now_s))
     ids = list(range(first, first + len(rows)))
