@@ -69,3 +69,56 @@ def test_reach_without_languages_describes_as_before():
     r = Reach()
     r.add(1, "sms", NOW)
     assert "\n" not in r.describe(timezone.utc)
+
+
+def test_an_arabic_speaker_is_asked_in_arabic_and_answers_in_arabic_through_the_webhook(store):
+    """٣ (Arabic-Indic three) answers the wellbeing question, نعم the yes/no question, STOP opts out;
+    each an inbound SMS posted to the endpoint over HTTP as CM posts it."""
+    import json
+
+    from caseload import activity, clients
+    from caseload.clock import iso
+    from caseload.daemon import webhooks
+    from caseload.store import open_store
+    from daemon_support import HOOK, request
+    from servers import HOST, free_port
+
+    add_clients(store, 1, language="ar", preferred_channel="sms", phone="+31612345678", first_name="أمل")
+    clients.set_characteristics(store, ADMIN, "K00001", {"childcare_arranged": "nee"}, observed_at="2020-01-01T09:00:00Z")
+    checkins.round_now(store, ADMIN, "client_number = K00001", now=NOW, ask="childcare_arranged", questions=2)
+
+    def sent() -> str:  # the provider took the newest message: its question is asked
+        mid, body = store.db.execute("SELECT id, body FROM messages ORDER BY id DESC LIMIT 1").fetchone()
+        store.db.execute("UPDATE messages SET status = 'sent', sent_at = ? WHERE id = ?", [iso(NOW), mid])
+        store.db.conn.commit()
+        activity.update(store, now=NOW)
+        return body
+
+    def reply(text: str, n: int) -> None:
+        payload = {"from": {"number": "0031612345678", "name": ""}, "to": {"number": "Gemeente"},
+                   "message": {"text": text}, "reference": None, "groupings": ["", "", ""],
+                   "timeUtc": "2025-06-16T10:00:00", "channel": "SMS", "messageContext": f"mo-{n}"}
+        status = request(port, "POST", f"/sms/cm/inbound?token={HOOK}", json.dumps(payload).encode(),
+                         {"Content-Type": "application/json"})[0]
+        assert status == 200
+
+    def profile() -> dict:
+        return {p.key: p.value for p in clients.profile(store, 1)}
+
+    port = free_port()
+    server = webhooks.serve(store.config, lambda: open_store(store.config, store.path), f"{HOST}:{port}")
+    try:
+        assert sent().startswith("مرحبًا أمل! كيف حالك؟ أجب برقم من 1 (سيئ) إلى 5 (جيد)")
+        reply("٣", 1)
+        assert profile()["wellbeing"] == 3
+        assert "ja of nee" in sent()  # the catalog has this question in Dutch only: asked in Dutch
+        reply("نعم.", 2)
+        assert profile()["childcare_arranged"] is True
+        reply("STOP", 3)
+    finally:
+        server.stop()
+    outcomes = [o for (o,) in store.db.execute("SELECT outcome FROM replies ORDER BY id")]
+    assert outcomes == ["observation", "observation", "stop"]
+    assert store.db.execute("SELECT channel FROM opt_outs WHERE client_id = 1").fetchall() == [("sms",)]
+    (confirmation,) = store.db.execute("SELECT body FROM messages WHERE kind = 'system'").fetchone()
+    assert confirmation.startswith("لن تصلك رسائل نصية منّا")
