@@ -29,7 +29,7 @@ BEFORE_SKIP = set("_-./={$@:\\<") | set("0123456789")
 # names and terms that stay as they are in a Dutch UI
 ACCEPTED = set("""
 caseload sudo cron daemon webhooks webhook keyring syslog systemctl root sigterm html csv json xlsx sms
-iso utf gsm ucs xdg lsb wilson toml mb ok auto id ids true false tab ctrl esc enter space shift up down
+iso utf gsm ucs xdg lsb wilson toml mb ok auto id ids true false tab ctrl esc enter space shift up down pp
 left right home end pgup pgdn backspace del twilio smtp imap http https textual rich python sqlite
 columns
 """.split())

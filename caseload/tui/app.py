@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
+from textual.screen import Screen
 
 from .. import i18n
 from ..errors import CaseloadError
@@ -27,6 +28,7 @@ log = logging.getLogger("caseload.tui")
 DEBUG = os.environ.get("CASELOAD_DEBUG") == "1"
 SCREENS = ("caseload", "attention", "segments", "compose", "outbox", "reports")
 ANALYST_SCREENS = ("reports",)
+UI_LANGUAGES = ("nl", "en")  # the languages the coach's screens speak
 
 
 class Problem(Message):
@@ -49,6 +51,7 @@ class CaseloadApp(App):
         Binding("o", "go('outbox')", "tui.key.outbox"),
         Binding("r", "go('reports')", "tui.key.reports"),
         Binding("f1,question_mark", "help", "tui.key.help", key_display="F1"),
+        Binding("f2", "language", "tui.language.key", show=False),
         Binding("q", "quit", "tui.key.quit"),
     ]
 
@@ -61,10 +64,13 @@ class CaseloadApp(App):
         self.start = start if start in self.allowed else self.allowed[0]
         self._local = threading.local()
         self._main_thread = threading.get_ident()
-        self.sub_title = t("tui.subtitle", organisation=store.config.organisation.name, user=actor.name,
-                           role=t(f"tui.role.{actor.role}"))
+        self._subtitle()
         for name in self.allowed:
             self.add_mode(name, _maker(name))
+
+    def _subtitle(self) -> None:
+        self.sub_title = t("tui.subtitle", organisation=self.store.config.organisation.name, user=self.actor.name,
+                           role=t(f"tui.role.{self.actor.role}"))
 
     # -- data ---------------------------------------------------------------------------------
     def store_here(self) -> Store:
@@ -120,12 +126,55 @@ class CaseloadApp(App):
         if self.actor.role != "analyst":
             self.push_screen(ClientScreen(number))
 
+    # -- language -------------------------------------------------------------------------------
+    async def action_language(self, lang: str | None = None) -> None:
+        """Speak another language from now on, without a restart: every screen is made again
+        (the screen you are on, and the client you had open, come back)."""
+        from .screens.client import ClientScreen
+
+        if lang is None:
+            lang = UI_LANGUAGES[(UI_LANGUAGES.index(i18n.language()) + 1) % len(UI_LANGUAGES)]
+        i18n.set_language(lang)
+        client = next((s.number for s in reversed(self.screen_stack) if isinstance(s, ClientScreen)), None)
+        current = self.current_mode
+        self.add_mode("_language", Screen)
+        await self.switch_mode("_language")
+        for name in self.allowed:
+            await self.remove_mode(name)
+            self.add_mode(name, _maker(name))
+        localize(self)
+        self._subtitle()
+        await self.switch_mode(current)
+        await self.remove_mode("_language")
+        if client is not None:
+            self.open_client(client)
+        self.notify(t("tui.language.switched", name=t(f"tui.language.name.{lang}")), markup=False)
+
+    # -- the command palette --------------------------------------------------------------------
+    def action_command_palette(self) -> None:
+        from .screens.palette import Palette
+
+        if self.use_command_palette and not Palette.is_open(self):
+            self.push_screen(Palette(id="--command-palette"))
+
+    def search_themes(self) -> None:
+        from textual.theme import ThemeProvider
+
+        from .screens.palette import Palette
+
+        self.push_screen(Palette(providers=[ThemeProvider], placeholder=t("tui.palette.themes")))
+
     def get_system_commands(self, screen):
         for name in self.allowed:
             yield SystemCommand(t(f"tui.title.{name}"), t(f"tui.help.{name}"), lambda n=name: self.action_go(n))
         yield SystemCommand(t("tui.key.help"), t("tui.help.help"), self.action_help)
+        for lang in UI_LANGUAGES:
+            if lang != i18n.language():
+                name = t(f"tui.language.name.{lang}")
+                yield SystemCommand(t("tui.language.command", name=name), t("tui.language.help", name=name),
+                                    lambda lang=lang: self.run_action(f"language({lang!r})"))
+        yield SystemCommand(t("tui.palette.theme"), t("tui.palette.theme_help"), self.action_change_theme)
         yield SystemCommand(t("tui.key.quit"), t("tui.help.quit"), self.exit)
-        yield from (c for c in super().get_system_commands(screen) if c.title in ("Theme", "Keys"))
 
 
 def _maker(name: str):

@@ -1,18 +1,34 @@
 """Key bindings whose descriptions are i18n keys ("tui.key.open"), translated for each
-instance, so the footer, the help screen and the command palette speak the app's language."""
+instance, so the footer, the help screen and the command palette speak the app's language.
+Textual's own descriptions ("palette", "Dismiss menu") are looked up by their English text
+(locale [textual]). The untranslated bindings are kept, so a switch of language translates
+them again."""
 
 from dataclasses import replace
 
-from ..i18n import t
+from ..i18n import language, t, texts
+
+
+def word(text: str) -> str:
+    """One of Textual's own words in the app's language (itself when not listed)."""
+    return texts(language()).get("textual." + text) or text if text else text
+
+
+def _translated(b):
+    if b.description.startswith("tui."):
+        return replace(b, description=t(b.description), tooltip=t(b.tooltip) if b.tooltip else "")
+    return replace(b, description=word(b.description), tooltip=word(b.tooltip))
 
 
 def localize(node) -> None:
     """Translate the descriptions of a widget's, screen's or app's own bindings in place."""
     table = node._bindings.key_to_bindings
+    original = node.__dict__.setdefault("_untranslated", {key: list(bs) for key, bs in table.items()})
+    for key, bindings in table.items():  # bindings added since (Textual's palette binding)
+        original.setdefault(key, list(bindings))
     node.help_keys = []  # our own bindings, for the help screen
-    for key, bindings in table.items():
-        table[key] = [replace(b, description=t(b.description), tooltip=t(b.tooltip) if b.tooltip else "")
-                      if b.description.startswith("tui.") else b for b in bindings]
+    for key, bindings in original.items():
+        table[key] = [_translated(b) for b in bindings]
         node.help_keys += [b for b, old in zip(table[key], bindings) if old.description.startswith("tui.")]
 
 
