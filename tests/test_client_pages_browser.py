@@ -1,4 +1,5 @@
-"""The pages clients open from a message (one-tap answer, thank-you, unsubscribe, unsubscribed), in
+"""The pages clients open from a message (one-tap answer, thank-you, an offered item, unsubscribe,
+unsubscribed), in
 the distribution's headless Chromium at phone width (360 and 320 CSS px), in Dutch and Arabic:
 the text fits (nothing wider than the screen, nothing cut off), Arabic runs right to left, every
 button is big enough for a thumb (44 CSS px, WCAG 2.5.5) and has a name a screen reader reads out
@@ -11,7 +12,7 @@ from datetime import datetime, timezone
 import pytest
 
 from browser import Browser, Unavailable, artifacts_dir
-from caseload import access, checkins, clients
+from caseload import access, checkins, clients, items, offers
 from caseload.daemon import webhooks
 from daemon_support import HOOK
 from servers import HOST, add_clients, free_port, make_store
@@ -104,8 +105,10 @@ def check(browser, lang: str, name: str, buttons: int) -> dict:
 
 
 @pytest.mark.parametrize("lang, words", [
-    ("nl", {"confirm": "Verstuur", "thanks": "Dank je wel", "unsubscribe": "Afmelden", "unsubscribed": "afgemeld"}),
-    ("ar", {"confirm": "أرسل إجابتي", "thanks": "شكرًا لك", "unsubscribe": "إلغاء الاشتراك", "unsubscribed": "تم إلغاء"}),
+    ("nl", {"confirm": "Verstuur", "thanks": "Dank je wel", "unsubscribe": "Afmelden", "unsubscribed": "afgemeld",
+            "item": ("Zorgmedewerker in het verpleeghuis", "Parttime, 20 uur per week.", "Bekijk het aanbod")}),
+    ("ar", {"confirm": "أرسل إجابتي", "thanks": "شكرًا لك", "unsubscribe": "إلغاء الاشتراك", "unsubscribed": "تم إلغاء",
+            "item": ("مساعد رعاية في دار المسنين", "عمل بدوام جزئي، ٢٠ ساعة في الأسبوع.", "افتح العرض")}),
 ])
 def test_the_pages_behind_links_on_a_phone(browser, served, lang, words):
     store, base = served
@@ -124,6 +127,18 @@ def test_the_pages_behind_links_on_a_phone(browser, served, lang, words):
     assert words["thanks"] in browser.evaluate("document.body.innerText")
     check(browser, lang, "thanks", buttons=0)
     assert {p.key: p.value for p in clients.profile(store, 1)}["wellbeing"] == 4
+
+    title, text, button = words["item"]  # an item in the client's language, offered in a digest
+    items.add(store, ADMIN, {"key": "zorg1", "kind": "vacancy", "title": title, "text": text, "url": f"{base}/health",
+                             "tags": "zorg", "language": lang})
+    offers.commit(store, ADMIN, offers.plan(store, ADMIN, "client_number = K00001", 1), None)
+    (digest,) = store.db.execute("SELECT body FROM messages WHERE kind = 'campaign'").fetchone()
+    (link,) = [w for w in digest.split() if "/l/" in w]
+    browser.open(f"{base}/l/{link.split('/l/', 1)[1]}")
+    assert button in browser.evaluate("document.body.innerText")
+    check(browser, lang, "item", buttons=1)
+    browser.tap("button")  # records the click, then on to the item's own page
+    assert store.db.execute("SELECT COUNT(*) FROM clicks WHERE item_id IS NOT NULL").fetchone() == (1,)
 
     browser.open(f"{base}/unsubscribe/{token}")
     assert words["unsubscribe"] in browser.evaluate("document.body.innerText")

@@ -170,3 +170,22 @@ def test_a_plain_text_in_a_right_to_left_language_gets_html_that_runs_right_to_l
     assert html.startswith('<!doctype html><html lang="ar" dir="rtl">')
     assert "مرحبا &lt;b&gt;\n" in html and "white-space:pre-wrap" in html
     assert '<a href="https://werk.example/v?id=1&amp;x=2">https://werk.example/v?id=1&amp;x=2</a> شكرا' in html
+
+
+def test_a_digest_to_an_arabic_speaker_is_in_arabic_and_its_email_runs_right_to_left(tmp_path, monkeypatch):
+    from caseload import items, offers
+
+    monkeypatch.setenv("CASELOAD_WEBHOOK_TOKEN", "hook-secret-3e9a")
+    store = make_store(tmp_path)
+    admin = access.resolve_actor(store.db, "admin")
+    add_clients(store, 1, language="ar", first_name="Amal")
+    add_clients(store, 1, start=2, language="so", preferred_channel="sms")
+    for key, lang in (("ar1", "ar"), ("so1", "so")):
+        items.add(store, admin, {"key": key, "kind": "tip", "title": f"{key} title", "url": "https://werk.example/x",
+                                 "language": lang})
+    offers.commit(store, admin, offers.plan(store, admin, "status = active", 1), None)
+    mail, sms = store.db.execute("SELECT subject, body, html, language FROM messages ORDER BY client_id").fetchall()
+    assert mail[0] == "عروض لك (1)" and mail[1].startswith("مرحبًا Amal،\n\nقد يناسبك هذا:\n\n1. ar1 title")
+    assert mail[2].startswith('<!doctype html><html lang="ar" dir="rtl">') and mail[3] == "ar"
+    assert sms[1].startswith("Salaan Voornaam2, kuwani") and sms[1].endswith("Ku jawaab STOP.") and sms[3] == "so"
+    store.close()

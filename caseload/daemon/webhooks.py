@@ -200,12 +200,16 @@ class Endpoint:
         lang = self._language(lang)
         title = html.escape(client_texts.text(f"links.{key}_title", lang))
         text = html.escape(client_texts.text(f"links.{key}", lang, **values))
+        return self._html(status, lang, title, f"<h1>{title}</h1><p>{text}</p>{form}")
+
+    def _html(self, status: int, lang: str, title: str, content: str) -> Response:
+        """The frame of every page for clients; `title` and `content` are HTML already."""
         org = html.escape(self.config.organisation.name)
         rtl = ' dir="rtl"' if languages.rtl(lang) else ""
         page = (f'<!doctype html><html lang="{lang}"{rtl}><head><meta charset="utf-8">'
                 f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
                 f"<style>{PAGE_STYLE}</style></head>"
-                f"<body><main><h1>{title}</h1><p>{text}</p>{form}<p class=org>{org}</p></main></body></html>")
+                f"<body><main>{content}<p class=org>{org}</p></main></body></html>")
         return Response(status, page.encode(), "text/html; charset=utf-8",
                         {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
@@ -269,28 +273,24 @@ class Endpoint:
         return self._item_page(token, item, path)
 
     def _item_page(self, token: str, item_id: int, path: str) -> Response:
+        """An item's title and text in the item's own language and direction, in a page and with a
+        button in the client's language (the message's)."""
         from .. import outbox
 
         store = self.store()
         m = outbox.find_by_token(store, token)
-        row = store.conn.execute("SELECT title, text FROM items WHERE id = ?", [item_id]).fetchone()
-        lang = None
-        if m is not None:
-            found = store.conn.execute("SELECT language FROM messages WHERE id = ?", [m["id"]]).fetchone()
-            lang = found[0] if found and found[0] in ("nl", "en") else None
-        lang = lang or self.config.message_language
-        title = html.escape(row[0] if row else t("links.item_title", lang=lang))
-        text = html.escape(row[1] if row and row[1] else "")
-        button = html.escape(t("links.item_button", lang=lang))
-        org = html.escape(self.config.organisation.name)
-        page = (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
-                f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>'
-                f'<body style="font-family:sans-serif;max-width:32em;margin:3em auto;padding:0 1em">'
-                f'<h1>{title}</h1><p style="white-space:pre-line">{text}</p>'
-                f'<form method="post" action="{html.escape(path, quote=True)}"><button type="submit"'
-                f' style="font-size:1.2em;padding:.5em 1em">{button}</button></form><p>{org}</p></body></html>')
-        return Response(200, page.encode(), "text/html; charset=utf-8",
-                        {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+        row = store.conn.execute("SELECT title, text, language FROM items WHERE id = ?", [item_id]).fetchone()
+        found = store.conn.execute("SELECT language FROM messages WHERE id = ?", [m["id"]]).fetchone() if m else None
+        lang = self._language(found[0] if found else None)
+        if row is None:
+            title = html.escape(client_texts.text("links.item_title", lang))
+            content = f"<h1>{title}</h1>"
+        else:
+            title = html.escape(row[0])
+            item = f' lang="{html.escape(row[2])}" dir="{languages.direction(row[2])}"' if languages.is_code(row[2]) else ""
+            text = f'<p{item} style="white-space:pre-line">{html.escape(row[1])}</p>' if row[1] else ""
+            content = f"<h1{item}>{title}</h1>{text}"
+        return self._html(200, lang, title, content + self._button_form(path, lang, "item_button"))
 
     def unsubscribe(self, token: str, method: str) -> Response:
         from .. import outbox

@@ -23,11 +23,11 @@ from secrets import token_hex
 
 import numpy as np
 
-from .. import access, audit, clock, outbox, owners, policy, segments
+from .. import access, audit, client_texts, clock, outbox, owners, policy, segments
 from ..clock import iso, parse_iso
 from ..db import write_transaction
 from ..errors import BadInput, NotFound
-from ..i18n import LANGUAGES, t
+from ..i18n import t
 from ..reach import Reach
 from . import matching
 from ..outbox import queue as outbox_queue
@@ -82,11 +82,11 @@ class DigestPlan:
 
 def _frame_language(store, first: str | None, second: str | None) -> str:
     """The language of a digest's own words: the client's, else their second, else the
-    organisation's, as far as caseload has its texts in it."""
+    organisation's, as far as caseload has its client texts in it (locale/clients/)."""
     for lang in (first, second, store.config.message_language):
-        if lang in LANGUAGES:
+        if client_texts.has(lang):
             return lang
-    return "nl"
+    return store.config.message_language
 
 
 def _due(store, now: datetime) -> datetime:
@@ -170,16 +170,16 @@ def plan(store, actor, segment: str, n: int | None = None, channel: str = "auto"
 def render(store, lang: str, channel: str, first_name: str | None, items: list[dict]) -> tuple[str | None, str]:
     """(subject, body) of one digest; item n's link is outbox.LINK.format(n)."""
     name = (first_name or "").strip()
-    greeting = t("offers.digest.greeting", lang=lang, name=name) if name else t("offers.digest.greeting_plain",
-                                                                                    lang=lang)
+    greeting = (client_texts.text("digest.greeting", lang, name=name) if name
+                else client_texts.text("digest.greeting_plain", lang))
     if channel == "sms":
-        lines = [f"{greeting} {t('offers.digest.intro', lang=lang)}"]
+        lines = [f"{greeting} {client_texts.text('digest.intro', lang)}"]
         for k, it in enumerate(items):
             title = it["title"] if len(it["title"]) <= SMS_TITLE else it["title"][:SMS_TITLE - 1] + "…"
             lines.append(f"{k + 1}. {title} {outbox.LINK.format(k)}")
-        lines.append(t("offers.digest.stop_sms", lang=lang))
+        lines.append(client_texts.text("digest.stop_sms", lang))
         return None, "\n".join(lines)
-    lines = [greeting, "", t("offers.digest.intro", lang=lang), ""]
+    lines = [greeting, "", client_texts.text("digest.intro", lang), ""]
     for k, it in enumerate(items):
         lines.append(f"{k + 1}. {it['title']}")
         text = " ".join((it.get("text") or "").split())
@@ -187,8 +187,8 @@ def render(store, lang: str, channel: str, first_name: str | None, items: list[d
             lines.append("   " + (text if len(text) <= EMAIL_TEXT else text[:EMAIL_TEXT - 1] + "…"))
         lines.append("   " + outbox.LINK.format(k))
         lines.append("")
-    lines += [t("offers.digest.closing", lang=lang), store.config.organisation.name]
-    return t("offers.digest.subject", lang=lang, n=len(items)), "\n".join(lines)
+    lines += [client_texts.text("digest.closing", lang), store.config.organisation.name]
+    return client_texts.text("digest.subject", lang, n=len(items)), "\n".join(lines)
 
 
 def commit(store, actor, p: DigestPlan, now: datetime | None = None, advance: tuple | None = None) -> dict:
