@@ -7,15 +7,13 @@ a signal.
   and its reply window starts; a window that closed leaves the question unanswered and queues
   the next SMS question; a check-in with nothing left to ask closes (answered, unanswered or
   cancelled). An unanswered check-in counts towards inactivity.
-- The attention list gets a signal "no reply to the last N check-ins"
-  (config.daemon.missed_checkins); "no activity for N days" (config.daemon.inactive_days) is
-  the reports' `inactive` signal over `last_activity`.
+- The attention list (caseload.attention) reads both: "no reply to the last N check-ins"
+  (config.daemon.missed_checkins) and "no activity for N days" (config.daemon.inactive_days).
 """
 
 from datetime import datetime, timedelta, timezone
 
 from .db import write_transaction
-from .i18n import t
 from .clock import iso, parse_iso
 
 
@@ -100,14 +98,3 @@ def missed_checkins(store, where: str, params: list, n: int | None = None) -> di
            f"  AND k.client_id IN (SELECT clients.id FROM clients WHERE {where}))"
            " WHERE rn <= ? GROUP BY client_id HAVING COUNT(*) = ? AND SUM(status = 'unanswered') = ?")
     return {cid: n for cid, _, _ in store.conn.execute(sql, [*params, n, n, n])}
-
-
-def _signal(ctx) -> dict[int, str]:
-    n = ctx.store.config.daemon.missed_checkins
-    return {cid: t("activity.missed_detail", n=k) for cid, k in missed_checkins(ctx.store, ctx.where, ctx.params, n).items()}
-
-
-def register_signal(register, signal_class) -> None:
-    """Add "no reply to the last check-ins" to the attention list. reports/attention.py calls
-    this: importing the reports here would load numpy and scipy into the daemon."""
-    register(signal_class("missed_checkins", 3, _signal, needs_table="checkins", doc="No reply to the last check-ins"))

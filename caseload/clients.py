@@ -58,6 +58,11 @@ def client_id(store, actor, number: str) -> int:
     return _row(store, actor, number, audit_action=None)["id"]
 
 
+def client_fields(store, actor, number: str) -> dict:
+    """A client's fields without an audit entry: for callers that record their own view."""
+    return _row(store, actor, number, audit_action=None)
+
+
 def profile(store, client_id: int, include_special: bool = True) -> list[ProfileValue]:
     cur = store.db.execute("SELECT * FROM profile LEFT JOIN profile_times USING (client_id) WHERE client_id = ?",
                            [client_id])
@@ -215,6 +220,8 @@ def set_characteristics(store, actor, number: str, raw: dict[str, str], source: 
     with write_transaction(store.db) as conn:
         for key, value in parsed.items():
             observe(conn, store, cid, key, value, at, source, actor.name)
+        if source == "coach" and observed_at is None:  # a contact logged now is activity
+            conn.execute("UPDATE clients SET last_activity = MAX(COALESCE(last_activity, ''), ?) WHERE id = ?", [at, cid])
         audit.record(store.db, actor, "observe", f"client:{cid}")
     return len(parsed)
 

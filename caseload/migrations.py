@@ -695,3 +695,46 @@ def m0020_second_language(db):
     """A client's second language (caseload.languages): messages fall back to it before the
     organisation's language. Like `language`, an ISO 639-1 code or empty."""
     db.execute("ALTER TABLE clients ADD COLUMN second_language TEXT")
+
+
+@migrations(name="0024_coach_day")
+def m0024_coach_day(db):
+    """The coach's day (caseload.attention, caseload.followups, caseload.conversations):
+    - `follow_ups`: what a coach must do for a client by a date, for whom; done or open.
+    - `attention_marks`: a client marked handled, or snoozed until a date, on the attention list;
+      a reason newer than the mark brings the client back.
+    - `replies.read_at` / `read_by`: a client's message that a person still has to read has
+      read_at NULL (free text, a note); answers the software understood are read when they
+      arrive. Replies from before this migration count as read, except free text of the last
+      14 days.
+    - `messages.author`: the coach who wrote a one-off message to one client (a conversation)."""
+    db.executescript(
+        """
+        CREATE TABLE follow_ups (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            client_id INTEGER NOT NULL REFERENCES clients (id),
+            what TEXT NOT NULL,
+            due_date TEXT NOT NULL,
+            assignee TEXT NOT NULL,
+            author TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            done_at TEXT,
+            done_by TEXT
+        );
+        CREATE INDEX follow_ups_client ON follow_ups (client_id, due_date);
+        CREATE INDEX follow_ups_open ON follow_ups (assignee, due_date) WHERE done_at IS NULL;
+        CREATE TABLE attention_marks (
+            client_id INTEGER PRIMARY KEY REFERENCES clients (id),
+            state TEXT NOT NULL CHECK (state = 'handled' OR state = 'snoozed'),
+            until TEXT,
+            at TEXT NOT NULL,
+            author TEXT NOT NULL
+        );
+        ALTER TABLE replies ADD COLUMN read_at TEXT;
+        ALTER TABLE replies ADD COLUMN read_by TEXT;
+        ALTER TABLE messages ADD COLUMN author TEXT;
+        """
+    )
+    db.execute("UPDATE replies SET read_at = received_at WHERE NOT (outcome = 'note' AND text IS NOT NULL"
+               " AND client_id IS NOT NULL AND received_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-14 days'))")
+    db.execute("CREATE INDEX replies_unread ON replies (client_id, received_at) WHERE read_at IS NULL")

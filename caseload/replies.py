@@ -255,11 +255,14 @@ def _already(conn, provider: str, provider_id: str | None) -> bool:
         "SELECT 1 FROM replies WHERE provider = ? AND provider_id = ?", [provider, provider_id]).fetchone() is not None
 
 
-def _save(conn, cid, channel, provider, provider_id, message_id, checkin_id, position, text, outcome, now) -> None:
+def _save(conn, cid, channel, provider, provider_id, message_id, checkin_id, position, text, outcome, now,
+          unread: bool = False) -> None:
+    """One reply row. `unread`: a person has to read it (free text kept as a note); everything
+    else (an understood answer, a command, an auto-reply) is read when it arrives."""
     conn.execute("INSERT INTO replies (client_id, channel, provider, provider_id, message_id, checkin_id, position,"
-                 " text, outcome, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 " text, outcome, received_at, read_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                  [cid, channel, provider, provider_id, message_id, checkin_id, position,
-                  None if text is None else text[:MAX_TEXT], outcome, iso(now)])
+                  None if text is None else text[:MAX_TEXT], outcome, iso(now), None if unread else iso(now)])
 
 
 def _note(conn, cid: int, text: str, now: datetime) -> None:
@@ -366,12 +369,13 @@ def handle_sms(store, msg: Inbound, now: datetime | None = None) -> Result:
             if value is not None:
                 answer(conn, store, q[0], q[1], value, now, "sms")
                 outcome = "observation"
-        if outcome == "note" or more_than_an_answer(msg.text):
+        kept = outcome == "note" or more_than_an_answer(msg.text)
+        if kept:
             _note(conn, cid, msg.text, now)
         mid = conn.execute("SELECT message_id FROM checkin_questions WHERE checkin_id = ? AND position = ?",
                            [q[0], q[1]]).fetchone()[0] if q else ref_id
         _save(conn, cid, "sms", msg.provider, msg.provider_id, mid, q[0] if q else None, q[1] if q else None,
-              msg.text, outcome, now)
+              msg.text, outcome, now, unread=kept)
         activity.touch(conn, cid, now, reply=True)
         audit.record(conn, actor, "reply", f"client:{cid}", outcome)
     return Result(outcome, cid, lang)
@@ -519,10 +523,11 @@ def handle_email(store, mail, now: datetime | None = None) -> Result:
                 answered += 1
                 keep = keep or more_than_an_answer(line)
         outcome = "observation" if answered else "note"
-        if (keep or not answered) and text.strip():
+        kept = bool((keep or not answered) and text.strip())
+        if kept:
             _note(conn, cid, text, now)
         _save(conn, cid, "email", "email", mail.mail_id, m["id"], questions[0][0] if questions else None, None, text,
-              outcome, now)
+              outcome, now, unread=kept)
         activity.touch(conn, cid, now, reply=True)
         audit.record(conn, actor, "reply", f"client:{cid}", outcome)
     return Result(outcome, cid, lang)

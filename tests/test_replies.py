@@ -157,7 +157,8 @@ def test_not_understood_is_kept_as_a_note_and_on_the_attention_list(store):
     assert note == [("ik heb morgen een gesprek, kunnen we bellen?", "reply")]
     assert store.db.execute("SELECT status FROM checkin_questions").fetchone() == ("queued",)  # still open
     rows = attention.attention_list(store, ADMIN, now=NOW + timedelta(hours=1))
-    assert any(reason["signal"] == "reply_not_understood" for r_ in rows for reason in r_["reasons"])
+    urgent = [x for r_ in rows for x in r_["reasons"] if x["signal"] == "urgent_message"]
+    assert len(urgent) == 1 and urgent[0]["detail"].startswith("bellen: ")  # the urgency word, then the text
 
 
 def test_a_reply_answers_the_question_and_the_next_follows(store):

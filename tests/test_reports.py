@@ -10,7 +10,7 @@ import pytest
 
 from caseload import audit
 from caseload.errors import BadInput, PermissionDenied
-from caseload.reports import attention, attention_list, caseload_report, compare_report, effect_report, outflow_report
+from caseload.reports import attention_list, caseload_report, compare_report, effect_report, outflow_report
 from caseload.reports.stats import compare_proportions, mde, power, wilson
 from test_reports_data import (NOW, actor, insert_clients, insert_interventions, insert_observations, new_store,
                                planted)
@@ -276,52 +276,6 @@ def test_compare_with_an_empty_group_says_too_small(tmp_path):
     _mixed(store, n=200)
     r = compare_report(store, actor(store, "adam"), "debts = yes", "wellbeing > 5", date(2024, 6, 1), 12)
     assert r["b"]["n"] == 0 and r["verdict"] == "too_small" and r["difference_pp"] is None and r["conclusion"]
-
-
-def test_attention_signals_rank_and_plug_in(tmp_path):
-    store = new_store(tmp_path)
-    now = datetime(2026, 6, 30, 12, tzinfo=timezone.utc)
-    recent, old = "2026-06-25T10:00:00Z", "2026-03-01T10:00:00Z"
-    fresh = "2026-06-29T10:00:00Z"
-    insert_clients(store, [{"id": i, "coach": "cora" if i < 9 else "carl", "intake_date": "2025-01-01",
-                            "last_activity": fresh} for i in range(1, 10)])
-    store.conn.execute("UPDATE clients SET last_activity = '2026-03-01T10:00:00Z' WHERE id = 4")
-    store.conn.commit()
-    insert_observations(store, [
-        (1, "wellbeing", 4, old), (1, "wellbeing", 2, recent),          # dropped by 2
-        (2, "debts", False, old), (2, "debts", True, recent),           # new barrier
-        (2, "childcare_arranged", True, old), (2, "childcare_arranged", False, recent),  # and one more
-        (3, "zrm_finances", 4, old), (3, "zrm_finances", 1, recent),    # ZRM domain to 1
-        (6, "wellbeing", 3, old),                                        # stale key characteristic
-        (7, "wellbeing", 3, old), (7, "wellbeing", 3, recent),           # fine
-        (8, "debts", True, old), (8, "debts", True, recent),             # a barrier, but not new
-    ])
-    store.conn.execute("INSERT INTO notes (client_id, text, source, created_at) VALUES (5, 'x', 'reply', ?)", [recent])
-    store.conn.commit()
-    rows = attention_list(store, actor(store, "cora"), now=now)
-    why = {r["client_number"]: {x["signal"] for x in r["reasons"]} for r in rows}
-    assert why["K1"] == {"wellbeing_drop"} and why["K2"] == {"new_barrier"} and why["K3"] == {"new_barrier"}
-    assert why["K4"] == {"inactive"} and why["K5"] == {"reply_not_understood"} and why["K6"] == {"stale_key"}
-    detail = {r["client_number"]: [x["detail"] for x in r["reasons"]] for r in rows}
-    assert detail["K2"] == ["Childcare arranged: no, Debts: yes"]  # what the barrier is, not only its name
-    assert detail["K3"] == ["ZRM: finances: 1 (Acute problem)"]
-    assert "K7" not in why and "K8" not in why and "K9" not in why  # K9 is carl's
-    assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
-    assert store.conn.execute("SELECT count(*) FROM audit WHERE action = 'attention' AND actor = 'cora'").fetchone()[0] \
-        == len(rows)
-
-    # a failed delivery in the outbox, and a signal plugged in by another area
-    insert_message(store, client_id=7, status="failed", at=recent)
-    assert "missed_checkins" in {s.name for s in attention.signals(store)}  # the check-ins area's
-    attention.register(attention.Signal("plugged_in", 5, lambda ctx: {7: "2"}))
-    try:
-        rows = attention_list(store, actor(store, "cora"), now=now)
-    finally:
-        attention.unregister("plugged_in")
-    assert rows[0]["client_number"] == "K7"
-    assert {x["signal"] for x in rows[0]["reasons"]} == {"failed_delivery", "plugged_in"}
-    lead = attention_list(store, actor(store, "tess"), now=now)
-    assert {r["coach"] for r in lead} == {"cora"}
 
 
 def insert_row(store, table: str, **values) -> None:

@@ -44,6 +44,7 @@ EXPECTED = {
     "segment delete": ADMIN,  # the fixture's segment is the admin's: its owner, their team lead or an admin
     "template delete": ADMIN,  # the same for the fixture's template
     "report attention": STAFF,  # names clients who need a coach
+    "attention deliveries": ADMIN,  # delivery failures are system problems: the administrator's list
     "template list": EVERYONE,  # templates hold no personal data
     "template show": EVERYONE,
     "checkin languages": EVERYONE,  # which translations caseload has: no client data
@@ -112,10 +113,15 @@ ARGS = {
     "item expire": ["k1"],
     "digest now": ["--segment", "low", "--yes"],
     "digest schedule": ["--segment", "low", "--every", "1d", "--yes"],
+    "attention snooze": [CLIENT, "--until", "2099-01-01"],
+    "followup add": [CLIENT, "Terugbellen", "--due", "tomorrow"],
+    "followup done": ["1"],
+    "client message": [CLIENT, "Tot morgen", "--channel", "email"],
 }
 # commands whose allowed run may end in bad input (2) with the fixture data, and why
 MAY_BE_BAD_INPUT = {"outbox show": "the fixture has no message 1", "digest pause": "the fixture has no schedule",
-                    "digest resume": "the fixture has no schedule"}
+                    "digest resume": "the fixture has no schedule", "followup done": "the fixture has no follow-up 1",
+                    "client message": "the fixture's client may have no email address"}
 
 
 def leaf_commands(group=main, path=()):

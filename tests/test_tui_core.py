@@ -65,7 +65,7 @@ def test_trend_and_reasons(store):
     with frozen():
         row = next(r for r in overview.page(store, ANNA, *segments.resolve_where(store, f"client_number = {MARKUP_NUMBER}")))
     assert (row.wellbeing, row.wellbeing_before, row.trend) == (1, 3, -1)
-    assert [s for s, _ in row.reasons] == ["wellbeing_drop", "reply_not_understood"]
+    assert [s for s, _ in row.reasons] == ["unread_message", "wellbeing_drop"]
 
 
 def test_timeline_newest_first_scoped_and_audited(store):
@@ -74,8 +74,9 @@ def test_timeline_newest_first_scoped_and_audited(store):
     assert {"message", "reply", "note", "intervention_start"} <= set(kinds)
     assert [e.at for e in events] == sorted((e.at for e in events), reverse=True)
     assert {e.text for e in events} >= {MARKUP_NOTE, MARKUP_REPLY, "work-first"}
-    last = store.db.execute("SELECT actor, action, object FROM audit ORDER BY id DESC LIMIT 1").fetchone()
-    assert last[:2] == ("anna", "view_timeline") and last[2].startswith("client:")
+    last = store.db.execute("SELECT actor, action, object FROM audit ORDER BY id DESC LIMIT 2").fetchall()
+    assert [a[:2] for a in last] == [("anna", "read"), ("anna", "view_timeline")]  # her client's replies: read
+    assert last[1][2].startswith("client:")
     with pytest.raises(NotFound):
         timeline.timeline(store, access.Actor("dirk", "coach", "team2"), MARKUP_NUMBER)
 

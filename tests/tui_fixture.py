@@ -92,7 +92,12 @@ def _build(path: Path) -> None:
             clients.set_characteristics(store, admin, MARKUP_NUMBER, {"wellbeing": str(value), "debts": "ja"},
                                         observed_at=f"{day}T10:00:00Z")
         clients.add_note(store, admin, MARKUP_NUMBER, MARKUP_NOTE)
-        clients.add_note(store, admin, MARKUP_NUMBER, MARKUP_REPLY, source="reply")
+        with write_transaction(store.db) as conn:  # an SMS reply not understood, as replies.handle_sms keeps it
+            (cid,) = conn.execute("SELECT id FROM clients WHERE client_number = ?", [MARKUP_NUMBER]).fetchone()
+            conn.execute("INSERT INTO replies (client_id, channel, provider, provider_id, text, outcome, received_at)"
+                         " VALUES (?, 'sms', 'cm', 'fixture1', ?, 'note', '2026-03-01T09:00:00Z')", [cid, MARKUP_REPLY])
+            conn.execute("INSERT INTO notes (client_id, text, source, author, created_at)"
+                         " VALUES (?, ?, 'reply', 'client', '2026-03-01T09:00:00Z')", [cid, MARKUP_REPLY])
         interventions.start(store, admin, MARKUP_NUMBER, "work-first", "2026-02-02")
         templates.add_template(store, admin, "checkin", "sms",
                                "Hoi {{ first_name }}, hoe gaat het met je? Antwoord met 1 t/m 5. {{ organisation }}",

@@ -91,6 +91,7 @@ COMMANDS = {
     "intervention": "clients", "item": "offers", "digest": "offers",
     "outbox": "messages", "queue": "messages", "send": "messages", "template": "messages",
     "report": "reports", "segment": "segments", "tui": "tui",
+    "attention": "day", "followup": "day", "inbox": "day",
 }
 
 

@@ -226,6 +226,52 @@ def client_note(env, number, text):
     core.add_note(env.store(), env.actor(), number, text)
 
 
+@client.command("conversation")
+@click.argument("number")
+@click.option("--limit", type=click.IntRange(1, 5000), default=50, show_default=True)
+@format_option
+@pass_env
+def client_conversation(env, number, limit, fmt):
+    from .. import timeline
+
+    events = timeline.timeline(env.store(), env.actor(), number, limit=limit)
+    rows = [{"at": e.at, "kind": e.kind, "new": "*" if e.unread else "", "detail": e.detail, "author": e.author,
+             "status": e.status, "text": e.text} for e in events]
+    columns = ["at", "kind", "new", "detail", "author", "status", "text"]
+    emit(rows, columns, fmt, headers=[t(f"attention.col.{c}") for c in columns])
+
+
+@client.command("message")
+@click.argument("number")
+@click.argument("text")
+@click.option("--channel", type=click.Choice(["auto", "sms", "email"]), default="auto", show_default=True)
+@click.option("--subject")
+@click.option("--at")
+@pass_env
+def client_message(env, number, text, channel, subject, at):
+    from .. import conversations
+
+    store, actor = env.store(), env.actor()
+    plan = conversations.plan_message(store, actor, number, text, channel=channel, subject=subject, at=at)
+    mid = conversations.send_message(store, actor, plan)
+    click.echo(mid)
+    when = plan.send_at.astimezone(store.tz).strftime("%Y-%m-%d %H:%M")
+    note(t("conversation.queued", id=mid, channel=plan.channel, at=when))
+    for why, until in plan.held:
+        note("  " + t(f"conversation.held_{why}", until=until.astimezone(store.tz).strftime("%Y-%m-%d %H:%M")))
+
+
+@client.command("read")
+@click.argument("number")
+@click.option("--unread", is_flag=True)
+@pass_env
+def client_read(env, number, unread):
+    from .. import conversations
+
+    n = conversations.mark_read(env.store(), env.actor(), number, unread=unread)
+    note(t("conversation.unread") if unread else t("conversation.read", n=n))
+
+
 @client.command("outflow")
 @click.argument("number")
 @click.option("--type", "outflow_type", required=True,

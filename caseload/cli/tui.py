@@ -11,7 +11,7 @@ from . import main, pass_env
 
 
 @main.command()
-@click.option("--screen", type=click.Choice(["caseload", "attention", "segments", "compose", "outbox", "reports"]))
+@click.option("--screen", type=click.Choice(["caseload", "attention", "inbox", "segments", "compose", "outbox", "reports"]))
 @pass_env
 def tui(env, screen):
     store = env.store()

@@ -26,7 +26,7 @@ from .keys import localize
 log = logging.getLogger("caseload.tui")
 
 DEBUG = os.environ.get("CASELOAD_DEBUG") == "1"
-SCREENS = ("caseload", "attention", "segments", "compose", "outbox", "reports")
+SCREENS = ("caseload", "attention", "inbox", "segments", "compose", "outbox", "reports")
 ANALYST_SCREENS = ("reports",)
 UI_LANGUAGES = ("nl", "en")  # the languages the coach's screens speak
 
@@ -46,6 +46,7 @@ class CaseloadApp(App):
     BINDINGS = [
         Binding("c", "go('caseload')", "tui.key.caseload"),
         Binding("a", "go('attention')", "tui.key.attention"),
+        Binding("b", "go('inbox')", "tui.key.inbox"),
         Binding("s", "go('segments')", "tui.key.segments"),
         Binding("m", "go('compose')", "tui.key.compose"),
         Binding("o", "go('outbox')", "tui.key.outbox"),
@@ -120,11 +121,12 @@ class CaseloadApp(App):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
-    def open_client(self, number: str) -> None:
+    def open_client(self, number: str, tab: str | None = None) -> None:
+        """A client on top of this screen; `tab`: the tab to show first (timeline: the conversation)."""
         from .screens.client import ClientScreen
 
         if self.actor.role != "analyst":
-            self.push_screen(ClientScreen(number))
+            self.push_screen(ClientScreen(number, tab=tab))
 
     # -- language -------------------------------------------------------------------------------
     async def action_language(self, lang: str | None = None) -> None:
@@ -180,6 +182,7 @@ class CaseloadApp(App):
 def _maker(name: str):
     """A screen's factory that imports its module only when the screen is first shown."""
     module, cls = {"caseload": ("caseload", "CaseloadScreen"), "attention": ("attention", "AttentionScreen"),
+                   "inbox": ("inbox", "InboxScreen"),
                    "segments": ("segment_builder", "SegmentBuilderScreen"), "compose": ("compose", "ComposeScreen"),
                    "outbox": ("outbox", "OutboxScreen"), "reports": ("reports", "ReportsScreen")}[name]
 

@@ -1,7 +1,9 @@
 """One client: the profile by category with stale values marked, a wellbeing chart, the
-timeline (messages, replies, notes, interventions, outflow) and forms to record an
-observation, a note, an intervention or outflow. The core validates every value against
-the catalog; its message is shown as it is."""
+conversation (messages, replies read and unread, notes, clicks, observations, follow-ups,
+interventions, outflow) with a one-off reply, and forms to record an observation, a note, a
+follow-up, an intervention or outflow. The core validates every value against the catalog;
+its message is shown as it is. The client's coach reads the replies by opening the
+conversation."""
 
 from rich.table import Table
 from rich.text import Text
@@ -15,8 +17,10 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Header, Input, Label, Select, Static, TabbedContent, TabPane, Tabs
 from textual_plotext import PlotextPlot
 
-from ... import clients, interventions, timeline
+from ... import clients, conversations, followups, interventions, timeline
+from ... import clock
 from ...catalog import CATEGORIES
+from ...errors import CaseloadError
 from ...fields import OUTFLOW_TYPES
 from ...i18n import language, pick, t
 from .. import format as fmt
@@ -33,42 +37,66 @@ class ClientScreen(Localized, Screen):
         Binding("escape", "back", "tui.key.back"),
         Binding("p", "tab('profile')", "tui.key.profile"),
         Binding("g", "tab('chart')", "tui.key.chart"),
-        Binding("t", "tab('timeline')", "tui.key.timeline"),
+        Binding("t", "tab('timeline')", "tui.key.conversation"),
         Binding("v", "record('observation')", "tui.key.observe"),
         Binding("n", "record('note')", "tui.key.note"),
         Binding("i", "record('intervention')", "tui.key.intervention"),
         Binding("u", "record('outflow')", "tui.key.outflow"),
         Binding("m", "message", "tui.key.message"),
+        Binding("e", "reply", "tui.key.reply"),
+        Binding("f", "record('followup')", "tui.key.followup"),
     ]
+    DEFAULT_CSS = """
+    #conversation { height: 1fr; }
+    #timeline-scroll { height: 1fr; }
+    #reply-row { height: auto; }
+    #reply-channel { width: 14; }
+    #reply-text { width: 1fr; }
+    #reply-preview { height: auto; color: $text-muted; }
+    """
 
     class Loaded(Message):
-        def __init__(self, client: dict, history: list, events: list, programmes: list) -> None:
+        def __init__(self, client: dict, history: list, events: list, programmes: list, open_followups: list) -> None:
             super().__init__()
             self.client, self.history, self.events, self.programmes = client, history, events, programmes
+            self.open_followups = open_followups
+
+    class ReplyPlanned(Message):
+        def __init__(self, text: str, plan) -> None:
+            super().__init__()
+            self.text, self.plan = text, plan
 
     class Saved(Message):
         def __init__(self, text: str, form: str) -> None:
             super().__init__()
             self.text, self.form = text, form
 
-    def __init__(self, number: str):
+    def __init__(self, number: str, tab: str | None = None):
         super().__init__()
         self.number = number
+        self.first_tab = tab or "profile"
         self.client: dict | None = None
+        self.reply_plan = None
 
     def compose(self) -> ComposeResult:
         catalog = self.app.store.catalog
         yield Header()
         yield Static(Text(t("tui.loading")), id="card")
-        with TabbedContent(initial="profile", id="tabs"):
+        with TabbedContent(initial=self.first_tab, id="tabs"):
             with TabPane(t("tui.tab.profile"), id="profile"):
                 with VerticalScroll():
                     yield Static(id="profile-table")
             with TabPane(t("tui.tab.chart"), id="chart"):
                 yield PlotextPlot(id="wellbeing-plot")
-            with TabPane(t("tui.tab.timeline"), id="timeline"):
-                with VerticalScroll():
-                    yield Static(id="timeline-table")
+            with TabPane(t("tui.tab.conversation"), id="timeline"):
+                with Vertical(id="conversation"):
+                    with VerticalScroll(id="timeline-scroll"):
+                        yield Static(id="timeline-table")
+                    with Horizontal(id="reply-row"):
+                        yield Select([("auto", "auto"), ("SMS", "sms"), ("e-mail", "email")], value="auto",
+                                     allow_blank=False, id="reply-channel")
+                        yield Input(placeholder=t("tui.day.reply_placeholder"), id="reply-text")
+                    yield Static(id="reply-preview")
             with TabPane(t("tui.tab.record"), id="record"):
                 with VerticalScroll(id="forms"):
                     with Vertical(classes="form", id="form-observation"):
@@ -84,6 +112,15 @@ class ClientScreen(Localized, Screen):
                         with Horizontal(classes="row"):
                             yield Input(placeholder=t("tui.form.note_text"), id="note-text")
                             yield Button(t("tui.form.save"), variant="primary", id="note-save")
+                    with Vertical(classes="form", id="form-followup"):
+                        yield Label(t("tui.day.followup_title"), classes="form-title")
+                        with Horizontal(classes="row"):
+                            yield Input(placeholder=t("tui.day.followup_what"), id="fu-what")
+                            yield Input(placeholder=t("tui.day.followup_due"), id="fu-due", classes="date")
+                            yield Button(t("tui.day.followup_add"), variant="primary", id="fu-add")
+                        with Horizontal(classes="row"):
+                            yield Select([], prompt=t("tui.day.followup_open"), id="fu-open")
+                            yield Button(t("tui.day.followup_done"), id="fu-done")
                     with Vertical(classes="form", id="form-intervention"):
                         yield Label(t("tui.form.intervention"), classes="form-title")
                         with Horizontal(classes="row"):
@@ -114,8 +151,9 @@ class ClientScreen(Localized, Screen):
             store = app.store_here()
             client = clients.show_client(store, app.actor, self.number)
             history = clients.history(store, app.actor, self.number, WELLBEING) if WELLBEING in store.catalog else []
-            events = timeline.timeline(store, app.actor, self.number)
-            self.post_message(self.Loaded(client, history, events, interventions.active_names(store)))
+            events = timeline.timeline(store, app.actor, self.number, mark_read=False)
+            open_followups = followups.list_followups(store, app.actor, number=self.number)
+            self.post_message(self.Loaded(client, history, events, interventions.active_names(store), open_followups))
 
     def on_client_screen_loaded(self, message: Loaded) -> None:
         self.client = c = message.client
@@ -124,6 +162,18 @@ class ClientScreen(Localized, Screen):
         self.query_one("#timeline-table", Static).update(self._timeline(message.events))
         self._chart(message.history)
         self.query_one("#iv-name", Input).suggester = SuggestFromList(message.programmes, case_sensitive=False)
+        self.query_one("#fu-open", Select).set_options(
+            [(Text(f"{fmt.day(f['due_date'])}  {f['what']}"), f["id"]) for f in message.open_followups])
+        if message.open_followups:
+            first = message.open_followups[0]
+            card = self.query_one("#card", Static)
+            text = self._card(c)
+            text.append(f"\n{t('tui.day.followups_card')}: ", "dim")
+            text.append(f"{fmt.day(first['due_date'])} {first['what']}" +
+                        (f" (+{len(message.open_followups) - 1})" if len(message.open_followups) > 1 else ""))
+            card.update(text)
+        if self.query_one(TabbedContent).active == "timeline":
+            self.read()
 
     def _card(self, c: dict) -> Text:
         name = " ".join(p for p in (c.get("first_name"), c.get("last_name")) if p)
@@ -180,16 +230,29 @@ class ClientScreen(Localized, Screen):
             detail = e.detail
             if e.kind == "intervention_end" and detail:
                 detail = t(f"tui.result.{detail}")
-            elif e.kind in ("note", "reply"):
+            elif e.kind == "reply":
+                detail = e.detail or ""
+            elif e.kind == "note":
                 detail = e.author or ""
+            elif e.kind == "click":
+                detail = ""
+            elif e.kind == "observation":
+                detail = e.author if e.author and e.author != "client" else t(f"tui.day.source_{e.detail}")
+            elif e.kind in ("followup", "followup_done"):
+                detail = fmt.day(e.detail) + (f" · {e.status}" if e.status else "")
             elif e.kind == "outflow":
                 detail = ""
             elif e.kind == "message":
                 detail = f"{e.detail} · {t('tui.state.' + e.status)}" + (f" · {reason_text(e.reason)}" if e.reason else "")
-            text = t(f"reports.type.{e.text}") if e.kind == "outflow" else e.text
+            text = t(f"reports.type.{e.text}") if e.kind == "outflow" else \
+                t(f"tui.day.click_{e.text}") if e.kind == "click" else e.text
             style = {"reply": "bold cyan", "outflow": "bold green"}.get(e.kind, "")
-            table.add_row(Text(fmt.moment(e.at, self.app.store.tz)), Text(t(f"tui.event.{e.kind}"), style=style),
-                          Text(text), Text(detail, style="dim"))
+            what = Text(t(f"tui.event.{e.kind}"), style=style)
+            if e.unread:
+                what = Text(f"{t(f'tui.event.{e.kind}')} ● {t('tui.day.new')}", style="bold yellow")
+            if e.kind == "message" and e.author:
+                detail += f" · {e.author}"
+            table.add_row(Text(fmt.moment(e.at, self.app.store.tz)), what, Text(text), Text(detail, style="dim"))
         return table
 
     def _chart(self, history: list) -> None:
@@ -291,15 +354,116 @@ class ClientScreen(Localized, Screen):
     def save(self, form: str, change, done: str) -> None:
         app = self.app
         with app.reported():
-            change(app.store_here(), app.actor)
+            result = change(app.store_here(), app.actor)
+            if form == "followup":
+                done = done.format(due=fmt.day(result))
             self.post_message(self.Saved(done, form))
 
     def on_client_screen_saved(self, message: Saved) -> None:
         self.notify(message.text, markup=False)
-        clear = {"observation": ["#obs-value"], "note": ["#note-text"], "intervention": [], "outflow": []}
+        clear = {"observation": ["#obs-value"], "note": ["#note-text"], "intervention": [], "outflow": [],
+                 "reply": ["#reply-text"], "followup": ["#fu-what", "#fu-due"], "followup_done": []}
         for selector in clear[message.form]:
             self.query_one(selector, Input).value = ""
         self.load()
+
+    # -- the conversation -----------------------------------------------------------------------
+    @on(TabbedContent.TabActivated, "#tabs")
+    def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "timeline" and self.client is not None:
+            self.read()
+
+    @work(thread=True, group="read")
+    def read(self) -> None:
+        """The client's own coach reads the replies by looking at the conversation."""
+        app = self.app
+        if self.client is None or self.client.get("coach") != app.actor.name:
+            return
+        with app.reported():
+            conversations.mark_read(app.store_here(), app.actor, self.number)
+
+    @on(Input.Changed, "#reply-text")
+    @on(Select.Changed, "#reply-channel")
+    def _reply_changed(self) -> None:
+        self.plan_reply(self.query_one("#reply-text", Input).value, self.query_one("#reply-channel", Select).value)
+
+    @work(thread=True, exclusive=True, group="reply-plan")
+    def plan_reply(self, text: str, channel: str) -> None:
+        app = self.app
+        if not text.strip():
+            self.post_message(self.ReplyPlanned("", None))
+            return
+        try:
+            plan = conversations.plan_message(app.store_here(), app.actor, self.number, text, channel=channel)
+        except CaseloadError as e:
+            self.post_message(self.ReplyPlanned(e.message, None))
+            return
+        self.post_message(self.ReplyPlanned(text, plan))
+
+    def on_client_screen_reply_planned(self, message: ReplyPlanned) -> None:
+        preview = self.query_one("#reply-preview", Static)
+        self.reply_plan = message.plan
+        if message.plan is None:
+            preview.update(Text(message.text, style="bold red" if message.text else ""))
+            return
+        p, tz = message.plan, self.app.store.tz
+        if p.sms is not None:
+            parts = t("tui.day.sms_parts_one" if p.sms.parts == 1 else "tui.day.sms_parts", parts=p.sms.parts,
+                      encoding=p.sms.encoding)
+        else:
+            parts = t("tui.day.email", subject=p.subject)
+        text = Text(t("tui.day.reply_preview", channel=p.channel.upper() if p.channel == "sms" else "e-mail",
+                      parts=parts, at=fmt.moment(clock.iso(p.send_at), tz)))
+        if p.held:
+            why = ", ".join(t(f"conversation.held_{w}", until=fmt.moment(clock.iso(u), tz)) for w, u in p.held)
+            text.append("  " + t("tui.day.reply_held", why=why), "bold yellow")
+        preview.update(text)
+
+    @on(Input.Submitted, "#reply-text")
+    def _reply(self) -> None:
+        p = self.reply_plan
+        if p is None or p.body != self.query_one("#reply-text", Input).value.strip():
+            return  # nothing planned yet, or the plan is for older text: the preview follows
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.send_reply(p)
+
+        self.app.push_screen(ConfirmScreen(t("tui.day.reply_confirm", channel=p.channel.upper() if p.channel == "sms"
+                                             else "e-mail", name=p.name, number=p.client_number,
+                                             at=fmt.moment(clock.iso(p.send_at), self.app.store.tz)),
+                                           yes=t("tui.key.send")), answered)
+
+    @work(thread=True, group="record")
+    def send_reply(self, plan) -> None:
+        app = self.app
+        with app.reported():
+            mid = conversations.send_message(app.store_here(), app.actor, plan)
+            self.post_message(self.Saved(t("tui.day.reply_sent", id=mid), "reply"))
+
+    # -- follow-ups -------------------------------------------------------------------------------
+    @on(Button.Pressed, "#fu-add")
+    @on(Input.Submitted, "#fu-due")
+    def _followup_add(self) -> None:
+        what, due = self.query_one("#fu-what", Input).value, self.query_one("#fu-due", Input).value
+
+        def add(s, a):
+            fid = followups.add(s, a, self.number, what, due)
+            (when,) = s.db.execute("SELECT due_date FROM follow_ups WHERE id = ?", [fid]).fetchone()
+            return when
+
+        self.save("followup", add, t("tui.day.followup_added", due="{due}"))
+
+    @on(Button.Pressed, "#fu-done")
+    def _followup_done(self) -> None:
+        fid = self.query_one("#fu-open", Select).value
+        if fid is Select.NULL:
+            return
+        self.save("followup_done", lambda s, a: followups.done(s, a, fid), t("tui.day.followup_marked"))
+
+    def action_reply(self) -> None:
+        self.query_one(TabbedContent).active = "timeline"
+        self.call_after_refresh(self.query_one("#reply-text", Input).focus)
 
     # -- keys -----------------------------------------------------------------------------------
     def action_back(self) -> None:
@@ -321,7 +485,7 @@ class ClientScreen(Localized, Screen):
     def action_record(self, form: str) -> None:
         self.query_one(TabbedContent).active = "record"
         first = {"observation": "#obs-key", "note": "#note-text", "intervention": "#iv-name",
-                 "outflow": "#out-type"}[form]
+                 "outflow": "#out-type", "followup": "#fu-what"}[form]
         widget = self.query_one(first)
         self.call_after_refresh(widget.focus)
         self.call_after_refresh(self.query_one(f"#form-{form}").scroll_visible)

@@ -17,6 +17,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ... import overview
+from ...attention import label
 from ...i18n import t
 from .. import format as fmt
 from ..keys import Localized
@@ -259,7 +260,7 @@ class ClientTable(Localized, ScrollView, can_focus=True):
         if gone:
             cells.append(Text(t(f"tui.status.{row.status}"), "dim"))
         else:
-            reasons = "; ".join(t(f"reports.signal.{s}") + (f" ({d})" if d else "") for s, d in row.reasons)
+            reasons = "; ".join(label(s) + (f" ({d})" if d else "") for s, d in row.reasons)
             cells.append(Text(reasons, self.get_component_rich_style("client-table--reason")))
         return cells
 
