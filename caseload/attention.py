@@ -5,7 +5,8 @@ Reasons (signals), most urgent first:
                    rent, help, call: data/urgency.toml, in the client's language and the
                    organisation's)
   unread_message   an unread message from the client (free text a person has to read)
-  new_barrier      a barrier observed recently that was not there before (debts, a ZRM domain at 1-2)
+  new_barrier      a barrier observed recently that was not there before (debts, a ZRM domain at 1-2):
+                   a known value that turned, or one the client reported; never an import
   wellbeing_drop   wellbeing down by 2 or more, recently
   missed_checkins  no reply to the last config.daemon.missed_checkins check-ins
   inactive         no activity for config.daemon.inactive_days (counted from intake or from when
@@ -183,26 +184,27 @@ def _unread_message(ctx: Context) -> dict:
 
 
 def _last_two(ctx: Context, keys: list[str]) -> list[tuple]:
-    """(client_id, key, latest value, latest at, previous value or None) for keys observed recently."""
+    """(client_id, key, latest value, latest at, previous value or None, latest source) for keys
+    observed recently; an import is no news (the file describes the past), so it is left out."""
     ids = {ctx.store.ids[k]: k for k in keys if k in ctx.store.ids}
     if not ids:
         return []
-    sql = (f"SELECT client_id, characteristic_id, value, observed_at, rn FROM ("
-           f" SELECT o.client_id, o.characteristic_id, o.value, o.observed_at, ROW_NUMBER() OVER ("
+    sql = (f"SELECT client_id, characteristic_id, value, observed_at, source, rn FROM ("
+           f" SELECT o.client_id, o.characteristic_id, o.value, o.observed_at, o.source, ROW_NUMBER() OVER ("
            f"  PARTITION BY o.client_id, o.characteristic_id ORDER BY o.observed_at DESC, o.seq DESC) AS rn"
            f" FROM observations o WHERE o.client_id IN ({ctx.clients_sql()})"
            f" AND o.characteristic_id IN ({', '.join(map(str, ids))})) WHERE rn <= 2")
     latest, previous = {}, {}
-    for cid, chid, value, at, rn in ctx.store.conn.execute(sql, ctx.params):
-        (latest if rn == 1 else previous)[(cid, chid)] = (value, at)
+    for cid, chid, value, at, source, rn in ctx.store.conn.execute(sql, ctx.params):
+        (latest if rn == 1 else previous)[(cid, chid)] = (value, at, source)
     since = ctx.recent_since
-    return [(cid, ids[chid], v, at, previous.get((cid, chid), (None,))[0])
-            for (cid, chid), (v, at) in latest.items() if at >= since]
+    return [(cid, ids[chid], v, at, previous.get((cid, chid), (None,))[0], source)
+            for (cid, chid), (v, at, source) in latest.items() if at >= since and source != "import"]
 
 
 def _wellbeing_drop(ctx: Context) -> dict:
     out = {}
-    for cid, _, value, at, prev in _last_two(ctx, ["wellbeing"]):
+    for cid, _, value, at, prev, _ in _last_two(ctx, ["wellbeing"]):
         if value is not None and prev is not None and prev - value >= 2:
             out[cid] = (t("attention.detail.wellbeing", before=prev, now=value), at)
     return out
@@ -220,8 +222,10 @@ def _new_barrier(ctx: Context) -> dict:
     keys = [k for k in BARRIERS if k in ctx.store.catalog]
     keys += [c.key for c in ctx.store.catalog if c.key.startswith("zrm_") and c.type == "scale"]
     found: dict[int, list] = {}
-    for cid, key, value, at, prev in _last_two(ctx, keys):
-        if _is_barrier(key, value) and not _is_barrier(key, prev):
+    for cid, key, value, at, prev, source in _last_two(ctx, keys):
+        # news: a known value turned into a barrier, or the client tells us of one; a coach
+        # recording a first value knows it already
+        if _is_barrier(key, value) and (not _is_barrier(key, prev) if prev is not None else source == "reply"):
             c = ctx.store.catalog[key]
             found.setdefault(cid, []).append((f"{c.title()}: {c.value_title(value)}", at))
     return {cid: (", ".join(sorted(n for n, _ in items)), max(a for _, a in items)) for cid, items in found.items()}

@@ -3,12 +3,21 @@
 Outflow depends on characteristics the way practice reports it: about 20% in a half year on
 average, near 0% with physical complaints, illiteracy or personal problems, and high in the
 first year in bijstand whether or not the client does work-first (which adds a little).
+
+The last half year has a history of messages, so every screen has something to show: check-in
+questions answered by SMS or email, two campaigns with tracked links (some clicked, a few
+failed), free-text replies (most read and answered by the coach with a one-off message, a few
+unread, some of them urgent), and follow-ups (open, due, done). Nothing happens before a
+client's intake or after their outflow; about one client in twenty has gone quiet.
 """
 
 import random
 import re
 import unicodedata
 from datetime import date, timedelta
+
+from datetime import datetime, timezone
+from secrets import token_hex
 
 from . import access, audit
 from .clock import utcnow
@@ -34,6 +43,35 @@ NOTES = ["Gebeld, gaat redelijk.", "Afspraak verzet op verzoek van klant.", "Hee
          "Vraagt om hulp bij het invullen van formulieren.", "Start binnenkort met vrijwilligerswerk.",
          "Telefonisch niet bereikbaar, sms gestuurd."]
 BARRIER_KEYS = ("physical_complaints", "low_literacy", "illiteracy", "personal_problems")
+HISTORY_DAYS = 180  # the message history covers the last half year
+CHECKIN = {"nl": "Hoi {first}, hoe gaat het met je? Antwoord met een cijfer van 1 (slecht) tot 5 (goed).",
+           "en": "Hi {first}, how are you doing? Reply with a number from 1 (bad) to 5 (good)."}
+CAMPAIGNS = [  # name, template, days ago it went out, share of active clients, body
+    ("Banenmarkt", "banenmarkt", 40, 0.35,
+     {"nl": "Hoi {first}, op 12 maart is de banenmarkt in het stadhuis. Meer weten: https://werkplein.example/banenmarkt",
+      "en": "Hi {first}, the job fair is on 12 March at the town hall. More: https://werkplein.example/banenmarkt"}),
+    ("Workshop sollicitatiebrief", "workshop", 12, 0.25,
+     {"nl": "Hoi {first}, wil je leren solliciteren? Schrijf je in: https://werkplein.example/workshop",
+      "en": "Hi {first}, want to practise applying for jobs? Sign up: https://werkplein.example/workshop"}),
+]
+FREE_TEXT = {
+    "nl": ["Ik kan donderdag niet, mag het vrijdag?", "Dank je wel voor de tip!", "Ik heb de cursus gehaald :)",
+           "Mijn telefoonnummer verandert volgende week.", "Wanneer is de volgende afspraak?",
+           "Ik heb gesolliciteerd bij de bakker.", "Het gaat iets beter, de kinderen zijn weer naar school."],
+    "en": ["I can't make Thursday, is Friday okay?", "Thanks for the tip!", "When is our next appointment?",
+           "I applied at the supermarket.", "My phone number changes next week."],
+}
+URGENT_TEXT = {
+    "nl": ["Ik ben ziek en mijn huur is niet betaald, kan iemand bellen?", "Er staat een deurwaarder voor de deur, help",
+           "Kunt u mij dringend bellen? Het gaat niet goed."],
+    "en": ["I am sick and cannot pay the rent, can someone call me?", "Please call me, it is urgent."],
+}
+COACH_REPLY = {"nl": ["Dank je, ik zet het in je dossier.", "Vrijdag om 10 uur kan ook, tot dan!",
+                      "Goed om te horen, zet hem op!", "Ik bel je morgen even."],
+               "en": ["Thanks, noted.", "Friday at 10 works too, see you then!", "Good to hear, well done!"]}
+FOLLOW_UPS = ["Terugbellen over de cursus", "Cv samen nakijken", "Vragen hoe het gesprek ging",
+              "Formulier bijzondere bijstand nabellen", "Kinderopvang regelen: aanvraag checken",
+              "Afspraak schuldhulpverlening bevestigen"]
 
 _EMAIL_UNSAFE = re.compile(r"[^a-z0-9.-]")  # a last name such as "Werl-Arnsberg, van" has a comma
 
@@ -114,6 +152,7 @@ def build(store, n: int, seed: int = 7, admin: str | None = None, progress=None)
                   " VALUES (?, ?, ?, ?, ?, ?, ?)")
         note_sql = "INSERT INTO notes (client_id, text, source, author, created_at) VALUES (?, ?, 'coach', ?, ?)"
         clients, profiles, times, obs, ivs, notes = [], [], [], [], [], []
+        story = _History(conn, rng, today, now_ts, coaches)
         for i in range(1, n + 1):
             first, last = rng.choice(firsts), rng.choice(lasts)
             coach = rng.choice(coaches)
@@ -156,10 +195,12 @@ def build(store, n: int, seed: int = 7, admin: str | None = None, progress=None)
                     outflow = t + timedelta(days=rng.randint(0, max((period_end - t).days - 1, 0)))
                 t = period_end
             end = outflow or today
-            quiet = outflow is None and rng.random() < 0.15
-            last_contact = end - timedelta(days=rng.randint(60, 150)) if quiet else end - timedelta(days=rng.randint(0, 25))
+            quiet = outflow is None and rng.random() < 0.04
+            last_contact = end - timedelta(days=rng.randint(45, 150)) if quiet else end - timedelta(days=rng.randint(0, 20))
+            last_contact = min(max(last_contact, intake + timedelta(days=1)), end)  # nothing before intake
             # Observations: wellbeing about every six weeks, the rest once or twice.
             prof, when = [i], [i]
+            answers = []  # (moment, value) of the wellbeing check-ins the client answered
             first_day = max(intake, window_start)
             for c in chars:
                 if c is wb:
@@ -170,7 +211,8 @@ def build(store, n: int, seed: int = 7, admin: str | None = None, progress=None)
                         level = min(max(level + rng.gauss(0, 0.5), 1), 5)
                         v = int(round(level))
                         ts = _ts(d, rng)
-                        obs.append((i, ids[c.key], v, ts, "reply", None))
+                        obs.append((i, ids[c.key], v, ts, "reply", "client"))
+                        answers.append((ts, v))
                         d += timedelta(days=rng.randint(30, 60))
                     prof.append(v)
                     when.append(ts if v is not None else None)
@@ -195,6 +237,9 @@ def build(store, n: int, seed: int = 7, admin: str | None = None, progress=None)
             otype = rng.choices([o for o, _ in OUTFLOW_MIX], [w for _, w in OUTFLOW_MIX])[0] if outflow else None
             birth = today - timedelta(days=rng.randint(18 * 365, 66 * 365))
             activity = _ts(last_contact, rng)
+            if outflow is None or outflow > today - timedelta(days=HISTORY_DAYS):
+                activity = story.client(i, first, coach, lang, channel, intake, outflow, last_contact, answers,
+                                        outflow is None and not quiet, activity)
             handle = _EMAIL_UNSAFE.sub("", unicodedata.normalize("NFKD", f"{first}.{last}".lower()))
             clients.append((i, f"{100000 + i}", first, last, f"{handle}{i}@example.org",
                             f"+316{rng.choice('12345')}{rng.randint(0, 9999999):07d}", lang, channel, coach,
@@ -212,10 +257,143 @@ def build(store, n: int, seed: int = 7, admin: str | None = None, progress=None)
                 conn.executemany(obs_sql, obs)
                 conn.executemany(iv_sql, ivs)
                 conn.executemany(note_sql, notes)
+                story.flush(conn)
                 summary["observations"] += len(obs)
                 summary["interventions"] += len(ivs)
                 clients, profiles, times, obs, ivs, notes = [], [], [], [], [], []
                 if progress:
                     progress(i, n)
+        summary.update(story.summary())
         audit.record(store.db, access.system_actor("demo"), "demo", f"clients:{n}")
     return summary
+
+
+def _at(d: date, rng: random.Random, lo: int = 8, hi: int = 19) -> datetime:
+    return datetime(d.year, d.month, d.day, rng.randint(lo, hi), rng.randint(0, 59), tzinfo=timezone.utc)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _History:
+    """The last half year of messages, replies, clicks and follow-ups, client by client; rows
+    are written with the clients (`flush`)."""
+
+    MESSAGE = ("INSERT INTO messages (id, campaign_id, client_id, kind, channel, language, template, subject, body,"
+               " token, status, reason, priority, due_at, attempts, sent_at, delivered_at, author, created_at,"
+               " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    REPLY = ("INSERT INTO replies (client_id, channel, provider, provider_id, message_id, text, outcome, received_at,"
+             " read_at, read_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    CLICK = "INSERT INTO clicks (message_id, client_id, kind, at) VALUES (?, ?, 'link', ?)"
+    NOTE = "INSERT INTO notes (client_id, text, source, author, created_at) VALUES (?, ?, 'reply', 'client', ?)"
+    FOLLOW_UP = ("INSERT INTO follow_ups (client_id, what, due_date, assignee, author, created_at, done_at, done_by)"
+                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+
+    def __init__(self, conn, rng: random.Random, today: date, now_ts: str, coaches: list[str]):
+        self.rng, self.today, self.now = rng, today, datetime.now(timezone.utc)
+        self.start = today - timedelta(days=HISTORY_DAYS)
+        self.next_id = (conn.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0] or 0) + 1
+        self.rows = {k: [] for k in ("messages", "replies", "clicks", "notes", "follow_ups")}
+        self.counts = dict.fromkeys(self.rows, 0)
+        self.campaigns = []
+        for name, template, days, share, bodies in CAMPAIGNS:
+            sent = today - timedelta(days=days)
+            cid = conn.execute("INSERT INTO campaigns (name, template, segment, channel, owner, author, created_at,"
+                               " updated_at) VALUES (?, ?, 'status = active', 'auto', ?, ?, ?, ?)",
+                               [f"{name} {sent.isoformat()}", template, coaches[0], coaches[0], now_ts, now_ts]
+                               ).lastrowid
+            self.campaigns.append((cid, template, sent, share, bodies))
+
+    def _message(self, cid, kind, channel, lang, body, at: datetime, campaign=None, template=None, status="sent",
+                 reason=None, author=None, subject=None) -> int:
+        mid = self.next_id
+        self.next_id += 1
+        if channel == "email" and subject is None:
+            subject = "Bericht van het Werkplein" if lang == "nl" else "A message from the Werkplein"
+        sent = _iso(at) if status in ("sent", "delivered") else None
+        self.rows["messages"].append((
+            mid, campaign, cid, kind, channel, lang, template, subject, body, token_hex(12), status, reason,
+            0 if kind != "campaign" or campaign is None else 1, _iso(at), 1, sent,
+            _iso(at + timedelta(seconds=20)) if status == "delivered" else None, author, _iso(at), _iso(at)))
+        return mid
+
+    def client(self, cid, first, coach, lang, channel, intake, outflow, last_contact, answers, active,
+               activity: str) -> str:
+        """One client's history; returns their last activity (a reply or a click may be later)."""
+        rng, start = self.rng, max(self.start, intake + timedelta(days=1))
+        end = outflow or self.today
+        by = "email" if channel == "email" else "sms"
+        last = activity
+        for ts, value in answers:  # each answered check-in: the question, then the answer
+            day = date.fromisoformat(ts[:10])
+            if day < start:
+                continue
+            answered = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+            asked = answered - timedelta(minutes=rng.randint(5, 180))
+            if asked.date() < start:
+                continue
+            mid = self._message(cid, "checkin", by, lang, CHECKIN[lang].format(first=first), asked,
+                                status="delivered" if by == "sms" else "sent")
+            self.rows["replies"].append((cid, by, "cm" if by == "sms" else "email", f"demo-{mid}", mid, str(value),
+                                         "observation", ts, ts, None))
+        for camp, template, sent, share, bodies in self.campaigns:
+            if sent < start or sent > end or rng.random() > share:
+                continue
+            at = _at(sent, rng, 9, 10)
+            failed = rng.random() < 0.02
+            mid = self._message(cid, "campaign", by, lang, bodies[lang].format(first=first), at, campaign=camp,
+                                template=template, status="failed" if failed else "sent",
+                                reason=("bad_address" if by == "sms" else "bounced") if failed else None)
+            click = at + timedelta(hours=rng.randint(1, 30))
+            if not failed and rng.random() < 0.2 and click.date() <= min(last_contact, self.today) \
+                    and click < self.now:
+                self.rows["clicks"].append((mid, cid, _iso(click)))
+                last = max(last, _iso(click))
+        if not active:
+            return last
+        if last_contact >= start and rng.random() < 0.14:  # a free-text reply, read and answered by the coach
+            day = start + timedelta(days=rng.randint(0, max((last_contact - start).days, 0)))
+            if day >= start:
+                at = _at(day, rng, 7, 20)
+                self._free_text(cid, by, rng.choice(FREE_TEXT[lang]), at, read=True)
+                answer = at + timedelta(hours=rng.randint(1, 20))
+                if answer < self.now:
+                    self._message(cid, "campaign", by, lang, rng.choice(COACH_REPLY[lang]), answer, author=coach)
+                last = max(last, _iso(at))
+        roll = rng.random()
+        if roll < 0.025:  # unread: arrived in the last days; one in five urgent
+            at = self.now - timedelta(hours=rng.randint(2, 70))
+            if at.date() > intake:
+                texts = URGENT_TEXT if roll < 0.005 else FREE_TEXT
+                self._free_text(cid, by, rng.choice(texts[lang]), at, read=False)
+                last = max(last, _iso(at))
+        roll = rng.random()
+        if roll < 0.08:  # follow-ups: open (a few due), or done
+            made = max(self.today - timedelta(days=rng.randint(1, 20)), intake + timedelta(days=1))
+            due = made + timedelta(days=rng.randint(2, 28))
+            done = due <= self.today - timedelta(days=2) or roll < 0.03
+            created = _iso(_at(made, rng))
+            self.rows["follow_ups"].append((
+                cid, rng.choice(FOLLOW_UPS), due.isoformat(), coach, coach, created,
+                max(_iso(_at(min(due, self.today), rng)), created) if done else None, coach if done else None))
+        return last
+
+    def _free_text(self, cid, channel, text, at: datetime, read: bool) -> None:
+        moment = _iso(at)
+        self.rows["replies"].append((cid, channel, "cm" if channel == "sms" else "email",
+                                     f"demo-t{self.rng.getrandbits(48)}", None, text, "note", moment,
+                                     moment if read else None, None))
+        self.rows["notes"].append((cid, text, moment))
+
+    def flush(self, conn) -> None:
+        for table, sql in (("messages", self.MESSAGE), ("replies", self.REPLY), ("clicks", self.CLICK),
+                           ("notes", self.NOTE), ("follow_ups", self.FOLLOW_UP)):
+            if self.rows[table]:
+                conn.executemany(sql, self.rows[table])
+                self.counts[table] += len(self.rows[table])
+                self.rows[table] = []
+
+    def summary(self) -> dict:
+        return {"messages": self.counts["messages"], "replies": self.counts["replies"],
+                "clicks": self.counts["clicks"], "follow_ups": self.counts["follow_ups"]}
