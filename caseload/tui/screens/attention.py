@@ -53,9 +53,15 @@ class AttentionScreen(Localized, Screen):
                 Binding("z", "snooze", "tui.key.snooze")]
 
     class Loaded(Message):
-        def __init__(self, rows: list, maintenance: list, deliveries: list | None) -> None:
+        def __init__(self, rows: list) -> None:
             super().__init__()
-            self.rows, self.maintenance, self.deliveries = rows, maintenance, deliveries
+            self.rows = rows
+
+    class Others(Message):
+        """The maintenance list and the delivery problems: after today's list is on the screen."""
+        def __init__(self, maintenance: list, deliveries: list | None) -> None:
+            super().__init__()
+            self.maintenance, self.deliveries = maintenance, deliveries
 
     class Marked(Message):
         def __init__(self, text: str) -> None:
@@ -120,10 +126,10 @@ class AttentionScreen(Localized, Screen):
         app = self.app
         with app.reported():
             store = app.store_here()
-            rows = attention.attention_list(store, app.actor)
+            self.post_message(self.Loaded(attention.attention_list(store, app.actor)))
             maintenance = attention.maintenance_list(store, app.actor)
             deliveries = attention.delivery_problems(store, app.actor) if app.actor.role == "admin" else None
-            self.post_message(self.Loaded(rows, maintenance, deliveries))
+            self.post_message(self.Others(maintenance, deliveries))
 
     def on_attention_screen_loaded(self, message: Loaded) -> None:
         table = self.query_one("#attention", DataTable)
@@ -144,6 +150,10 @@ class AttentionScreen(Localized, Screen):
             table.add_row(*cells, why, key=r["client_number"])
         if keep is not None and keep in {r["client_number"] for r in message.rows}:
             table.move_cursor(row=table.get_row_index(keep))
+        self._counts = (len(message.rows), getattr(self, "_counts", (0, 0))[1])
+        self._summary()
+
+    def on_attention_screen_others(self, message: Others) -> None:
         m = self.query_one("#maintenance-table", DataTable)
         m.clear()
         for r in message.maintenance:
@@ -156,12 +166,16 @@ class AttentionScreen(Localized, Screen):
             for i, r in enumerate(message.deliveries):
                 d.add_row(Text(r["client_number"]), Text(r["name"]), Text(r["coach"] or ""), Text(r["channel"]),
                           Text(r["reason"]), Text(str(r["failed"]), justify="right"), key=f"{r['client_number']}#{i}")
-        n = len(message.rows)
-        summary = Text(t("tui.day.summary", n=fmt.number(n)) if n else t("tui.attention.empty"),
-                       style="bold" if n else "dim")
-        if message.maintenance:
-            summary.append("  ·  " + t("tui.day.maintenance_count", n=fmt.number(len(message.maintenance))), "dim")
-        self.query_one("#summary", Static).update(summary)
+        self._counts = (getattr(self, "_counts", (0, 0))[0], len(message.maintenance))
+        self._summary()
+
+    def _summary(self) -> None:
+        n, stale = self._counts
+        text = Text(t("tui.day.summary", n=fmt.number(n)) if n else t("tui.attention.empty"),
+                    style="bold" if n else "dim")
+        if stale:
+            text.append("  ·  " + t("tui.day.maintenance_count", n=fmt.number(stale)), "dim")
+        self.query_one("#summary", Static).update(text)
 
     @staticmethod
     def _current(table: DataTable) -> str | None:
