@@ -403,7 +403,6 @@ def mark(store, actor, number: str, state: str = "handled", until: str | date | 
     """Mark a client on the attention list handled, or snoozed until a date (the client comes back
     that day, or earlier with a new reason). Audited."""
     from .clients import client_id
-    from .values import parse_date
 
     access.can_change_clients(actor)
     if state not in ("handled", "snoozed"):
@@ -413,10 +412,9 @@ def mark(store, actor, number: str, state: str = "handled", until: str | date | 
     if state == "snoozed":
         if until is None or until == "":
             raise BadInput(t("attention.snooze_needs_date"))
-        try:
-            day = until if isinstance(until, date) else parse_date(str(until))
-        except ValueError as e:
-            raise BadInput(t("attention.bad_date", value=until, reason=str(e))) from None
+        from .followups import parse_due
+
+        day = parse_due(until, now.astimezone(store.tz).date())
         if day <= now.astimezone(store.tz).date():
             raise BadInput(t("attention.snooze_in_past", value=day.isoformat()))
     cid = client_id(store, actor, number)
