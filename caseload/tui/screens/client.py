@@ -222,10 +222,11 @@ class ClientScreen(Localized, Screen):
         if not events:
             return Text(t("tui.timeline.empty"), style="dim")
         table = Table(box=None, show_header=True, header_style="bold", expand=True, padding=(0, 1))
-        table.add_column(t("tui.col.when"), width=17, no_wrap=True)
-        table.add_column(t("tui.col.what"), width=16, no_wrap=True)
-        table.add_column(t("tui.col.text"), ratio=1)
-        table.add_column(t("tui.col.detail"), width=26)
+        narrow = self.app.size.width < 120
+        table.add_column(t("tui.col.when"), width=16, no_wrap=True)
+        table.add_column(t("tui.col.what"), width=15 if narrow else 16, no_wrap=True)
+        table.add_column(t("tui.col.text"), ratio=3 if narrow else 4)
+        table.add_column(t("tui.col.detail"), ratio=1, no_wrap=narrow, overflow="ellipsis")
         for e in events:
             detail = e.detail
             if e.kind == "intervention_end" and detail:
