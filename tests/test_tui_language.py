@@ -138,3 +138,37 @@ async def test_the_language_switches_without_a_restart(tui_store):
         text = screen_text(app)
         assert "Aandachtslijst" in text and "De app spreekt nu Nederlands." in [n.message for n in app._notifications]
         assert not english(text, data_words(tui_store)), text
+
+
+async def test_numbers_and_dates_look_the_same_in_the_cli_and_the_tui(tui_store, tmp_path):
+    """Dutch: 31,0 and 31-12-2025 in both (the TUI showed 27,3 while the CLI printed 31.0);
+    csv keeps 31.0 and 2025-12-31."""
+    from click.testing import CliRunner
+
+    from caseload.cli import main
+    from caseload.reports import outflow_report
+
+    admin = access.Actor("admin", "admin", origin="tui@test")
+    r = outflow_report(tui_store, admin, keys=["wellbeing"])
+    rate, start = r["overall"]["rate_pct"], r["cohort_date"]
+    dutch_rate = f"{rate:.1f}".replace(".", ",")
+    dutch_start = "-".join(reversed(start.split("-")))
+
+    def cli(*args):
+        with frozen():
+            out = CliRunner().invoke(main, ["--db", str(tui_store.path), "--lang", "nl", *args],
+                                     env={"SUDO_USER": "admin", "SUDO_UID": "", "COLUMNS": "200"})
+        assert out.exit_code == 0, out.output
+        return out.stdout
+
+    table = cli("report", "outflow", "--key", "wellbeing")
+    assert dutch_rate in table and dutch_start in table and f"{rate:.1f}" not in table and start not in table
+    csv = cli("report", "outflow", "--key", "wellbeing", "--format", "csv")
+    assert f",{rate}," in csv and dutch_rate not in csv
+    users = cli("user", "list")
+    assert " ja " in users and "true" not in users and re.search(r" \d\d-\d\d-\d{4} \d\d:\d\d ", users), users
+    app = build_app(tui_store, admin, lang="nl", start="reports")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        text = screen_text(app)
+    assert f"({dutch_rate}%)" in text and dutch_start in text

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .. import display
 from ..exporter import spreadsheet_safe
 
 FORMATS = ("table", "csv", "json")
@@ -43,6 +44,17 @@ def _plain(value):
     return value
 
 
+def _tz():
+    """The organisation's time zone, for moments in tables (UTC outside a command)."""
+    from datetime import timezone
+
+    from . import Env
+
+    ctx = click.get_current_context(silent=True)
+    env = ctx.find_object(Env) if ctx is not None else None
+    return env.config.tz if env is not None else timezone.utc
+
+
 def header(column: str) -> str:
     """A column's header for people in the UI language (locale [column]); its key when unknown."""
     from ..i18n import language, texts
@@ -73,8 +85,9 @@ def emit(rows: list[dict], columns: list[str], fmt: str, headers: list[str] | No
     table = Table(title=title, show_lines=False, header_style="bold")
     for h in headers or [header(c) for c in columns]:
         table.add_column(h)
+    tz = _tz()
     for r in rows:
-        table.add_row(*[Text("" if r.get(c) is None else str(_plain(r.get(c)))) for c in columns])
+        table.add_row(*[Text(display.cell(r.get(c), tz)) for c in columns])
     stdout().print(table)
 
 
@@ -92,8 +105,9 @@ def emit_record(record: dict, fmt: str, labels: dict | None = None) -> None:
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column()
+    tz = _tz()
     for k, v in record.items():
-        table.add_row(Text((labels or {}).get(k) or header(k)), Text("" if v is None else str(_plain(v))))
+        table.add_row(Text((labels or {}).get(k) or header(k)), Text(display.cell(v, tz)))
     stdout().print(table)
 
 

@@ -4,7 +4,7 @@ import json
 
 import click
 
-from .. import files
+from .. import display, files
 from ..i18n import t
 from ..reports import (attention_list, caseload_report, compare_report, effect_report, engagement_report,
                        outflow_report)
@@ -63,11 +63,11 @@ def _json(report) -> None:
 
 
 def _pct(row, key="rate_pct"):
-    return None if row.get(key) is None else f"{row[key]:.1f}"
+    return None if row.get(key) is None else display.decimal(row[key])
 
 
 def _ci(row, lo="ci_low_pct", hi="ci_high_pct"):
-    return None if row.get(lo) is None else f"{row[lo]:.1f}-{row[hi]:.1f}"
+    return None if row.get(lo) is None else f"{display.decimal(row[lo])}-{display.decimal(row[hi])}"
 
 
 def _suppressed(row, value):
@@ -120,7 +120,8 @@ def outflow(env, cohort_date, months, outcome, keys, segments, as_of, fmt, html_
     emit(rows, ["group", "value", "n", "outflow", "rate", "ci", "difference_pp"], "table",
          headers=[t("reports.col.group"), t("reports.col.value"), t("reports.col.n"), t("reports.col.outflow"),
                   t("reports.col.rate"), t("reports.col.ci"), t("reports.col.difference")],
-         title=t("reports.outflow_title", start=r["cohort_date"], end=r["end_date"], outcome=outcome))
+         title=t("reports.outflow_title", start=display.day(r["cohort_date"]), end=display.day(r["end_date"]),
+                 outcome=t(f"display.outcome.{outcome}")))
 
 
 @report.command("effect")

@@ -21,7 +21,7 @@ from ..widgets.footer import KeyFooter
 
 
 def _pct(value) -> str:
-    return "-" if value is None else f"{value:.1f}".replace(".", "," if t("tui.decimal") == "," else ".")
+    return fmt.decimal(value)
 
 
 def _noise(summary: Text, report: dict) -> None:
