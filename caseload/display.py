@@ -5,7 +5,7 @@ these same functions, so both show a value alike; csv and json keep the machine 
 import re
 
 from .clock import parse_iso
-from .i18n import language, t
+from .i18n import language, t, texts
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})")
@@ -71,3 +71,38 @@ def cell(value, tz) -> str:
     if hasattr(value, "isoformat") and not isinstance(value, str):
         return day(value.isoformat())
     return str(value)
+
+
+# Why a message did not go, or a channel could not be used: the outbox and the channels keep short
+# codes ("no_address", "sms_token_missing", "cm 401 authentication"); people read them here.
+_REASONS = [(re.compile(rx), key) for rx, key in (
+    (r"smtp login (?P<code>\S+)", "smtp_login"),
+    (r"smtp (?P<code>\S+) mail", "smtp_sender"),
+    (r"tls ca_file (?P<code>\S+)", "tls_ca_file"),
+    (r"tls (?P<code>\S+)", "tls"),
+    (r"(?P<channel>\S+) (?P<code>\S+) authentication", "authentication"),
+    (r"(?P<channel>\S+) (?P<code>\S+) balance", "balance"),
+    (r"(?P<channel>\S+) connect (?P<code>\S+)", "connect"),
+    (r"(?P<channel>\S+) 429", "too_many"),
+)]
+
+
+def reason(code: str | None) -> str:
+    """A reason code in the UI language; a missing secret names its variable and keyring entry."""
+    from .secrets import ENVIRONMENT, SERVICE
+
+    if not code:
+        return ""
+    secret = code.removesuffix("_missing")
+    if code.endswith("_missing") and secret in ENVIRONMENT:
+        return t("display.reason.secret_missing", what=t(f"display.secret.{secret}"), variable=ENVIRONMENT[secret],
+                 keyring=f"keyring set {SERVICE} {secret}")
+    known = texts(language())
+    for key in (f"display.reason.{code}", f"tui.reason.{code}"):
+        if key in known or key in texts("en"):
+            return t(key)
+    for rx, key in _REASONS:
+        m = rx.fullmatch(code)
+        if m:
+            return t(f"display.reason.{key}", **{"channel": "", **m.groupdict()})
+    return code

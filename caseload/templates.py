@@ -24,6 +24,7 @@ from .clock import utcnow
 from .db import write_transaction
 from .errors import BadInput, NotFound
 from .fields import FIELDS
+from . import i18n
 from .i18n import t
 
 CHANNELS = ("sms", "email")
@@ -122,8 +123,9 @@ def check_source(store, source: str, part: str, html: bool = False) -> set[str]:
         raise BadInput(t("template.too_long", part=part, max=MAX_TEXT))
     try:
         tree = environment(html).parse(source)
+        environment(html).compile(tree)  # an unknown filter or test shows here, not at send time
     except TemplateSyntaxError as e:
-        raise BadInput(t("template.syntax", part=part, line=e.lineno or 1, error=e.message)) from None
+        raise BadInput(t("template.syntax", part=part, line=e.lineno or 1, error=jinja_message(e.message))) from None
     names = meta.find_undeclared_variables(tree)
     for name in sorted(names):
         why = _refusal(store, name)
@@ -300,7 +302,7 @@ class Renderer:
                 raise BadInput(self._over[key]) from None
             except TemplateError as e:
                 raise BadInput(t("template.render_error", name=template.name, part=part,
-                                 line=_template_line(e) or "?", error=e.message or type(e).__name__)) from None
+                                 line=_template_line(e) or "?", error=jinja_message(e.message, type(e).__name__))) from None
             except Exception as e:  # a filter choking on a value: name the kind, never the value
                 raise BadInput(t("template.render_error", name=template.name, part=part,
                                  line=_template_line(e) or "?", error=type(e).__name__)) from None
@@ -422,3 +424,39 @@ def preview(store, actor, name: str, number: str, channel: str | None = None, la
 
 def quote_column(column: str) -> str:
     return '"' + column.replace('"', '""') + '"'
+
+
+# Jinja's own messages, in the UI language (template.jinja.*): the shapes it uses, the first match
+# wins; anything else is named by its kind only.
+_JINJA = [
+    (r"Unexpected end of template\..*looking for the following tags: (?P<tags>.+?)\. The innermost block that "
+     r"needs to be closed is '(?P<block>[^']+)'\.", "end_block"),
+    (r"unexpected end of template.*", "end"),
+    (r"Encountered unknown tag '(?P<tag>[^']+)'.*", "unknown_tag"),
+    (r"expected token '(?P<expected>[^']+)', got '(?P<got>[^']+)'", "expected"),
+    (r"Expected an expression, got '(?P<got>[^']+)'", "expression"),
+    (r"unexpected char (?P<char>.+) at \d+", "char"),
+    (r"unexpected '(?P<got>.+)'", "unexpected"),
+    (r"No filter named '(?P<name>[^']+)'.*", "filter"),
+    (r"No test named '(?P<name>[^']+)'.*", "test"),
+    (r"'(?P<name>[^']+)' is undefined", "undefined"),
+    (r"'[^']+' has no attribute '(?P<name>[^']+)'", "attribute"),
+    (r"access to attribute '(?P<name>[^']+)' of .* is unsafe\.?", "unsafe"),
+]
+_JINJA = [(re.compile(rx, re.S | re.I), key) for rx, key in _JINJA]
+_TOKENS = {"end of print statement": "}}", "end of statement block": "%}", "end of template": "",
+           "begin of print statement": "{{", "begin of statement block": "{%"}
+
+
+def jinja_message(message: str | None, kind: str = "") -> str:
+    """What Jinja said, in the UI language."""
+    for rx, key in _JINJA:
+        m = rx.fullmatch((message or "").strip())
+        if m:
+            values = {k: _TOKENS.get(v, v) for k, v in m.groupdict().items()}
+            if "tags" in values:
+                values["tags"] = ", ".join(f"'{tag}'" for tag in re.findall(r"'([^']+)'", values["tags"]))
+            return t(f"template.jinja.{key}", **values)
+    if message and i18n.language() == "en":
+        return message
+    return t("template.jinja.other", kind=kind or "?")

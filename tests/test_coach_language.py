@@ -209,3 +209,44 @@ def test_table_headers_for_people_follow_the_language_csv_keeps_the_keys(cli):
     assert "Waargenomen" in table and "observed_at" not in table and not english_in(table), table
     assert cli("--lang", "nl", "client", "history", "1001", "welbevinden", "--format", "csv").stdout.startswith(
         "observed_at,value,source,author")
+
+
+def test_dutch_names_in_client_set_and_a_segment_through_the_console_script(tmp_path):
+    """`caseload client set N welbevinden=3` and the filter `welbevinden <= 2` said "unknown
+    characteristic"; as a person runs them: the installed script, a fresh process each."""
+    from console import caseload, clean_env
+
+    env = clean_env(HOME=str(tmp_path), CASELOAD_DB=str(tmp_path / "c.db"), LANG="nl_NL.UTF-8")
+    for args in (["init"], ["client", "add", "client_number=1001"], ["client", "add", "client_number=1002"],
+                 ["client", "set", "1001", "welbevinden=3", "schulden=ja"], ["client", "set", "1002", "welbevinden=1"]):
+        r = caseload(*args, env=env, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr.decode()
+    history = caseload("client", "history", "1001", "wellbeing", "--format", "csv", env=env, cwd=tmp_path)
+    assert history.stdout.decode().splitlines()[1].split(",")[1] == "3"
+    r = caseload("segment", "check", "welbevinden <= 2 en schulden = nee", env=env, cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.decode().strip() == "wellbeing <= 2 and debts = false", r.stderr.decode()
+    r = caseload("segment", "list", "welbevinden <= 2", "--format", "csv", env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr.decode()
+    assert [line.split(",")[0] for line in r.stdout.decode().splitlines()[1:]] == ["1002"]
+
+
+def test_a_missing_secret_and_channel_trouble_are_told_in_words(cli):
+    from caseload import display
+
+    i18n.set_language("nl")
+    text = display.reason("sms_token_missing")
+    assert "CASELOAD_SMS_TOKEN" in text and "keyring set caseload sms_token" in text and not english_in(text), text
+    for code in ("smtp_password_missing", "cm 401 authentication", "smtp login 535", "tls SSLError",
+                 "connection lost", "no_address", "twilio_account_missing", "messagebird connect ConnectError"):
+        text = display.reason(code)
+        assert text != code and not english_in(text), (code, text)
+    i18n.set_language("en")
+    assert "CASELOAD_SMTP_PASSWORD" in display.reason("smtp_password_missing")
+
+
+@pytest.mark.parametrize("body", ["Hoi {{ first_name }", "{% iff x %}", "{{ first_name | foo }}",
+                                  "{% if first_name %}hoi", "{{ first_name y }}", "Hoi {{ }}", "{{ x! }}"])
+def test_template_errors_in_dutch(cli, body):
+    r = cli("--lang", "nl", "template", "add", "t", "--channel", "sms", "--body", body)
+    assert r.exit_code == 2 and "Fout:" in r.output, r.output
+    assert not english_in(re.sub(r"'[^']*'", "", r.output)), r.output  # quoted: the template's own words

@@ -5,7 +5,7 @@ import threading
 
 import click
 
-from .. import clock, files, outbox as core, templates
+from .. import clock, display, files, outbox as core, templates
 from ..errors import BadInput
 from ..i18n import t
 from . import Env, main, pass_env
@@ -156,9 +156,9 @@ def send(env, limit, dry_run, verbose, fmt):
         for ch in report.rate_limited:
             note(t("send.rate_limited", channel=ch))
     for ch, reason in sorted(report.unavailable.items()):
-        note(t("send.unavailable", channel=ch, reason=reason))
+        note(t("send.unavailable", channel=ch, reason=display.reason(reason)))
     for reason, n in sorted(report.reasons.items()):
-        note(t("send.reason", reason=reason, n=n))
+        note(t("send.reason", reason=display.reason(reason), n=n))
     for cid in report.paused_campaigns:
         note(t("send.paused", campaign=cid))
     if not report.ok:

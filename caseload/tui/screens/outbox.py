@@ -168,8 +168,6 @@ class OutboxScreen(Localized, Screen):
 
 
 def reason_text(reason: str | None) -> str:
-    if not reason:
-        return ""
-    key = f"tui.reason.{reason}"
-    text = t(key)
-    return reason if text == key else text
+    from ...display import reason as in_words
+
+    return in_words(reason)
