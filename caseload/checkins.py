@@ -79,9 +79,15 @@ def _ask_keys(store, ask) -> list[str]:
 
 
 def channel_order(channel: str, preferred: str | None) -> list[str]:
-    """auto: the client's preferred channel, else the other (as `caseload queue` does)."""
+    """auto: the client's preferred channel, else the other (as `caseload queue` does); a client
+    who prefers phone gets a call (the check-in is on the call list, caseload.calls), one who
+    prefers letters no check-in."""
     if channel != "auto":
         return [channel]
+    if preferred == "phone":
+        return ["phone"]
+    if preferred == "letter":
+        return []
     return ["email", "sms"] if preferred == "email" else ["sms", "email"]
 
 
@@ -256,7 +262,8 @@ class RoundPlan:
         follows a reply), all going out at `at`."""
         out = Reach(fallback=self.fallback)
         for p in self.planned:
-            out.add(p.client_id, p.channel, at, language=p.language, fit=p.fit)
+            if p.channel != "phone":  # a call on the call list, not a message
+                out.add(p.client_id, p.channel, at, language=p.language, fit=p.fit)
         return out
 
 
@@ -305,8 +312,9 @@ def plan_round(store, actor, segment: str, now: datetime | None = None, *, ask=(
         if status in NO_MESSAGES:
             plan.skip("outflow")
             continue
-        chosen, why = None, "no_address"
-        for ch in channel_order(channel, preferred):
+        order = channel_order(channel, preferred)
+        chosen, why = None, "no_address" if order else "prefers_letter"
+        for ch in order:
             if not (has_email if ch == "email" else has_phone):
                 continue
             if ch in opted.get(cid, ()):
@@ -349,7 +357,7 @@ def queue_round(store, actor, plan: RoundPlan, now: datetime | None = None, sche
     base = store.config.daemon.public_url
     link_expiry = links.expiry(store.config, now)
     option_cache: dict = {}
-    checkin_rows, messages, questions = [], [], []
+    checkin_rows, messages, questions, called = [], [], [], []
     with write_transaction(store.db) as conn:
         # one open check-in per client, also when another process queued one meanwhile
         busy = {r[0] for r in conn.execute("SELECT client_id FROM checkins WHERE status = 'open'")}
@@ -360,6 +368,9 @@ def queue_round(store, actor, plan: RoundPlan, now: datetime | None = None, sche
             busy.add(p.client_id)
             kid += 1
             checkin_rows.append((kid, p.client_id, schedule_id, p.channel, p.language, now_s))
+            if p.channel == "phone":  # a call: every question on the call list at once, no message
+                called += [(kid, pos, p.client_id, k, None, "queued") for pos, k in enumerate(p.keys)]
+                continue
             if p.channel == "sms":
                 body, subject, html = sms_body(store, p.keys[0], p.language, True, p.name), None, None
                 questions.append((kid, p.client_id, p.keys, False))
@@ -382,7 +393,7 @@ def queue_round(store, actor, plan: RoundPlan, now: datetime | None = None, sche
         conn.executemany("INSERT INTO checkins (id, client_id, schedule_id, channel, language, status, created_at)"
                          " VALUES (?, ?, ?, ?, ?, 'open', ?)", checkin_rows)
         written = outbox.write(conn, store, messages, kind="checkin", now=now)
-        question_rows = []
+        question_rows = called
         for (kid, cid, keys, all_at_once), mid in zip(questions, written.ids):
             question_rows += [(kid, pos, cid, k, mid if all_at_once or pos == 0 else None,
                                "queued" if all_at_once or pos == 0 else "waiting") for pos, k in enumerate(keys)]

@@ -136,8 +136,9 @@ def plan(store, actor, segment: str, n: int | None = None, channel: str = "auto"
         if status in policy.NO_MESSAGES:
             skipped["outflow"] += 1
             continue
-        why, chosen = "no_address", None
-        for ch in outbox_queue.channel_order(channel, preferred):
+        order = outbox_queue.channel_order(channel, preferred)
+        why, chosen = "no_address" if order else f"prefers_{preferred}", None
+        for ch in order:
             if not (has_email if ch == "email" else has_phone):
                 continue
             if ch in opted.get(cid, ()):

@@ -270,9 +270,17 @@ def parse_at(store, text: str | None, now: datetime | None = None) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
+AWAY = ("phone", "letter")  # preferred channels that no message reaches: the call list and letters do
+
+
 def channel_order(channel: str, preferred: str | None) -> list[str]:
+    """The channels to try, in order. auto: the preferred one, else the other; none for a client
+    who prefers phone or letter (nothing goes to them by another channel unless the coach chooses
+    one: `channel`)."""
     if channel != "auto":
         return [channel]
+    if preferred in AWAY:
+        return []
     if preferred == "email":
         return ["email", "sms"]
     return ["sms", "email"]
@@ -346,8 +354,9 @@ def plan_queue(store, actor, segment: str | None, template: str, channel: str = 
         if client["status"] in NO_MESSAGES:
             skipped["outflow"] += 1
             continue
-        why, chosen = "no_channel", None
-        for ch in channel_order(channel, client["preferred_channel"]):
+        order = channel_order(channel, client["preferred_channel"])
+        why, chosen = "no_channel" if order else f"prefers_{client['preferred_channel']}", None
+        for ch in order:
             if not client["email" if ch == "email" else "phone"]:
                 why = "no_address"
                 continue

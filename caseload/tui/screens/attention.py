@@ -1,7 +1,8 @@
 """The attention list: only who needs you today, most urgent first, with the reason in words;
 enter opens the client, h marks them handled, z snoozes them until a date. Beside it the
 maintenance list ("bij te werken": stale characteristics) and, for administrators, the
-delivery problems. The list loads again whenever the screen comes back (after a client)."""
+delivery problems; b opens the call list (clients who prefer phone). The list loads again
+whenever the screen comes back (after a client)."""
 
 from rich.text import Text
 from textual import on, work
@@ -50,7 +51,8 @@ class AttentionScreen(Localized, Screen):
     BINDINGS = [Binding("f5", "reload", "tui.key.reload"),
                 Binding("enter", "open", "tui.key.open", show=True),
                 Binding("h", "handled", "tui.key.handled"),
-                Binding("z", "snooze", "tui.key.snooze")]
+                Binding("z", "snooze", "tui.key.snooze"),
+                Binding("b", "calls", "tui.key.calls")]
 
     class Loaded(Message):
         def __init__(self, rows: list) -> None:
@@ -238,3 +240,8 @@ class AttentionScreen(Localized, Screen):
     def on_attention_screen_marked(self, message: Marked) -> None:
         self.notify(message.text, markup=False)
         self.load()
+
+    def action_calls(self) -> None:
+        from .calls import CallsScreen
+
+        self.app.push_screen(CallsScreen())
