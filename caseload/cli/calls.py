@@ -12,9 +12,6 @@ from .output import emit, format_option, note
 @format_option
 @click.pass_context
 def call(ctx, fmt):
-    """The call list: your clients who prefer phone, each with the question to ask and its
-    answers (an open phone check-in's question first, else wellbeing). Record what they said
-    with `caseload call record NUMBER ANSWER`."""
     if ctx.invoked_subcommand is not None:
         return
     from . import Env
@@ -32,8 +29,6 @@ def call(ctx, fmt):
 @click.argument("answer")
 @pass_env
 def call_record(env, number, answer):
-    """Record a client's answer to their question from the call list: the answer's number on
-    the list, or the value itself (4, ja, "geen"). Written as an observation by you."""
     out = core.record(env.store(), env.actor(), number, answer)
     note(t("calls.recorded", characteristic=out["characteristic"], value=out["value"], number=out["client_number"]))
     if out["next"]:
