@@ -76,6 +76,17 @@ FOLLOW_UPS = ["Terugbellen over de cursus", "Cv samen nakijken", "Vragen hoe het
 _EMAIL_UNSAFE = re.compile(r"[^a-z0-9.-]")  # a last name such as "Werl-Arnsberg, van" has a comma
 
 
+STREETS = ("Dorpsstraat", "Kerkweg", "Molenlaan", "Stationsplein", "Beukenlaan", "Schoolstraat", "Havenkade",
+           "Prinses Irenestraat")
+
+
+def _address(i: int) -> tuple[str, str, str]:
+    """A made-up postal address for demo client i (not from the random stream: the rest of the
+    demo stays as it was)."""
+    letters = chr(65 + i % 26) + chr(65 + (i // 26) % 26)
+    return f"{STREETS[i % len(STREETS)]} {i % 137 + 1}", f"{1000 + (i * 37) % 9000} {letters}", "Demodorp"
+
+
 def _ts(d: date, rng: random.Random) -> str:
     return f"{d.isoformat()}T{rng.randint(7, 19):02d}:{rng.randint(0, 59):02d}:00Z"
 
@@ -144,8 +155,8 @@ def build(store, n: int, seed: int = 7, admin: str | None = None, progress=None)
         times_sql = _insert_sql("profile_times", [c.at_column for c in chars])
         client_sql = ("INSERT INTO clients (id, client_number, first_name, last_name, email, phone, language,"
                       " preferred_channel, coach, intake_date, birth_date, status, outflow_type, outflow_date,"
-                      " last_activity, last_reply, created_at, updated_at)"
-                      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                      " last_activity, last_reply, created_at, updated_at, address, postal_code, city)"
+                      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         obs_sql = ("INSERT INTO observations (client_id, characteristic_id, value, observed_at, source, author)"
                    " VALUES (?, ?, ?, ?, ?, ?)")
         iv_sql = ("INSERT INTO interventions (client_id, name, start_date, end_date, result, author, created_at)"
@@ -244,7 +255,8 @@ def build(store, n: int, seed: int = 7, admin: str | None = None, progress=None)
             clients.append((i, f"{100000 + i}", first, last, f"{handle}{i}@example.org",
                             f"+316{rng.choice('12345')}{rng.randint(0, 9999999):07d}", lang, channel, coach,
                             intake.isoformat(), birth.isoformat(), "outflow" if outflow else "active", otype,
-                            outflow.isoformat() if outflow else None, activity, activity, now_ts, now_ts))
+                            outflow.isoformat() if outflow else None, activity, activity, now_ts, now_ts,
+                            *_address(i)))
             profiles.append(prof)
             times.append(when)
             if rng.random() < 0.3:

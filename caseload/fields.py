@@ -1,5 +1,6 @@
 """The built-in client fields: their names in both languages and how their values are parsed."""
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -33,6 +34,12 @@ def _text(raw: str) -> str:
     if len(raw) > 200:
         raise ValueError(t("value.too_long"))
     return raw
+
+
+def _postal_code(raw: str) -> str:
+    """1234ab, 1234 AB -> 1234 AB (a Dutch postcode); another country's code as given."""
+    m = re.fullmatch(r"\s*(\d{4})\s*([A-Za-z]{2})\s*", raw)
+    return f"{m[1]} {m[2].upper()}" if m else _text(raw)
 
 
 def _date(raw: str) -> str:
@@ -70,6 +77,9 @@ FIELDS = {f.name: f for f in (
         "zelfstandig": "self_employed", "opleiding": "education", "onderwijs": "education", "studie": "education",
         "verhuisd": "moved", "verhuizing": "moved", "anders": "other", "overig": "other"}), personal=False),
     Field("outflow_date", "Outflow date", "Uitstroomdatum", _date, personal=False),
+    Field("address", "Address", "Adres", _text),  # street and number, for letters (caseload.letters)
+    Field("postal_code", "Postal code", "Postcode", _postal_code),
+    Field("city", "City", "Woonplaats", _text),
 )}
 
 

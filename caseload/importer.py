@@ -32,7 +32,8 @@ ALIASES = {
     "klantnr": "client_number", "clientnummer": "client_number", "emailadres": "email",
     "telefoonnummer": "phone", "mobiel": "phone", "mobielnummer": "phone", "instroomdatum": "intake_date",
     "datuminstroom": "intake_date", "kanaal": "preferred_channel", "werkcoach": "coach",
-    "klantmanager": "coach", "uitstroomsoort": "outflow_type",
+    "klantmanager": "coach", "uitstroomsoort": "outflow_type", "straat": "address", "huisadres": "address",
+    "plaats": "city",
 }
 IMPORT_EXAMPLE = "sudo -u caseload caseload import - < FILE"
 COLUMN_EXAMPLE = 'sudo -u caseload caseload import - --column "Klant nr=client_number" < FILE'

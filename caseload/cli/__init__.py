@@ -90,7 +90,7 @@ COMMANDS = {
     "client": "clients", "demo": "clients", "export": "clients", "import": "clients", "init": "clients",
     "intervention": "clients", "item": "offers", "digest": "offers",
     "outbox": "messages", "queue": "messages", "send": "messages", "template": "messages",
-    "report": "reports", "segment": "segments", "tui": "tui", "call": "calls",
+    "report": "reports", "segment": "segments", "tui": "tui", "call": "calls", "letter": "letters",
     "attention": "day", "followup": "day", "inbox": "day",
 }
 
