@@ -185,20 +185,33 @@ def _unread_message(ctx: Context) -> dict:
 
 def _last_two(ctx: Context, keys: list[str]) -> list[tuple]:
     """(client_id, key, latest value, latest at, previous value or None, latest source) for keys
-    observed recently; an import is no news (the file describes the past), so it is left out."""
-    ids = {ctx.store.ids[k]: k for k in keys if k in ctx.store.ids}
-    if not ids:
+    observed recently; an import is no news (the file describes the past), so it is left out.
+    profile_times says which (client, characteristic) changed recently; only those are read from
+    the observations, two rows each by the primary key."""
+    chars = [ctx.store.catalog[k] for k in keys if k in ctx.store.ids and k in ctx.store.catalog]
+    if not chars:
         return []
-    sql = (f"SELECT client_id, characteristic_id, value, observed_at, source, rn FROM ("
-           f" SELECT o.client_id, o.characteristic_id, o.value, o.observed_at, o.source, ROW_NUMBER() OVER ("
-           f"  PARTITION BY o.client_id, o.characteristic_id ORDER BY o.observed_at DESC, o.seq DESC) AS rn"
-           f" FROM observations o WHERE o.client_id IN ({ctx.clients_sql()})"
-           f" AND o.characteristic_id IN ({', '.join(map(str, ids))})) WHERE rn <= 2")
-    latest, previous = {}, {}
-    for cid, chid, value, at, source, rn in ctx.store.conn.execute(sql, ctx.params):
-        (latest if rn == 1 else previous)[(cid, chid)] = (value, at, source)
     since = ctx.recent_since
-    return [(cid, ids[chid], v, at, previous.get((cid, chid), (None,))[0], source)
+    cols = ", ".join(f'pt."{c.at_column}"' for c in chars)
+    recent = " OR ".join(f'pt."{c.at_column}" >= ?' for c in chars)
+    pairs = []
+    for row in ctx.store.conn.execute(
+            f"SELECT pt.client_id, {cols} FROM profile_times pt WHERE pt.client_id IN ({ctx.clients_sql()})"
+            f" AND ({recent})", [*ctx.params, *([since] * len(chars))]):
+        pairs += [(row[0], c) for c, at in zip(chars, row[1:]) if at is not None and at >= since]
+    keys_by_id = {ctx.store.ids[c.key]: c.key for c in chars}
+    latest, previous = {}, {}
+    for i in range(0, len(pairs), 400):
+        chunk = pairs[i:i + 400]
+        args = [x for cid, c in chunk for x in (cid, ctx.store.ids[c.key])]
+        for cid, chid, value, at, source, rn in ctx.store.conn.execute(
+                "SELECT client_id, characteristic_id, value, observed_at, source, rn FROM (SELECT o.client_id,"
+                " o.characteristic_id, o.value, o.observed_at, o.source, ROW_NUMBER() OVER (PARTITION BY"
+                " o.client_id, o.characteristic_id ORDER BY o.observed_at DESC, o.seq DESC) AS rn"
+                f" FROM (VALUES {', '.join(['(?, ?)'] * len(chunk))}) AS p CROSS JOIN observations o"
+                " ON o.client_id = p.column1 AND o.characteristic_id = p.column2) WHERE rn <= 2", args):
+            (latest if rn == 1 else previous)[(cid, chid)] = (value, at, source)
+    return [(cid, keys_by_id[chid], v, at, previous.get((cid, chid), (None,))[0], source)
             for (cid, chid), (v, at, source) in latest.items() if at >= since and source != "import"]
 
 

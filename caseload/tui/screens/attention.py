@@ -129,6 +129,15 @@ class AttentionScreen(Localized, Screen):
         with app.reported():
             store = app.store_here()
             self.post_message(self.Loaded(attention.attention_list(store, app.actor)))
+
+    @work(thread=True, exclusive=True, group="attention-others")
+    def load_others(self) -> None:
+        """Started once today's list is painted: a worker holds the GIL while it counts."""
+        from ... import attention
+
+        app = self.app
+        with app.reported():
+            store = app.store_here()
             maintenance = attention.maintenance_list(store, app.actor)
             deliveries = attention.delivery_problems(store, app.actor) if app.actor.role == "admin" else None
             self.post_message(self.Others(maintenance, deliveries))
@@ -154,6 +163,7 @@ class AttentionScreen(Localized, Screen):
             table.move_cursor(row=table.get_row_index(keep))
         self._counts = (len(message.rows), getattr(self, "_counts", (0, 0))[1])
         self._summary()
+        self.call_after_refresh(self.load_others)
 
     def on_attention_screen_others(self, message: Others) -> None:
         m = self.query_one("#maintenance-table", DataTable)
