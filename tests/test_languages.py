@@ -183,7 +183,10 @@ def test_a_digest_to_an_arabic_speaker_is_in_arabic_and_its_email_runs_right_to_
     for key, lang in (("ar1", "ar"), ("so1", "so")):
         items.add(store, admin, {"key": key, "kind": "tip", "title": f"{key} title", "url": "https://werk.example/x",
                                  "language": lang})
-    offers.commit(store, admin, offers.plan(store, admin, "status = active", 1), None)
+    plan = offers.plan(store, admin, "status = active", 1)
+    assert plan.reach().describe_languages(plan.fallback) == (  # what the CLI says before it asks
+        "Languages: ar 1, so 1; 2 in the client's own language, 0 in their second language, 0 in the organisation's (nl).")
+    offers.commit(store, admin, plan, None)
     mail, sms = store.db.execute("SELECT subject, body, html, language FROM messages ORDER BY client_id").fetchall()
     assert mail[0] == "عروض لك (1)" and mail[1].startswith("مرحبًا Amal،\n\nقد يناسبك هذا:\n\n1. ar1 title")
     assert mail[2].startswith('<!doctype html><html lang="ar" dir="rtl">') and mail[3] == "ar"

@@ -23,7 +23,7 @@ from secrets import token_hex
 
 import numpy as np
 
-from .. import access, audit, client_texts, clock, outbox, owners, policy, segments
+from .. import access, audit, client_texts, clock, languages, outbox, owners, policy, segments
 from ..clock import iso, parse_iso
 from ..db import write_transaction
 from ..errors import BadInput, NotFound
@@ -61,6 +61,7 @@ class DigestPlan:
     explore_share: float = 0.0
     random_share: float = 0.0
     rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # clients who get a digest
+    fallback: str = "nl"  # the organisation's language
 
     @property
     def in_segment(self) -> int:
@@ -71,22 +72,25 @@ class DigestPlan:
         return len(self.rows)
 
     def reach(self) -> Reach:
-        out = Reach()
+        """Who gets a digest, on which channel, and in which language (own, second or fallback)."""
+        out = Reach(fallback=self.fallback)
         for k in self.rows:
-            out.add(int(self.scan.ids[k]), str(self.channels[k]), self.due_at)
+            first, second = self.scan.languages[k]
+            lang = frame_language(first, second, self.fallback)
+            out.add(int(self.scan.ids[k]), str(self.channels[k]), self.due_at, lang, languages.fit(lang, first, second))
         return out
 
     def items_shown(self) -> int:
         return int((self.picks.items[self.rows] >= 0).sum()) if self.count else 0
 
 
-def _frame_language(store, first: str | None, second: str | None) -> str:
+def frame_language(first: str | None, second: str | None, fallback: str) -> str:
     """The language of a digest's own words: the client's, else their second, else the
     organisation's, as far as caseload has its client texts in it (locale/clients/)."""
-    for lang in (first, second, store.config.message_language):
+    for lang in (first, second, fallback):
         if client_texts.has(lang):
             return lang
-    return store.config.message_language
+    return fallback
 
 
 def _due(store, now: datetime) -> datetime:
@@ -165,7 +169,8 @@ def plan(store, actor, segment: str, n: int | None = None, channel: str = "auto"
     due = _due(store, now)
     expires = expires_at or outbox_queue.expiry(store.config, due)
     return DigestPlan(segment, n, channel, due, expires, cat, s, picks, model, channels, skipped, occurrence,
-                      schedule_id, campaign_id, now, cfg.explore_share, cfg.random_share, rows)
+                      schedule_id, campaign_id, now, cfg.explore_share, cfg.random_share, rows,
+                      store.config.message_language)
 
 
 def render(store, lang: str, channel: str, first_name: str | None, items: list[dict]) -> tuple[str | None, str]:
@@ -222,7 +227,7 @@ def commit(store, actor, p: DigestPlan, now: datetime | None = None, advance: tu
                 cols = [int(c) for c in picks.items[k] if c >= 0]
                 its = [cat.rows[c] for c in cols]
                 first, second = s.languages[k]
-                lang = _frame_language(store, first, second)
+                lang = frame_language(first, second, store.config.message_language)
                 subject, body = render(store, lang, str(p.channels[k]), s.first_names[k], its)
                 messages.append(outbox.Message(int(s.ids[k]), str(p.channels[k]), body, subject, None, lang,
                                                p.occurrence, None, tuple((it["id"], it["url"]) for it in its)))
