@@ -250,3 +250,14 @@ def test_template_errors_in_dutch(cli, body):
     r = cli("--lang", "nl", "template", "add", "t", "--channel", "sms", "--body", body)
     assert r.exit_code == 2 and "Fout:" in r.output, r.output
     assert not english_in(re.sub(r"'[^']*'", "", r.output)), r.output  # quoted: the template's own words
+
+
+def test_the_demo_summary_speaks_dutch(tmp_path):
+    """The README's first command prints the demo's counts: 'replies', 'clicks' and 'follow_ups'
+    came out as keys in the Dutch UI."""
+    from conftest import Cli
+
+    r = Cli(tmp_path)("--lang", "nl", "demo", "--clients", "60")
+    assert r.exit_code == 0, r.output
+    assert "Reacties" in r.stdout and "Opvolgingen" in r.stdout, r.stdout
+    assert not english_in(r.stdout) and "follow_ups" not in r.stdout, r.stdout
