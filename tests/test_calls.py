@@ -84,7 +84,7 @@ import pytest  # noqa: E402
 
 
 @pytest.mark.anyio
-async def test_b_on_the_attention_list_opens_the_call_list_and_a_digit_records_the_answer(tmp_path):
+async def test_l_on_the_attention_list_opens_the_call_list_and_a_digit_records_the_answer(tmp_path):
     from caseload.tui.app import build_app
     from caseload.tui.screens.calls import CallsScreen
     from tui_fixture import settle
@@ -93,7 +93,7 @@ async def test_b_on_the_attention_list_opens_the_call_list_and_a_digit_records_t
     app = build_app(store, access.resolve_actor(store.db, "coach1", interface="tui"), lang="nl", start="attention")
     async with app.run_test(size=(160, 50)) as pilot:
         await settle(pilot)
-        await pilot.press("b")
+        await pilot.press("l")
         await settle(pilot)
         assert isinstance(app.screen, CallsScreen)
         assert list(app.screen.calls) == ["K00001"] and app.screen.calls["K00001"].question.startswith("Hoe gaat")

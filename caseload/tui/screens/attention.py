@@ -52,7 +52,7 @@ class AttentionScreen(Localized, Screen):
                 Binding("enter", "open", "tui.key.open", show=True),
                 Binding("h", "handled", "tui.key.handled"),
                 Binding("z", "snooze", "tui.key.snooze"),
-                Binding("b", "calls", "tui.key.calls")]
+                Binding("l", "calls", "tui.key.calls")]  # b is the inbox everywhere
 
     class Loaded(Message):
         def __init__(self, rows: list) -> None:
