@@ -738,3 +738,13 @@ def m0024_coach_day(db):
     db.execute("UPDATE replies SET read_at = received_at WHERE NOT (outcome = 'note' AND text IS NOT NULL"
                " AND client_id IS NOT NULL AND received_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-14 days'))")
     db.execute("CREATE INDEX replies_unread ON replies (client_id, received_at) WHERE read_at IS NULL")
+
+
+@migrations(name="0027_split_plan")
+def m0027_split_plan(db):
+    """What a random split promised before anything was sent (caseload.reports.compare): the day
+    it was made, the follow-up it needs, the outflow expected without any difference, and the
+    smallest difference it can detect with those (80% power, two-sided 5%)."""
+    for column in ("split_date TEXT", "split_follow_up_months INTEGER", "split_expected_pct REAL",
+                   "split_mde_pp REAL", "split_outcome TEXT"):
+        db.execute(f"ALTER TABLE segments ADD COLUMN {column}")

@@ -1122,7 +1122,8 @@ class _Compiler:
 # Saved segments and the functions the rest of caseload calls
 
 SEGMENT_COLUMNS = ("id", "name", "expression", "description", "owner", "author", "created_at", "updated_at",
-                   "split_of", "split_seed", "split_ratio", "split_partner")
+                   "split_of", "split_seed", "split_ratio", "split_partner",
+                   "split_date", "split_follow_up_months", "split_expected_pct", "split_mde_pp", "split_outcome")
 
 
 def _saved_row(store, name: str) -> dict | None:
@@ -1423,11 +1424,18 @@ def delete(store, actor, name: str) -> None:
 
 
 def split(store, actor, name: str, into: tuple[str, str] = ("A", "B"), ratio: int = 50,
-          seed: int | None = None, *, today: date | None = None) -> dict:
+          seed: int | None = None, *, today: date | None = None, follow_up_months: int = 12,
+          outcome: str = "outflow", expected_pct: float | None = None) -> dict:
     """Assign the clients of a segment (saved name or expression) at random to two new saved
     segments, `ratio` percent to the first; the seed is recorded and the same seed on the same
     clients gives the same groups. The groups are fixed: `segment = "A"` selects exactly the
-    clients assigned at the split. Coaches split their own clients, team leads their team's."""
+    clients assigned at the split. Coaches split their own clients, team leads their team's.
+
+    Before anything is sent the split states what it can detect: the outflow expected in the
+    follow-up (expected_pct, or the organisation's own: the clients in the actor's caseload
+    follow_up_months ago, followed to today) and the smallest difference that gives (80% power,
+    two-sided 5%). `report compare` on the two groups then measures from the split's date."""
+    from .reports.compare import plan_split
     if len(into) != 2:
         raise BadInput(t("segments.split_two"))
     first, second = (_check_name(n) for n in into)
@@ -1444,8 +1452,9 @@ def split(store, actor, name: str, into: tuple[str, str] = ("A", "B"), ratio: in
     source_text = source["name"] if source else canonical(_parse(store, name, today))
     scope, scope_params = access.aggregate_scope(actor, "clients")
     if privacy.applies(actor):
-        privacy.require_budget(store, actor)
+        privacy.require_budget(store, actor, queries=2)  # the sizes, and the outflow the plan expects
     now = utcnow()
+    day = today or datetime.now(store.tz).date()
     with write_transaction(store.db) as conn:
         for group in (first, second):
             if _saved_row(store, group) is not None:
@@ -1456,13 +1465,18 @@ def split(store, actor, name: str, into: tuple[str, str] = ("A", "B"), ratio: in
             raise BadInput(t("segments.split_empty"))
         random.Random(seed).shuffle(ids)
         cut = round(len(ids) * ratio / 100)
+        # an analyst's plan follows from the released sizes, below
+        plan = plan_split(store, actor, cut, len(ids) - cut, follow_up_months, outcome, expected_pct, day) \
+            if not privacy.applies(actor) else {"expected_pct": None, "mde_pp": None}
         groups = ((first, ratio, second, ids[:cut]), (second, 100 - ratio, first, ids[cut:]))
         sizes, made = {}, []
         for group, share, partner, members in groups:
             seg_id = conn.execute(
                 "INSERT INTO segments (name, expression, description, owner, author, created_at, updated_at,"
-                " split_of, split_seed, split_ratio, split_partner) VALUES (?, NULL, '', ?, ?, ?, ?, ?, ?, ?, ?)",
-                [group, actor.name, actor.name, now, now, source_text, seed, share, partner]).lastrowid
+                " split_of, split_seed, split_ratio, split_partner, split_date, split_follow_up_months,"
+                " split_expected_pct, split_mde_pp, split_outcome) VALUES (?, NULL, '', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " ?, ?)", [group, actor.name, actor.name, now, now, source_text, seed, share, partner, day.isoformat(),
+                           follow_up_months, plan["expected_pct"], plan["mde_pp"], outcome]).lastrowid
             conn.executemany("INSERT INTO segment_members (segment_id, client_id) VALUES (?, ?)",
                              [(seg_id, cid) for cid in members])
             audit.record(store.db, actor, "segment_split", f"segment:{seg_id}")
@@ -1472,5 +1486,10 @@ def split(store, actor, name: str, into: tuple[str, str] = ("A", "B"), ratio: in
         r = privacy.release(store, actor, "split", ",".join(map(str, made)), 1,
                             lambda: {"sizes": list(sizes.values())})
         k_min = store.config.reports.min_cell_size
+        noisy = [max(int(n), 1) for n in r["sizes"]]
         sizes = {g: (None if int(n) < k_min else int(n)) for g, n in zip(sizes, r["sizes"])}
-    return {"groups": sizes, "seed": seed, "ratio": ratio, "split_of": source_text}
+        plan = plan_split(store, actor, *noisy, follow_up_months, outcome, expected_pct, day)
+        with write_transaction(store.db) as conn:
+            conn.execute(f"UPDATE segments SET split_expected_pct = ?, split_mde_pp = ? WHERE id IN ({made[0]}, {made[1]})",
+                         [plan["expected_pct"], plan["mde_pp"]])
+    return {"groups": sizes, "seed": seed, "ratio": ratio, "split_of": source_text, **plan}

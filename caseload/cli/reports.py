@@ -169,7 +169,9 @@ def store_title(env, key: str) -> str:
 @report.command("compare")
 @click.argument("a")
 @click.argument("b")
-@_cohort
+@click.option("--date", "cohort_date")
+@click.option("--months", type=click.IntRange(1, 120), default=None)
+@click.option("--outcome", type=click.Choice(list(OUTCOMES)), default=None)
 @click.option("--target", "target_pp", type=click.FloatRange(0.1, 100), default=5.0, show_default=True)
 @format_option
 @html_option
@@ -191,7 +193,7 @@ def compare(env, a, b, cohort_date, months, outcome, target_pp, fmt, html_path, 
         record[f"{side}_rate_pct"] = g["rate_pct"]
         record[f"{side}_ci_pct"] = _ci(g)
     record.update({k: v for k, v in r.items() if k not in ("a", "b", "report", "privacy")})
-    emit_record(record, fmt, labels={k: t(f"reports.field.{k}") for k in record})
+    emit_record(record, fmt, labels={k: _field(k) for k in record})
 
 
 @report.command("attention")

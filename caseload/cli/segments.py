@@ -120,10 +120,14 @@ def segment_saved(env, fmt):
 @click.option("--into", nargs=2, required=True, metavar="A B")
 @click.option("--ratio", type=click.IntRange(1, 99), default=50, show_default=True)
 @click.option("--seed", type=int, default=None)
+@click.option("--follow-up", "follow_up", type=click.IntRange(1, 120), default=12, show_default=True)
+@click.option("--outcome", type=click.Choice(["outflow", "outflow_work"]), default="outflow", show_default=True)
+@click.option("--expected", "expected_pct", type=click.FloatRange(0.1, 99.9), default=None)
 @format_option
 @pass_env
-def segment_split(env, name, into, ratio, seed, fmt):
-    result = core.split(env.store(), env.actor(), name, tuple(into), ratio=ratio, seed=seed)
+def segment_split(env, name, into, ratio, seed, follow_up, outcome, expected_pct, fmt):
+    result = core.split(env.store(), env.actor(), name, tuple(into), ratio=ratio, seed=seed,
+                        follow_up_months=follow_up, outcome=outcome, expected_pct=expected_pct)
     first, second = into
     sizes = result["groups"]
     minimum = env.store().config.reports.min_cell_size
@@ -134,6 +138,11 @@ def segment_split(env, name, into, ratio, seed, fmt):
     if fmt == "table":
         note(t("segments.split_done", first=first, second=second, first_size=shown(sizes[first.strip()]),
                second_size=shown(sizes[second.strip()]), seed=result["seed"]))
+        note(t(f"impact.split_plan.{result['expected_from']}", mde=result["mde_pp"], expected=result["expected_pct"],
+               months=follow_up, date=result["verdict_from"], first=first.strip(), second=second.strip()))
     else:
-        emit([{"group": g, "size": n, "seed": result["seed"], "ratio": ratio if i == 0 else 100 - ratio}
-              for i, (g, n) in enumerate(sizes.items())], ["group", "size", "seed", "ratio"], fmt)
+        emit([{"group": g, "size": n, "seed": result["seed"], "ratio": ratio if i == 0 else 100 - ratio,
+               "follow_up_months": follow_up, "expected_pct": result["expected_pct"], "mde_pp": result["mde_pp"],
+               "verdict_from": result["verdict_from"]}
+              for i, (g, n) in enumerate(sizes.items())],
+             ["group", "size", "seed", "ratio", "follow_up_months", "expected_pct", "mde_pp", "verdict_from"], fmt)
