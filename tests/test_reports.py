@@ -322,10 +322,10 @@ def test_outflow_as_of_the_cohort_date_reads_the_history(tmp_path):
     store = new_store(tmp_path)
     _mixed(store, n=400)
     d = date(2024, 6, 1)
-    before = outflow_report(store, actor(store, "adam"), d, 12, ["debts", "wellbeing", "last_job_end"])
+    before = outflow_report(store, actor(store, "adam"), d, 12, ["debts", "wellbeing", "last_job_end"], as_of=False)
     insert_observations(store, [(i, "debts", True, "2025-09-01T09:00:00Z") for i in range(1, 401)])
-    latest = outflow_report(store, actor(store, "adam"), d, 12, ["debts"])
-    as_of = outflow_report(store, actor(store, "adam"), d, 12, ["debts", "wellbeing", "last_job_end"], as_of=True)
+    latest = outflow_report(store, actor(store, "adam"), d, 12, ["debts"], as_of=False)
+    as_of = outflow_report(store, actor(store, "adam"), d, 12, ["debts", "wellbeing", "last_job_end"])
     yes = {r["value"]: r["n"] for r in latest["by_characteristic"]}
     assert yes[True] == latest["overall"]["n"] and yes[False] == 0
     assert as_of["values"] == "as_of_cohort_date"
@@ -338,12 +338,12 @@ def test_parallel_scan_gives_the_same_report(tmp_path, monkeypatch):
     store = new_store(tmp_path)
     _mixed(store, n=500)
     keys = ["wellbeing", "debts", "education_level", "availability_hours", "last_job_end", "talents"]
-    single = outflow_report(store, actor(store, "adam"), date(2024, 6, 1), 12, keys)
+    single = outflow_report(store, actor(store, "adam"), date(2024, 6, 1), 12, keys, as_of=False)
     monkeypatch.setattr(scan, "PARALLEL_FROM", 0)
     monkeypatch.setattr(scan, "_free_cores", lambda: 3)
     calls = []
     real = scan._connect_ro
     monkeypatch.setattr(scan, "_connect_ro", lambda path: calls.append(path) or real(path))
-    parallel = outflow_report(store, actor(store, "adam"), date(2024, 6, 1), 12, keys)
+    parallel = outflow_report(store, actor(store, "adam"), date(2024, 6, 1), 12, keys, as_of=False)
     assert len(calls) == 3
     assert parallel == single

@@ -83,7 +83,7 @@ def report():
 @_cohort
 @click.option("--key", "keys", multiple=True)
 @click.option("--segment", "segments", multiple=True)
-@click.option("--as-of", "as_of", is_flag=True)
+@click.option("--as-of/--latest", "as_of", default=True, show_default=True)
 @format_option
 @html_option
 @pass_env
@@ -105,6 +105,7 @@ def outflow(env, cohort_date, months, outcome, keys, segments, as_of, fmt, html_
     for x in r["by_characteristic"]:
         rows.append(dict(section="characteristic", group=x["key"], value=x["value"], value_label=x["label"],
                          **{k: v for k, v in x.items() if k not in ("key", "value", "label")}))
+    note(r["values_note"])
     if not r["follow_up_complete"]:
         note(t("reports.cli.follow_up_incomplete", end=r["end_date"]))
     if fmt == "csv":

@@ -63,7 +63,7 @@ def _outflow_sections(r: dict, catalog) -> list[dict]:
     o = r["overall"]
     sections = [{"title": t("reports.overall"), "text": t("reports.html.outflow_overall", start=r["cohort_date"],
                  end=r["end_date"], n=o["n"] if o["n"] is not None else t("reports.suppressed"),
-                 rate=o["rate_pct"] if o["rate_pct"] is not None else "-"),
+                 rate=o["rate_pct"] if o["rate_pct"] is not None else "-") + " " + r.get("values_note", ""),
                  "headers": [t("reports.col.value"), t("reports.col.n"), t("reports.col.share")],
                  "rows": [(t(f"reports.type.{x['type']}"), x["n"], x["share_pct"]) for x in r["by_type"]]}]
     base = o["rate_pct"]

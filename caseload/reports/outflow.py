@@ -1,14 +1,16 @@
 """Outflow for a cohort (the clients in the caseload on a date, followed N months): overall,
 by outflow type, and for every value of every characteristic beside the overall rate.
 
-Characteristic values are by default the latest recorded (the profile): fast, one scan. With
-as_of=True they are the values recorded on or before the cohort date, from the history: what
-the clients looked like when the cohort was drawn, slower (every observation is read)."""
+Characteristic values are by default the values recorded on or before the cohort date, from the
+history: what the clients looked like when the cohort was drawn, so a value recorded later (after
+an outflow, or today) never moves a group of an old cohort. With as_of=False they are the latest
+recorded (the profile): faster (one scan), but open to reverse causation; the report says which."""
 
 from datetime import date
 
 import numpy as np
 
+from ..i18n import t
 from .coding import coder
 from .common import (FROM_SQL, OUTFLOW_TYPES, Y_CARD, active_on, add_months, outcome_codes, parse_day,
                      rate_row, report_counts, scope, segment_where, today, y_expr)
@@ -28,7 +30,7 @@ def cohort(store, actor, cohort_date=None, months: int = 12, now: date | None = 
 
 def outflow_report(store, actor, cohort_date=None, months: int = 12, keys: list[str] | None = None,
                    segments: list[str] | None = None, outcome: str = "outflow", now: date | None = None,
-                   record: bool = True, as_of: bool = False) -> dict:
+                   record: bool = True, as_of: bool = True) -> dict:
     k_min = store.config.reports.min_cell_size
     codes_ok = outcome_codes(outcome)
     start, end, where, params, complete = cohort(store, actor, cohort_date, months, now)
@@ -75,7 +77,9 @@ def outflow_report(store, actor, cohort_date=None, months: int = 12, keys: list[
     report = {
         "report": "outflow", "outcome": outcome, "cohort_date": start.isoformat(), "end_date": end.isoformat(),
         "follow_up_months": months, "follow_up_complete": complete, "min_cell_size": k_min,
-        "values": "as_of_cohort_date" if as_of else "latest_recorded", "overall": overall, "by_type": [],
+        "values": "as_of_cohort_date" if as_of else "latest_recorded",
+        "values_note": t(f"impact.values.{'as_of_cohort_date' if as_of else 'latest_recorded'}", date=start.isoformat()),
+        "overall": overall, "by_type": [],
         "by_characteristic": [], "segments": [],
     }
     if noise:

@@ -123,6 +123,7 @@ class ReportsScreen(Localized, Screen):
                                 rate=_pct(o["rate_pct"])))
         if not r["follow_up_complete"]:
             summary.append("  " + t("tui.reports.incomplete"), "yellow")
+        summary.append("\n" + r["values_note"], "dim")
         _noise(summary, r)
         self.query_one("#outflow-summary", Static).update(summary)
         rows = [x for x in r["by_characteristic"] if x["key"] == message.key]
