@@ -6,8 +6,8 @@ import click
 
 from .. import display, files
 from ..i18n import t
-from ..reports import (attention_list, caseload_report, compare_report, effect_report, engagement_report,
-                       outflow_report)
+from ..reports import (attention_list, caseload_report, coach_outflow_report, compare_report, effect_report,
+                       engagement_report, outflow_report)
 from ..reports.common import OUTCOMES
 from ..reports.html import label as _field, render_html
 from . import main, pass_env
@@ -260,3 +260,40 @@ def caseload(env, fmt, html_path, force):
     emit(rows, ["coach", "n", "attention", "attention_pct"], fmt,
          headers=[t("reports.col.coach"), t("reports.col.active"), t("reports.col.attention"),
                   t("reports.col.attention_pct")])
+
+
+@report.command("coaches")
+@_cohort
+@click.option("--match", "match", help="Characteristics that describe a client's composition, comma separated"
+              " (default: the key characteristics; for an analyst none); months in caseload always.")
+@format_option
+@html_option
+@pass_env
+def coaches(env, cohort_date, months, outcome, match, fmt, html_path, force):
+    """Outflow per coach against caseload size, matched on client composition (an association, not an effect)."""
+    _check_html(env, html_path, force)
+    keys = [k.strip() for k in match.split(",") if k.strip()] if match is not None else None
+    r = coach_outflow_report(env.store(), env.actor(), cohort_date, months, outcome, keys)
+    _privacy(env.store(), env.actor(), r)
+    if _write_html(env, html_path, force, r):
+        return
+    if fmt == "json":
+        return _json(r)
+    note(r["label"])
+    for w in r["warnings"]:
+        note(w)
+    columns = ["coach", "n", "outflow", "rate_pct", "expected_pct", "adjusted_pp", "ci", "matched_share_pct"]
+    size_columns = ["caseload_size", "coaches", *columns[1:]]
+    for row in r["coaches"] + r["by_size"]:
+        row["ci"] = None if row.get("ci_low_pp") is None else f"{row['ci_low_pp']:.1f} .. {row['ci_high_pp']:.1f}"
+        if fmt == "table" and row["suppressed"]:
+            row["n"] = t("reports.suppressed")
+    if fmt == "csv":
+        emit([dict(x, section="coach") for x in r["coaches"]] + [dict(x, section="caseload_size")
+                                                                 for x in r["by_size"]],
+             ["section", "coach", "caseload_size", "coaches", *columns[1:], "suppressed"], "csv")
+        return
+    emit(r["coaches"], columns, fmt, headers=[_field(c) for c in columns],
+         title=t("impact.coaches_title", start=r["cohort_date"], end=r["end_date"]))
+    emit(r["by_size"], size_columns, fmt, headers=[_field(c) for c in size_columns],
+         title=t("impact.coaches_by_size", start=r["cohort_date"]))

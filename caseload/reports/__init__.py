@@ -3,11 +3,11 @@ attention list, engagement and caseload per coach. Headless: plain functions ove
 an Actor, returning data; every group under config.reports.min_cell_size is suppressed."""
 
 from .attention import Signal, attention_list, register
-from .coaches import caseload_report
+from .coaches import caseload_report, coach_outflow_report
 from .compare import compare_report
 from .effect import effect_report
 from .engagement import engagement_report
 from .outflow import outflow_report
 
-__all__ = ["Signal", "attention_list", "caseload_report", "compare_report", "effect_report", "engagement_report",
+__all__ = ["Signal", "attention_list", "caseload_report", "coach_outflow_report", "compare_report", "effect_report", "engagement_report",
            "outflow_report", "register"]

@@ -1,5 +1,7 @@
-"""Caseload per coach: active clients and attention load, as suppressed aggregates."""
+"""Caseload per coach: active clients and attention load, and outflow per coach against caseload
+size matched on client composition, as suppressed aggregates."""
 
+import math
 from datetime import datetime
 
 import numpy as np
@@ -7,6 +9,7 @@ import numpy as np
 from .. import privacy
 from . import attention
 from .common import report_counts, scope
+from .stats import Z95
 from .suppress import hide, suppress_partition
 
 
@@ -84,6 +87,164 @@ def caseload_report(store, actor, now: datetime | None = None, record: bool = Tr
     report = {"report": "caseload", "min_cell_size": k_min, "active": total if total >= k_min or total == 0 else None,
               "needing_attention": needing if needing_shown else None,
               "coaches": rows, "signals": signals}
+    if noise:
+        report["privacy"] = noise
+    return report
+
+
+SIZE_BANDS = (100, 150, 200, 250)  # caseload sizes on the start date: <100, 100-149, ..., 250+
+
+
+def coach_outflow_report(store, actor, cohort_date=None, months: int = 12, outcome: str = "outflow",
+                         match: list[str] | None = None, bands: tuple = SIZE_BANDS, now=None,
+                         record: bool = True) -> dict:
+    """Outflow per coach against caseload size, matched on client composition.
+
+    The cohort is the clients in the caseload on the start date, followed `months` months (as the
+    outflow report). Each client is described as it was on that day: months in caseload and the
+    characteristics in `match` (coarse codes, from the history). A coach's clients are compared
+    with the clients of the other coaches in the same stratum (indirect standardisation): the
+    expected outflow is what those comparable clients did, and the adjusted difference is the
+    observed minus the expected, in percentage points, with a 95% interval. A client in a stratum
+    no other coach has is not matched (the share matched is shown, with a warning below 80%).
+    Coaches are then grouped by caseload size (their clients in the cohort) to show whether
+    smaller or larger caseloads go with more outflow than their clients would predict. This is an
+    association: coaches differ in more than caseload size. Each client counts for their current
+    coach (caseload keeps no history of reassignments).
+
+    Staff see their scope with groups under the minimum cell size suppressed; an analyst gets a
+    noisy release of the (coach x stratum) counts, every coach user a fixed row, and sees no
+    coach's name whose (noisy) cohort is under the minimum."""
+    from .common import outcome_codes, y_expr
+    from .coding import coder
+    from .effect import MONTH_BANDS, _months_band
+    from .history import codes_as_of, to_days
+    from .outflow import cohort
+    from ..i18n import t
+
+    k_min = store.config.reports.min_cell_size
+    codes_ok = outcome_codes(outcome)
+    analyst = privacy.applies(actor)
+    if match is None:
+        match = [] if analyst else [c.key for c in store.catalog if c.key_characteristic and c.type != "text"]
+    keys = [store.catalog.require(k).key for k in match]
+    start, end, where, params, complete = cohort(store, actor, cohort_date, months, now)
+    cards = [coder(store.catalog[k], "value", start, coarse=True).card for k in keys]
+    radix = [len(MONTH_BANDS) + 1, *cards]
+    n_strata = int(np.prod(radix)) if radix else 1
+    if analyst:
+        coaches = ["", *(r[0] for r in store.conn.execute(
+            "SELECT name FROM users WHERE role IN ('coach', 'teamlead') ORDER BY name"))]
+    else:
+        coaches = [r[0] for r in store.conn.execute(
+            f"SELECT DISTINCT COALESCE(clients.coach, '') FROM clients WHERE {where} ORDER BY 1", params)]
+    index = {c: i for i, c in enumerate(coaches)}
+    day = int(np.datetime64(start.isoformat(), "D").astype(np.int64))
+
+    def exact() -> dict:
+        rows = store.conn.execute(
+            f"SELECT clients.id, COALESCE(clients.coach, ''), COALESCE(clients.intake_date,"
+            f" substr(clients.created_at, 1, 10)), {y_expr(start, end)} FROM clients WHERE {where}", params).fetchall()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        coach = np.array([index.get(r[1], 0) for r in rows], dtype=np.int64)
+        y = np.isin(np.array([r[3] for r in rows], dtype=np.int64), codes_ok).astype(np.int64)
+        band = _months_band(np.full(len(rows), day), to_days([r[2] for r in rows])) if rows else \
+            np.zeros(0, dtype=np.int64)
+        codes = codes_as_of(store, keys, ids, np.full(len(ids), day), start) if len(ids) else \
+            np.zeros((0, len(keys)), dtype=np.int64)
+        stratum = band
+        for j, card in enumerate(cards):
+            stratum = stratum * card + np.where(codes[:, j] < card, codes[:, j], 0)
+        cell = coach * n_strata + stratum
+        size = len(coaches) * n_strata
+        if analyst:
+            return {"n": np.bincount(cell, minlength=size), "k": np.bincount(cell, weights=y, minlength=size)
+                    .astype(np.int64)}
+        used, inverse = np.unique(cell, return_inverse=True)
+        return {"cells": used, "n": np.bincount(inverse, minlength=len(used)),
+                "k": np.bincount(inverse, weights=y, minlength=len(used)).astype(np.int64)}
+
+    # one client is one cell: its n and, if it left, its k
+    query = ["coach_outflow", where, params, start, end, codes_ok, keys, coaches]
+    counts, var, noise = report_counts(store, actor, "coach_outflow", query, 2, exact, record)
+    if analyst:
+        n = np.asarray(counts["n"], dtype=float).reshape(len(coaches), n_strata)
+        k = np.minimum(np.asarray(counts["k"], dtype=float).reshape(len(coaches), n_strata), n)
+    else:
+        n = np.zeros((len(coaches), n_strata))
+        k = np.zeros((len(coaches), n_strata))
+        cells = np.asarray(counts["cells"], dtype=np.int64)
+        n[cells // n_strata, cells % n_strata] = counts["n"]
+        k[cells // n_strata, cells % n_strata] = counts["k"]
+    N, K = n.sum(axis=0), k.sum(axis=0)
+    others_n, others_k = N[None, :] - n, K[None, :] - k
+    matched = (n > 0) & (others_n >= 1)
+    r_other = np.where(matched, (others_k + 0.5) / (np.maximum(others_n, 0) + 1), 0.0)
+
+    def figures(rows_mask) -> dict:
+        """Observed, expected and adjusted figures for the coaches in rows_mask, together."""
+        nn, kk, mm = n[rows_mask], k[rows_mask], matched[rows_mask]
+        size = float(nn.sum())
+        n_m = float((nn * mm).sum())
+        out = {"n": round(size), "outflow": round(float(kk.sum())),
+               "rate_pct": round(100 * float(kk.sum()) / size, 1) if size > 0 else None,
+               "matched_share_pct": round(100 * n_m / size, 1) if size > 0 else None,
+               "expected_pct": None, "adjusted_pp": None, "ci_low_pp": None, "ci_high_pp": None}
+        if n_m >= k_min:
+            o = float((kk * mm).sum())
+            e = float((nn * mm * r_other[rows_mask]).sum())
+            r = np.clip(r_other[rows_mask], 0.01, 0.99)
+            var_o = float((nn * mm * r * (1 - r) * (1 + nn / np.maximum(N[None, :] - nn, 1))).sum())
+            var_o += var * float(mm.sum()) * 2  # an analyst's noise on each n and k
+            se = math.sqrt(var_o) / n_m
+            diff = (o - e) / n_m
+            out.update(expected_pct=round(100 * e / n_m, 1), adjusted_pp=round(100 * diff, 1),
+                       ci_low_pp=round(100 * (diff - Z95 * se), 1), ci_high_pp=round(100 * (diff + Z95 * se), 1))
+        return out
+
+    sizes = n.sum(axis=1)
+    rows = []
+    for i, c in enumerate(coaches):
+        if sizes[i] <= 0 and analyst:
+            continue
+        row = {"coach": c, **figures(np.arange(len(coaches)) == i), "suppressed": False}
+        if row["n"] == 0:
+            continue
+        rows.append(row)
+    suppress_partition(rows, k_min, total_shown=False)  # no total is shown: the bands leave hidden coaches out
+    hidden = np.array([False] * len(coaches))
+    for r in rows:
+        if r["suppressed"]:
+            hidden[index[r["coach"]]] = True
+    for r in rows:
+        if r["suppressed"]:
+            for key in ("outflow", "expected_pct", "adjusted_pp", "ci_low_pp", "ci_high_pp", "matched_share_pct"):
+                r[key] = None
+            if analyst:
+                r["coach"] = None  # an analyst never sees who has a caseload under the minimum
+    band_of = np.searchsorted(np.array(bands), sizes, side="right")
+    labels = [f"<{bands[0]}", *(f"{a}-{b - 1}" for a, b in zip(bands, bands[1:])), f"{bands[-1]}+"]
+    by_size = []
+    for b, label in enumerate(labels):
+        sel = (band_of == b) & (sizes > 0) & ~hidden
+        if not sel.any():
+            continue
+        coaches_in = int(sel.sum())
+        row = {"caseload_size": label, "coaches": coaches_in, **figures(sel), "suppressed": False}
+        if row["n"] < k_min or (analyst and coaches_in < 1):
+            hide(row)
+            for key in ("outflow", "expected_pct", "adjusted_pp", "ci_low_pp", "ci_high_pp", "matched_share_pct"):
+                row[key] = None
+        by_size.append(row)
+    overall = figures(np.ones(len(coaches), dtype=bool))
+    warnings = []
+    if overall["matched_share_pct"] is not None and overall["matched_share_pct"] < 80:
+        warnings.append(t("impact.coaches_low_coverage", share=overall["matched_share_pct"]))
+    report = {"report": "coach_outflow", "outcome": outcome, "cohort_date": start.isoformat(),
+              "end_date": end.isoformat(), "follow_up_months": months, "follow_up_complete": complete,
+              "min_cell_size": k_min, "matched_on": ["months_in_caseload", *keys],
+              "matched_share_pct": overall["matched_share_pct"], "coaches": rows, "by_size": by_size,
+              "label": t("impact.coaches_association"), "warnings": warnings}
     if noise:
         report["privacy"] = noise
     return report

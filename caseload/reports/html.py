@@ -147,6 +147,22 @@ def render_html(report: dict, catalog=None) -> str:
                      "headers": [t("reports.col.coach"), t("reports.col.active"), t("reports.col.attention"),
                                  t("reports.col.attention_pct")],
                      "rows": [(r["coach"] or "-", r["n"], r["attention"], r["attention_pct"]) for r in rows]}]
+    elif kind == "coach_outflow":
+        cols = ["n", "outflow", "rate_pct", "expected_pct", "adjusted_pp", "matched_share_pct"]
+
+        def cells(r):
+            ci = None if r.get("ci_low_pp") is None else f"{r['ci_low_pp']} .. {r['ci_high_pp']}"
+            return [r.get(c) for c in cols[:5]] + [ci, r.get("matched_share_pct")]
+
+        sections = [{"title": t("impact.coaches_title", start=report["cohort_date"], end=report["end_date"]),
+                     "text": " ".join([report["label"], *report["warnings"]]),
+                     "headers": [label("coach"), *(label(c) for c in cols[:5]), label("ci"), label(cols[5])],
+                     "rows": [(r["coach"] or "-", *cells(r)) for r in report["coaches"]]},
+                    {"title": t("impact.coaches_by_size", start=report["cohort_date"]),
+                     "chart": bar_chart([(r["caseload_size"], r["rate_pct"], None, None) for r in report["by_size"]]),
+                     "headers": [label("caseload_size"), label("coaches"), *(label(c) for c in cols[:5]), label("ci"),
+                                 label(cols[5])],
+                     "rows": [(r["caseload_size"], r["coaches"], *cells(r)) for r in report["by_size"]]}]
     elif kind == "engagement":
         for dim, rows in report["by"].items():
             sections.append({"title": t(f"reports.html.by_{dim}"),
@@ -161,7 +177,7 @@ def render_html(report: dict, catalog=None) -> str:
                                  t("reports.col.score"), t("reports.col.why")],
                      "rows": [(r["coach"], r["client_number"], r["name"], r["score"], r["why"])
                               for r in report["rows"]]}]
-    title = t(f"reports.html.title.{kind}")
+    title = t(f"reports.html.title.{kind}") if kind != "coach_outflow" else t("impact.html_title_coaches")
     return PAGE.render(lang=language(), title=title, css=Markup(CSS), sections=sections,
                        made=t("reports.html.made", at=datetime.now().strftime("%Y-%m-%d %H:%M")),
                        suppressed=t("reports.suppressed"),
