@@ -4,10 +4,10 @@ import json
 
 import click
 
-from .. import display, files
+from .. import display, files, privacy
 from ..i18n import t
 from ..reports import (attention_list, caseload_report, coach_outflow_report, compare_report, effect_report,
-                       engagement_report, outflow_report)
+                       engagement_outflow, engagement_report, outflow_report)
 from ..reports.common import OUTCOMES
 from ..reports.html import label as _field, render_html
 from . import main, pass_env
@@ -215,27 +215,52 @@ def attention(env, coach, fmt, html_path, force):
 
 
 @report.command("engagement")
+@click.option("--date", "cohort_date", help="Outflow beside engagement: the clients in the caseload on this date,"
+              " engaged or not in the 90 days after it (default: MONTHS months and 90 days ago).")
+@click.option("--months", type=click.IntRange(1, 120), default=12, show_default=True,
+              help="Count outflow this many months after the engagement window.")
+@click.option("--outcome", type=click.Choice(list(OUTCOMES)), default="outflow", show_default=True)
+@click.option("--match", "match", help="Characteristics to compare engaged and not engaged clients on, comma"
+              " separated (default: the key characteristics; for an analyst none); months in caseload always.")
+@click.option("--outflow/--no-outflow", "with_outflow", default=True, show_default=True,
+              help="Also the outflow of clients who engage against comparable clients who do not.")
 @format_option
 @html_option
 @pass_env
-def engagement(env, fmt, html_path, force):
+def engagement(env, cohort_date, months, outcome, match, with_outflow, fmt, html_path, force):
     _check_html(env, html_path, force)
-    r = engagement_report(env.store(), env.actor())
-    _privacy(env.store(), env.actor(), r)
+    store = env.store()
+    if with_outflow and privacy.applies(env.actor()):
+        privacy.require_budget(store, env.actor(), queries=2)
+    r = engagement_report(store, env.actor())
+    _privacy(store, env.actor(), r)
+    if with_outflow:
+        keys = [k.strip() for k in match.split(",") if k.strip()] if match is not None else None
+        r["outflow"] = engagement_outflow(store, env.actor(), cohort_date, months, outcome, keys)
     if _write_html(env, html_path, force, r):
         return
     if fmt == "json":
         return _json(r)
     rows = [dict(dimension=dim, **x) for dim, xs in r["by"].items() for x in xs]
     if fmt == "csv":
-        return emit(rows, ["dimension", "value", "n", "replied", "rate_pct", "ci_low_pct", "ci_high_pct",
-                           "suppressed"], fmt)
-    for row in rows:
-        row["rate"] = _suppressed(row, _pct(row))
-        row["ci"] = _ci(row)
-    emit(rows, ["dimension", "value", "n", "replied", "rate", "ci"], fmt,
-         headers=[t("reports.col.dimension"), t("reports.col.value"), t("reports.col.n"), t("reports.col.replied"),
-                  t("reports.col.rate"), t("reports.col.ci")])
+        emit(rows, ["dimension", "value", "n", "replied", "clicked", "rate_pct", "ci_low_pct", "ci_high_pct",
+                    "suppressed"], fmt)
+    else:
+        for row in rows:
+            row["rate"] = _suppressed(row, _pct(row))
+            row["ci"] = _ci(row)
+        emit(rows, ["dimension", "value", "n", "replied", "clicked", "rate", "ci"], fmt,
+             headers=[t("reports.col.dimension"), t("reports.col.value"), t("reports.col.n"),
+                      t("reports.col.replied"), _field("clicked"), t("reports.col.rate"), t("reports.col.ci")])
+    o = r.get("outflow")
+    if o is not None:
+        note(t("impact.engagement_outflow_title", start=o["cohort_date"], window_end=o["window_end"],
+               end=o["end_date"]))
+        note(o["label"])
+        if fmt != "csv":
+            record = {k: (", ".join(v) if isinstance(v, list) else v) for k, v in o.items()
+                      if k not in ("report", "label", "privacy")}
+            emit_record(record, fmt, labels={k: _field(k) for k in record})
 
 
 @report.command("caseload")

@@ -6,8 +6,8 @@ from .attention import Signal, attention_list, register
 from .coaches import caseload_report, coach_outflow_report
 from .compare import compare_report
 from .effect import effect_report
-from .engagement import engagement_report
+from .engagement import engagement_outflow, engagement_report
 from .outflow import outflow_report
 
-__all__ = ["Signal", "attention_list", "caseload_report", "coach_outflow_report", "compare_report", "effect_report", "engagement_report",
+__all__ = ["Signal", "attention_list", "caseload_report", "coach_outflow_report", "compare_report", "effect_report", "engagement_outflow", "engagement_report",
            "outflow_report", "register"]

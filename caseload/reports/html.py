@@ -165,12 +165,20 @@ def render_html(report: dict, catalog=None) -> str:
                      "rows": [(r["caseload_size"], r["coaches"], *cells(r)) for r in report["by_size"]]}]
     elif kind == "engagement":
         for dim, rows in report["by"].items():
-            sections.append({"title": t(f"reports.html.by_{dim}"),
+            clicks = dim.startswith("clicks_")
+            sections.append({"title": t(f"impact.html_clicks_by.{dim}") if clicks else t(f"reports.html.by_{dim}"),
                              "chart": bar_chart([(str(r["value"]), r["rate_pct"], r["ci_low_pct"], r["ci_high_pct"])
                                                  for r in rows]),
-                             "headers": [t("reports.col.value"), t("reports.col.n"), t("reports.col.replied"),
+                             "headers": [t("reports.col.value"), t("reports.col.n"),
+                                         label("clicked") if clicks else t("reports.col.replied"),
                                          t("reports.col.rate")],
-                             "rows": [(r["value"], r["n"], r["replied"], r["rate_pct"]) for r in rows]})
+                             "rows": [(r["value"], r["n"], r.get("clicked" if clicks else "replied"), r["rate_pct"])
+                                      for r in rows]})
+        if report.get("outflow"):
+            o = report["outflow"]
+            flat = {k: v for k, v in o.items() if k not in ("report", "label", "privacy")}
+            sections.append(_record_section(t("impact.engagement_outflow_title", start=o["cohort_date"],
+                                              window_end=o["window_end"], end=o["end_date"]), flat, o["label"]))
     elif kind == "attention":
         sections = [{"title": t("reports.html.attention"),
                      "headers": [t("reports.col.coach"), t("reports.col.client"), t("reports.col.name"),
