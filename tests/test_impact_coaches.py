@@ -52,7 +52,7 @@ def test_adjusted_outflow_by_caseload_size_removes_the_composition(caseloads):
     assert naive > adjusted + 4, r["by_size"]
     assert 5 <= adjusted <= 17, r["by_size"]
     assert large["ci_high_pp"] < small["ci_low_pp"]
-    assert r["matched_share_pct"] == 100.0 and not r["warnings"]
+    assert r["clients_matched_pct"] == 100.0 and not r["warnings"]
     assert "association" in r["label"]
     tiny = next(c for c in r["coaches"] if c["coach"] == "tiny")
     assert tiny["suppressed"] and tiny["n"] is None and tiny["adjusted_pp"] is None

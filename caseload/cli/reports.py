@@ -307,7 +307,7 @@ def coaches(env, cohort_date, months, outcome, match, fmt, html_path, force):
     note(r["label"])
     for w in r["warnings"]:
         note(w)
-    columns = ["coach", "n", "outflow", "rate_pct", "expected_pct", "adjusted_pp", "ci", "matched_share_pct"]
+    columns = ["coach", "n", "outflow", "rate_pct", "expected_pct", "adjusted_pp", "ci", "clients_matched_pct"]
     size_columns = ["caseload_size", "coaches", *columns[1:]]
     for row in r["coaches"] + r["by_size"]:
         row["ci"] = None if row.get("ci_low_pp") is None else f"{row['ci_low_pp']:.1f} .. {row['ci_high_pp']:.1f}"

@@ -188,7 +188,7 @@ def coach_outflow_report(store, actor, cohort_date=None, months: int = 12, outco
         n_m = float((nn * mm).sum())
         out = {"n": round(size), "outflow": round(float(kk.sum())),
                "rate_pct": round(100 * float(kk.sum()) / size, 1) if size > 0 else None,
-               "matched_share_pct": round(100 * n_m / size, 1) if size > 0 else None,
+               "clients_matched_pct": round(100 * n_m / size, 1) if size > 0 else None,
                "expected_pct": None, "adjusted_pp": None, "ci_low_pp": None, "ci_high_pp": None}
         if n_m >= k_min:
             o = float((kk * mm).sum())
@@ -212,13 +212,13 @@ def coach_outflow_report(store, actor, cohort_date=None, months: int = 12, outco
             continue
         rows.append(row)
     suppress_partition(rows, k_min, total_shown=False)  # no total is shown: the bands leave hidden coaches out
-    hidden = np.array([False] * len(coaches))
+    hidden = np.zeros(len(coaches), dtype=bool)
     for r in rows:
         if r["suppressed"]:
             hidden[index[r["coach"]]] = True
     for r in rows:
         if r["suppressed"]:
-            for key in ("outflow", "expected_pct", "adjusted_pp", "ci_low_pp", "ci_high_pp", "matched_share_pct"):
+            for key in ("outflow", "expected_pct", "adjusted_pp", "ci_low_pp", "ci_high_pp", "clients_matched_pct"):
                 r[key] = None
             if analyst:
                 r["coach"] = None  # an analyst never sees who has a caseload under the minimum
@@ -233,17 +233,17 @@ def coach_outflow_report(store, actor, cohort_date=None, months: int = 12, outco
         row = {"caseload_size": label, "coaches": coaches_in, **figures(sel), "suppressed": False}
         if row["n"] < k_min or (analyst and coaches_in < 1):
             hide(row)
-            for key in ("outflow", "expected_pct", "adjusted_pp", "ci_low_pp", "ci_high_pp", "matched_share_pct"):
+            for key in ("outflow", "expected_pct", "adjusted_pp", "ci_low_pp", "ci_high_pp", "clients_matched_pct"):
                 row[key] = None
         by_size.append(row)
     overall = figures(np.ones(len(coaches), dtype=bool))
     warnings = []
-    if overall["matched_share_pct"] is not None and overall["matched_share_pct"] < 80:
-        warnings.append(t("impact.coaches_low_coverage", share=overall["matched_share_pct"]))
+    if overall["clients_matched_pct"] is not None and overall["clients_matched_pct"] < 80:
+        warnings.append(t("impact.coaches_low_coverage", share=overall["clients_matched_pct"]))
     report = {"report": "coach_outflow", "outcome": outcome, "cohort_date": start.isoformat(),
               "end_date": end.isoformat(), "follow_up_months": months, "follow_up_complete": complete,
               "min_cell_size": k_min, "matched_on": ["months_in_caseload", *keys],
-              "matched_share_pct": overall["matched_share_pct"], "coaches": rows, "by_size": by_size,
+              "clients_matched_pct": overall["clients_matched_pct"], "coaches": rows, "by_size": by_size,
               "label": t("impact.coaches_association"), "warnings": warnings}
     if noise:
         report["privacy"] = noise

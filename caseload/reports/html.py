@@ -148,11 +148,11 @@ def render_html(report: dict, catalog=None) -> str:
                                  t("reports.col.attention_pct")],
                      "rows": [(r["coach"] or "-", r["n"], r["attention"], r["attention_pct"]) for r in rows]}]
     elif kind == "coach_outflow":
-        cols = ["n", "outflow", "rate_pct", "expected_pct", "adjusted_pp", "matched_share_pct"]
+        cols = ["n", "outflow", "rate_pct", "expected_pct", "adjusted_pp", "clients_matched_pct"]
 
         def cells(r):
             ci = None if r.get("ci_low_pp") is None else f"{r['ci_low_pp']} .. {r['ci_high_pp']}"
-            return [r.get(c) for c in cols[:5]] + [ci, r.get("matched_share_pct")]
+            return [r.get(c) for c in cols[:5]] + [ci, r.get("clients_matched_pct")]
 
         sections = [{"title": t("impact.coaches_title", start=report["cohort_date"], end=report["end_date"]),
                      "text": " ".join([report["label"], *report["warnings"]]),
