@@ -215,15 +215,11 @@ def attention(env, coach, fmt, html_path, force):
 
 
 @report.command("engagement")
-@click.option("--date", "cohort_date", help="Outflow beside engagement: the clients in the caseload on this date,"
-              " engaged or not in the 90 days after it (default: MONTHS months and 90 days ago).")
-@click.option("--months", type=click.IntRange(1, 120), default=12, show_default=True,
-              help="Count outflow this many months after the engagement window.")
+@click.option("--date", "cohort_date")
+@click.option("--months", type=click.IntRange(1, 120), default=12, show_default=True)
 @click.option("--outcome", type=click.Choice(list(OUTCOMES)), default="outflow", show_default=True)
-@click.option("--match", "match", help="Characteristics to compare engaged and not engaged clients on, comma"
-              " separated (default: the key characteristics; for an analyst none); months in caseload always.")
-@click.option("--outflow/--no-outflow", "with_outflow", default=True, show_default=True,
-              help="Also the outflow of clients who engage against comparable clients who do not.")
+@click.option("--match", "match")
+@click.option("--outflow/--no-outflow", "with_outflow", default=True, show_default=True)
 @format_option
 @html_option
 @pass_env
@@ -289,13 +285,11 @@ def caseload(env, fmt, html_path, force):
 
 @report.command("coaches")
 @_cohort
-@click.option("--match", "match", help="Characteristics that describe a client's composition, comma separated"
-              " (default: the key characteristics; for an analyst none); months in caseload always.")
+@click.option("--match", "match")
 @format_option
 @html_option
 @pass_env
 def coaches(env, cohort_date, months, outcome, match, fmt, html_path, force):
-    """Outflow per coach against caseload size, matched on client composition (an association, not an effect)."""
     _check_html(env, html_path, force)
     keys = [k.strip() for k in match.split(",") if k.strip()] if match is not None else None
     r = coach_outflow_report(env.store(), env.actor(), cohort_date, months, outcome, keys)
