@@ -34,7 +34,9 @@ def _noise(summary: Text, report: dict) -> None:
 class ReportsScreen(Localized, Screen):
     BINDINGS = [Binding("f5", "reload", "tui.key.reload"),
                 Binding("u", "tab('outflow')", "tui.key.outflow_report"),
-                Binding("e", "tab('effect')", "tui.key.effect_report")]
+                Binding("e", "tab('effect')", "tui.key.effect_report"),
+                Binding("l", "toggle_values", "tui.key.values")]
+    as_of = True  # the outflow tab describes the cohort as it was on its start date; l switches to the latest
 
     class Outflow(Message):
         def __init__(self, key: str, report: dict) -> None:
@@ -111,7 +113,8 @@ class ReportsScreen(Localized, Screen):
 
         app = self.app
         with app.reported():
-            self.post_message(self.Outflow(key, outflow_report(app.store_here(), app.actor, keys=[key])))
+            self.post_message(self.Outflow(key, outflow_report(app.store_here(), app.actor, keys=[key],
+                                                                as_of=self.as_of)))
 
     def on_reports_screen_outflow(self, message: Outflow) -> None:
         self.query_one("#outflow-loading").display = False
@@ -201,6 +204,13 @@ class ReportsScreen(Localized, Screen):
         if bars:
             plt.bar([b[0] for b in bars], [b[1] for b in bars])
         plot.refresh()
+
+    def action_toggle_values(self) -> None:
+        """Characteristics as on the cohort's start date, or as recorded most recently."""
+        self.as_of = not self.as_of
+        key = self.query_one("#outflow-key", Select).value
+        if key is not Select.NULL:
+            self.outflow(key)
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
