@@ -177,6 +177,8 @@ class ReportsScreen(Localized, Screen):
         summary = Text(t("tui.reports.effect_of", name=message.name), style="bold")
         summary.append("\n")
         summary.append(r["conclusion"])
+        for warning in r.get("warning_text", []):
+            summary.append("\n" + warning, "yellow")
         _noise(summary, r)
         self.query_one("#effect-summary", Static).update(summary)
         table = Table(box=None, show_header=False, expand=True)
