@@ -1,6 +1,7 @@
 """Dated history in: a long-form history file, a wide file's peildatum, `client set --at`."""
 
 import sqlite3
+from datetime import date
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -132,3 +133,35 @@ def test_arbitrary_history_cells_raise_only_bad_input_and_write_nothing_when_ref
         assert store.db.execute("SELECT count(*) FROM observations").fetchone()[0] == before
         return
     assert store.db.execute("SELECT count(*) FROM observations").fetchone()[0] == before + r.observations
+
+
+day = st.dates(min_value=date(2000, 1, 1), max_value=date(2026, 1, 1))
+peil = st.one_of(day.map(lambda d: d.strftime("%d-%m-%Y")), day.map(str), cell)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(st.integers(1, 5), peil), min_size=1, max_size=4))
+def test_wide_file_peildatum_cells_date_their_row_or_are_named(two, admin, tmp_path_factory, rows):
+    """A peildatum cell is a day (its row's values are observed then), blank (now) or refused by name."""
+    from caseload import values
+
+    store = two
+    batch = next(_batch)
+    path = tmp_path_factory.mktemp("p") / "w.csv"
+    path.write_text("klantnummer;welbevinden;peildatum\n"
+                    + "".join(f"P{batch}-{i};{w};{p}\n" for i, (w, p) in enumerate(rows)), encoding="utf-8")
+    before = store.db.execute("SELECT count(*) FROM observations").fetchone()[0]
+    try:
+        importer.import_file(store, admin, path)
+    except BadInput as e:
+        assert store.db.execute("SELECT count(*) FROM observations").fetchone()[0] == before
+        assert all(err.column == "peildatum" for err in e.report.errors)
+        return
+    for i, (w, p) in enumerate(rows):
+        got = _history(store, f"P{batch}-{i}", "wellbeing")
+        assert got[0][0] == w
+        if p.strip():
+            assert got[0][1] == f"{values.parse_date(p).isoformat()}T00:00:00Z"
+
+
+_batch = iter(range(10**9))
