@@ -54,11 +54,26 @@ def yes_no(value: bool) -> str:
     return t("display.yes") if value else t("display.no")
 
 
-def cell(value, tz) -> str:
-    """Any value in a table for people: numbers, dates, moments and yes/no in the UI language;
-    other text as it is."""
+def coded(column: str, v) -> str | None:
+    """A coded value in words (status active -> actief, role analyst -> analist); None when it
+    has no words of its own."""
+    if not isinstance(v, str) or not v:
+        return None
+    known = texts(language())
+    for key in (f"tui.value.{column}.{v}", f"tui.role.{v}" if column == "role" else ""):
+        if key and (key in known or key in texts("en")):
+            return t(key)
+    return None
+
+
+def cell(value, tz, column: str = "") -> str:
+    """Any value in a table for people: numbers, dates, moments, yes/no and coded values in the UI
+    language; other text as it is."""
     if value is None:
         return ""
+    words = coded(column, value) if column else None
+    if words is not None:
+        return words
     if isinstance(value, bool):
         return yes_no(value)
     if isinstance(value, float):  # as precise as the core rounded it

@@ -166,6 +166,7 @@ async def test_numbers_and_dates_look_the_same_in_the_cli_and_the_tui(tui_store,
     csv = cli("report", "outflow", "--key", "wellbeing", "--format", "csv")
     assert f",{rate}," in csv and dutch_rate not in csv
     users = cli("user", "list")
+    assert " beheerder " in users and " admin " not in users.replace("│ admin ", "")
     assert " ja " in users and "true" not in users and re.search(r" \d\d-\d\d-\d{4} \d\d:\d\d ", users), users
     app = build_app(tui_store, admin, lang="nl", start="reports")
     async with app.run_test(size=SIZE) as pilot:

@@ -87,7 +87,7 @@ def emit(rows: list[dict], columns: list[str], fmt: str, headers: list[str] | No
         table.add_column(h)
     tz = _tz()
     for r in rows:
-        table.add_row(*[Text(display.cell(r.get(c), tz)) for c in columns])
+        table.add_row(*[Text(display.cell(r.get(c), tz, c)) for c in columns])
     stdout().print(table)
 
 
@@ -107,7 +107,7 @@ def emit_record(record: dict, fmt: str, labels: dict | None = None) -> None:
     table.add_column()
     tz = _tz()
     for k, v in record.items():
-        table.add_row(Text((labels or {}).get(k) or header(k)), Text(display.cell(v, tz)))
+        table.add_row(Text((labels or {}).get(k) or header(k)), Text(display.cell(v, tz, k)))
     stdout().print(table)
 
 

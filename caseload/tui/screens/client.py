@@ -17,6 +17,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Header, Input, Label, Select, Static, TabbedContent, TabPane, Tabs
 from textual_plotext import PlotextPlot
 
+from ...display import coded
 from ... import clients, conversations, followups, interventions, timeline
 from ... import clock
 from ...catalog import CATEGORIES
@@ -183,8 +184,9 @@ class ClientScreen(Localized, Screen):
         status = t(f"tui.status.{c['status']}")
         if c.get("outflow_type"):
             status += f": {t('reports.type.' + c['outflow_type'])} {fmt.day(c.get('outflow_date'))}"
+        channel = c.get("preferred_channel")
         parts = [(t("tui.col.coach"), c.get("coach") or "-"), (t("tui.card.status"), status),
-                 (t("tui.card.channel"), c.get("preferred_channel") or "-"),
+                 (t("tui.card.channel"), coded("preferred_channel", channel) or channel or "-"),
                  (t("tui.card.language"), c.get("language") or "-"),
                  (t("tui.card.intake"), fmt.day(c.get("intake_date")) or "-"),
                  (t("tui.col.last_activity"), fmt.moment(c.get("last_activity"), self.app.store.tz) or "-")]
