@@ -3,6 +3,8 @@ conversation view goes through the outbox to a real SMTP server; the client's an
 unread in the inbox and is read once the coach opens the conversation; the attention list
 marks a client handled and the client leaves it."""
 
+from datetime import datetime, timedelta
+
 import pytest
 from textual.widgets import DataTable, Input
 
@@ -95,4 +97,33 @@ async def test_attention_list_marks_handled_and_updates_when_the_coach_acts(tmp_
         assert isinstance(app.screen, AttentionScreen) and table.row_count == 0
     assert store.db.execute("SELECT count(*) FROM audit WHERE action = 'attention' AND actor = 'coach1'"
                             ).fetchone()[0] == 3  # one entry per view of the list
+    store.close()
+
+
+async def test_a_follow_up_from_the_client_screen_and_a_snooze_from_the_list(tmp_path):
+    store = make_store(tmp_path)
+    add_clients(store, 1, coach="coach1")
+    replies.handle_sms(store, Inbound("cm", "in-1", "+31600000001", "Wanneer is de volgende afspraak?"))
+    coach = access.resolve_actor(store.db, "coach1", interface="tui")
+    app = build_app(store, coach, lang="nl", start="attention")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("f")
+        await settle(pilot)
+        assert app.focused is app.screen.query_one("#fu-what", Input)
+        await pilot.press(*"Terugbellen", "tab", *"+3", "enter")
+        await settle(pilot)
+        await pilot.press("escape", "escape")
+        await settle(pilot)
+        assert isinstance(app.screen, AttentionScreen)
+        await pilot.press("z")
+        await settle(pilot)
+        await pilot.press("enter")  # the dialog proposes +7
+        await settle(pilot)
+    today = datetime.now(store.tz).date()  # the organisation's day, as +3 counts it
+    assert store.db.execute("SELECT what, due_date FROM follow_ups").fetchall() == \
+        [("Terugbellen", (today + timedelta(days=3)).isoformat())]
+    assert store.db.execute("SELECT state FROM attention_marks").fetchall() == [("snoozed",)]
     store.close()
