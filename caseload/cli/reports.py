@@ -1,4 +1,4 @@
-"""`caseload report ...`: outflow, effect, compare, attention, engagement, caseload."""
+"""`caseload report ...`: outflow, effect, compare, attention, engagement, caseload, offers."""
 
 import json
 
@@ -316,3 +316,43 @@ def coaches(env, cohort_date, months, outcome, match, fmt, html_path, force):
          title=t("impact.coaches_title", start=r["cohort_date"], end=r["end_date"]))
     emit(r["by_size"], size_columns, fmt, headers=[_field(c) for c in size_columns],
          title=t("impact.coaches_by_size", start=r["cohort_date"]))
+
+
+@report.command("offers")
+@click.option("--days", type=click.IntRange(1, 3650), default=90, show_default=True)
+@format_option
+@pass_env
+def offers(env, days, fmt):
+    from ..reports.offers import offers_report
+
+    store, actor = env.store(), env.actor()
+    r = offers_report(store, actor, days)
+    _privacy(store, actor, r)
+    if fmt == "json":
+        return _json(r)
+    rows = [dict(section=dim, **x) for dim, xs in r["by"].items() for x in xs]
+    rows += [dict(section="outflow", clicked=x["outflow"], **{k: v for k, v in x.items() if k != "outflow"})
+             for x in r["outflow"]]
+    lift = r["lift"]
+    if fmt == "csv":
+        rows.append(dict(section="lift", value="ranked-random", rate_pct=lift["lift_pp"], ci_low_pct=lift["ci_low_pp"],
+                         ci_high_pct=lift["ci_high_pp"]))
+        return emit(rows, ["section", "value", "n", "clicked", "rate_pct", "ci_low_pct", "ci_high_pct", "suppressed"],
+                    fmt)
+    for row in rows:
+        row["dimension"] = t(f"offers.report.by.{row['section']}")
+        if row["section"] in ("kind", "arm", "outflow"):
+            row["value"] = t(f"offers.report.value.{row['value']}")
+        row["rate"] = _suppressed(row, _pct(row))
+        row["ci"] = _ci(row)
+        row["n"] = _suppressed(row, row["n"])
+    emit(rows, ["dimension", "value", "n", "clicked", "rate", "ci"], fmt,
+         headers=[t("reports.col.dimension"), t("reports.col.value"), t("offers.report.col.n"),
+                  t("offers.report.col.clicked"), t("reports.col.rate"), t("reports.col.ci")],
+         title=t("offers.report.title", days=days))
+    if lift["lift_pp"] is None:
+        note(t("offers.report.no_lift"))
+    else:
+        note(t("offers.report.lift", lift=f"{lift['lift_pp']:+.1f}", low=f"{lift['ci_low_pp']:+.1f}",
+               high=f"{lift['ci_high_pp']:+.1f}", p=f"{lift['p_value']:.3g}",
+               ratio="-" if lift["ratio"] is None else f"{lift['ratio']:.2f}"))

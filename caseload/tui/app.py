@@ -26,7 +26,7 @@ from .keys import localize
 log = logging.getLogger("caseload.tui")
 
 DEBUG = os.environ.get("CASELOAD_DEBUG") == "1"
-SCREENS = ("caseload", "attention", "inbox", "segments", "compose", "outbox", "reports")
+SCREENS = ("caseload", "attention", "inbox", "segments", "compose", "outbox", "reports", "offers")
 ANALYST_SCREENS = ("reports",)
 UI_LANGUAGES = ("nl", "en")  # the languages the coach's screens speak
 
@@ -51,6 +51,7 @@ class CaseloadApp(App):
         Binding("m", "go('compose')", "tui.key.compose"),
         Binding("o", "go('outbox')", "tui.key.outbox"),
         Binding("r", "go('reports')", "tui.key.reports"),
+        Binding("i", "go('offers')", "tui.key.offers"),
         Binding("f1,question_mark", "help", "tui.key.help", key_display="F1"),
         Binding("f2", "language", "tui.language.key", show=False),
         Binding("q", "quit", "tui.key.quit"),
@@ -184,7 +185,8 @@ def _maker(name: str):
     module, cls = {"caseload": ("caseload", "CaseloadScreen"), "attention": ("attention", "AttentionScreen"),
                    "inbox": ("inbox", "InboxScreen"),
                    "segments": ("segment_builder", "SegmentBuilderScreen"), "compose": ("compose", "ComposeScreen"),
-                   "outbox": ("outbox", "OutboxScreen"), "reports": ("reports", "ReportsScreen")}[name]
+                   "outbox": ("outbox", "OutboxScreen"), "reports": ("reports", "ReportsScreen"),
+                   "offers": ("offers", "OffersScreen")}[name]
 
     def make():
         from importlib import import_module
