@@ -61,6 +61,11 @@ SETUP = {
           for name in ("tip", "nieuws", "welkom", "info")),
     ],
     "docs/segments.md": ["WRAPPER init", "caseload demo"],
+    "docs/offers.md": [
+        "WRAPPER init", "caseload demo",
+        "printf 'sleutel;soort;titel;url;tags\\nzorg1;vacature;Zorgmedewerker;https://werk.example/zorg1;zorg\\n'"
+        " > aanbod.csv",
+    ],
     "docs/impact.md": [
         "WRAPPER init", "caseload demo",
         "printf 'klantnummer;kenmerk;waarde;datum\\n100001;welbevinden;2;15-03-2024\\n100002;schulden;ja;01-02-2024\\n'"

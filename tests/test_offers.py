@@ -274,3 +274,26 @@ def test_the_daemon_runs_scheduled_digests_once_a_round_within_cap_quiet_hours_a
         assert outbox.send_due(store, now=night).sent == 0
     finally:
         d.close()
+
+
+def test_the_daemon_process_plans_a_due_round_with_numpy_loaded_only_then(tmp_path, monkeypatch):
+    """The real `caseload daemon` (which keeps numpy and pandas out of sqlite-utils to stay small)
+    queues a due digest round."""
+    from daemon_support import DaemonProcess, daemon_config, open_test_store, query, wait_for
+    from servers import add_clients
+
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    config, port = daemon_config(tmp_path / "config.toml")
+    store = open_test_store(tmp_path, config)
+    add_clients(store, 3)
+    load_items(store)
+    s = offers.add_schedule(store, ADMIN, "status = active", "1d", "09:00", 2)
+    store.db.execute("UPDATE digest_schedules SET next_at = '2000-01-01T00:00:00Z'")
+    store.close()
+    with DaemonProcess(tmp_path, tmp_path / "caseload.db", config, port) as d:
+        d.wait_ready()
+        wait_for(lambda: query(d.db, "SELECT COUNT(*) FROM messages WHERE campaign_id = ?", [s["campaign_id"]])[0][0]
+                 == 3, 30, "the round's messages")
+        assert d.terminate() == 0
+        assert "failed" not in d.output(), d.output()
+    assert query(d.db, "SELECT COUNT(*) FROM offers")[0][0] == 6

@@ -1,13 +1,19 @@
 """`python -m caseload.daemon`: the daemon process itself. `caseload daemon` checks who runs it
 and then replaces itself with this (same pid), so the long-running process holds only the
 modules it needs: the CLI imports every command, the reports among them with numpy and scipy,
-and sqlite-utils imports pandas and numpy whenever they are installed. The daemon needs none of
-them, which keeps it small while it idles (bench/bench_daemon.py)."""
+and sqlite-utils imports pandas and numpy whenever they are installed. sqlite-utils goes without
+both, which keeps the daemon small while it idles (bench/bench_daemon.py); numpy is loaded only
+when a digest round is planned (caseload.offers, bench/bench_offers.py)."""
 
 import sys
 
-for _name in ("pandas", "numpy"):
-    sys.modules.setdefault(_name, None)  # an import of them now fails, and sqlite-utils goes without
+sys.modules.setdefault("pandas", None)  # an import of it now fails
+if "sqlite_utils" not in sys.modules and "numpy" not in sys.modules:
+    sys.modules["numpy"] = None  # sqlite-utils goes without it...
+    try:
+        import sqlite_utils  # noqa: F401
+    finally:
+        del sys.modules["numpy"]  # ...and caseload.offers may import it when a digest round runs
 
 import argparse  # noqa: E402
 import logging  # noqa: E402

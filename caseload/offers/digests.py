@@ -113,13 +113,39 @@ def plan(store, actor, segment: str, n: int | None = None, channel: str = "auto"
     today = now.astimezone(store.tz).date()
     where, params = segments.resolve_where(store, segment)
     scope, scope_params = access.client_scope(actor, "clients")
+    with matching.small_cache(store):
+        return _plan(store, segment, n, channel, now, today, where, params, scope, scope_params, occurrence,
+                     campaign_id, schedule_id, expires_at, seed)
+
+
+def _plan(store, segment, n, channel, now, today, where, params, scope, scope_params, occurrence, campaign_id,
+          schedule_id, expires_at, seed) -> DigestPlan:
     cat = matching.catalogue(store, today)
     prof = matching.Profiler(store, cat)
     s = matching.scan(store, f"({scope}) AND ({where})", [*scope_params, *params], cat, prof, today)
+    channels, active, skipped = _reachable(store, s, channel, now, campaign_id, occurrence)
+    matching.give_back()  # the policy look-ups' rows and dicts, before the history's and ranking's arrays
     hist = matching.history(store, s, cat, now)
     model = matching.learn(s, cat, hist) if len(s.ids) else matching.load_model(store)
     cfg = store.config.offers
-    # who can get a message at all
+    rng = np.random.default_rng(seed)
+    picks = matching.rank(store, s, cat, hist, model, n, rng, explore_share=cfg.explore_share,
+                         random_share=cfg.random_share, active=active)
+    has_items = picks.items[:, 0] >= 0 if n else np.zeros(len(s.ids), dtype=bool)
+    skipped["no_items"] += int((active & ~has_items).sum())
+    if not skipped["no_items"]:
+        del skipped["no_items"]
+    rows = np.nonzero(active & has_items)[0]
+    due = _due(store, now)
+    expires = expires_at or outbox_queue.expiry(store.config, due)
+    return DigestPlan(segment, n, channel, due, expires, cat, s, picks, model, channels, skipped, occurrence,
+                      schedule_id, campaign_id, now, cfg.explore_share, cfg.random_share, rows,
+                      store.config.message_language)
+
+
+def _reachable(store, s, channel: str, now: datetime, campaign_id, occurrence: str):
+    """Per scanned client: the channel a digest goes on ("" for none), whether they get one, and
+    why the others do not (outflow, opted out, no address, at the frequency cap, queued already)."""
     skipped: Counter = Counter()
     opted: dict[int, set] = {}
     for cid, ch in store.db.execute("SELECT client_id, channel FROM opt_outs"):
@@ -158,19 +184,7 @@ def plan(store, actor, segment: str, n: int | None = None, channel: str = "auto"
             continue
         channels[k] = chosen
         active[k] = True
-    rng = np.random.default_rng(seed)
-    picks = matching.rank(store, s, cat, hist, model, n, rng, explore_share=cfg.explore_share,
-                         random_share=cfg.random_share, active=active)
-    has_items = picks.items[:, 0] >= 0 if n else np.zeros(len(s.ids), dtype=bool)
-    skipped["no_items"] += int((active & ~has_items).sum())
-    if not skipped["no_items"]:
-        del skipped["no_items"]
-    rows = np.nonzero(active & has_items)[0]
-    due = _due(store, now)
-    expires = expires_at or outbox_queue.expiry(store.config, due)
-    return DigestPlan(segment, n, channel, due, expires, cat, s, picks, model, channels, skipped, occurrence,
-                      schedule_id, campaign_id, now, cfg.explore_share, cfg.random_share, rows,
-                      store.config.message_language)
+    return channels, active, skipped
 
 
 def render(store, lang: str, channel: str, first_name: str | None, items: list[dict]) -> tuple[str | None, str]:
@@ -387,6 +401,8 @@ def run_due(store, now: datetime | None = None) -> dict:
         p = plan(store, actor, s["segment"], s["items"], s["channel"], now, occurrence=occurrence,
                  campaign_id=s["campaign_id"], schedule_id=s["id"], expires_at=expires)
         r = commit(store, actor, p, now, advance=(iso(nxt), occurrence))
+        del p
+        matching.give_back()
         out["rounds"] += 1
         out["queued"] += r["queued"]
     return out

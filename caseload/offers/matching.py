@@ -25,7 +25,9 @@ Everything runs on numpy matrices a block of clients at a time (BLOCK), so that 
 
 import io
 import json
+from array import array
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -36,10 +38,43 @@ from ..clock import iso
 from ..errors import BadInput
 from ..i18n import t
 
-BLOCK = 2048
+BLOCK = 256  # clients ranked at once: 256 x 1,000 items is 1 MB per float32 matrix
 SMOOTHING = 20.0  # pseudo-shows behind every smoothed click rate
 FLOOR_RATE = 0.01  # the overall click rate assumed before anything was clicked
 CONDITIONS_PER_SCAN = 300  # SQLite allows 2,000 result columns
+
+
+def give_back() -> None:
+    """Return freed heap memory to the system (glibc's malloc_trim), so that a long-running
+    daemon's resident size goes down again after a round's transient arrays and rows; a no-op
+    where there is no glibc."""
+    global _trim
+    if _trim is None:
+        try:
+            import ctypes
+
+            _trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _trim = False
+    if _trim:
+        _trim(0)
+
+
+_trim = None
+PLAN_CACHE_KIB = 2048
+
+
+@contextmanager
+def small_cache(store):
+    """SQLite's page cache at PLAN_CACHE_KIB while a round is planned: its passes over clients,
+    profiles and offers read each page once, and the pages a larger cache would keep are memory
+    the ranking needs (the daemon runs with 8 MB, the CLI with 64 MB)."""
+    before = store.db.execute("PRAGMA cache_size").fetchone()[0]
+    store.db.execute(f"PRAGMA cache_size = -{PLAN_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        store.db.execute(f"PRAGMA cache_size = {int(before)}")
 
 
 # --- the items that can be offered today ------------------------------------------------------
@@ -292,7 +327,8 @@ def scan(store, where: str, params: list, cat: Catalogue, prof: Profiler, today:
         cond_params.append(p)
     second = "clients.second_language" if _second_language(store) else "NULL"
     base = [f"clients.{f}" for f in CLIENT_FIELDS] + [second]
-    ids, names, langs, chans, ptr, idx, values_kept = [], [], [], [], [0], [], None
+    ids, names, langs, chans, values_kept = array("q"), [], [], [], None
+    ptr, idx = array("q", [0]), array("i")  # machine integers: no object per client
     width = len(cat.conditions)
     packed_parts = []
     first = cond_sql[:CONDITIONS_PER_SCAN]
@@ -301,6 +337,7 @@ def scan(store, where: str, params: list, cat: Catalogue, prof: Profiler, today:
     cur = store.db.execute(f"SELECT {select} {segments.JOINED} WHERE {where} ORDER BY clients.id",
                            [*pparams, *first_params, *params])
     nb, npc, nf = len(base), len(pcols), len(first)
+    shared: dict = {}  # a few distinct (language, second) and channel tuples, each kept once
     while True:
         batch = cur.fetchmany(5000)
         if not batch:
@@ -308,8 +345,10 @@ def scan(store, where: str, params: list, cat: Catalogue, prof: Profiler, today:
         for r in batch:
             ids.append(r[0])
             names.append(r[1])
-            langs.append((r[2], r[7]))
-            chans.append((r[3], bool(r[4]), bool(r[5]), r[6]))
+            lang = (r[2], r[7])
+            langs.append(shared.setdefault(lang, lang))
+            chan = (r[3], bool(r[4]), bool(r[5]), r[6])
+            chans.append(shared.setdefault(chan, chan))
             pv = r[nb:nb + npc]
             idx.extend(prof.tags(pv))
             ptr.append(len(idx))
@@ -318,7 +357,7 @@ def scan(store, where: str, params: list, cat: Catalogue, prof: Profiler, today:
         if nf:
             bits = np.array([r[nb + npc:] for r in batch], dtype=bool).reshape(len(batch), nf)
             packed_parts.append(bits)
-    ids_arr = np.array(ids, dtype=np.int64)
+    ids_arr = np.frombuffer(ids, dtype=np.int64).copy() if len(ids) else np.zeros(0, dtype=np.int64)
     if nf:
         conds = np.concatenate(packed_parts) if packed_parts else np.zeros((0, nf), dtype=bool)
     else:
@@ -330,7 +369,10 @@ def scan(store, where: str, params: list, cat: Catalogue, prof: Profiler, today:
                                 [*part_params, *params]).fetchall()
         conds = np.concatenate([conds, np.array(rows, dtype=bool).reshape(len(ids), len(part))], axis=1)
     packed = np.packbits(conds, axis=1) if width else np.zeros((len(ids), 0), dtype=np.uint8)
-    return Scan(ids_arr, names, langs, chans, np.array(ptr, dtype=np.int64), np.array(idx, dtype=np.int32),
+    del conds, packed_parts
+    give_back()
+    return Scan(ids_arr, names, langs, chans, np.frombuffer(ptr, dtype=np.int64).copy(),
+                np.frombuffer(idx, dtype=np.int32).copy() if len(idx) else np.zeros(0, dtype=np.int32),
                 packed, values_kept)
 
 
@@ -352,7 +394,7 @@ def readers(store, scan_: Scan, cat: Catalogue) -> np.ndarray:
 @dataclass
 class History:
     """Offers to the scanned clients in the learning window, as arrays (one entry per offer)."""
-    client: np.ndarray  # row in the scan
+    client: np.ndarray  # row in the scan (ascending)
     item: np.ndarray  # item id
     clicked: np.ndarray  # bool
     sent: np.ndarray  # bool: its message went out
@@ -364,37 +406,73 @@ def history(store, scan_: Scan, cat: Catalogue, now: datetime, one_client: int |
     cfg = store.config.offers
     since = iso(now - timedelta(days=max(cfg.learn_days, cfg.repeat_after_days)))
     recent_since = iso(now - timedelta(days=cfg.repeat_after_days))
-    sql = ("SELECT o.client_id, o.item_id, o.clicked_at IS NOT NULL, m.sent_at IS NOT NULL, o.shown_at >= ?"
-           " FROM offers o JOIN messages m ON m.id = o.message_id WHERE o.shown_at >= ?"
+    sql = ("SELECT o.client_id, o.item_id, (o.clicked_at IS NOT NULL) + 2 * (m.sent_at IS NOT NULL)"
+           " + 4 * (o.shown_at >= ?) FROM offers o JOIN messages m ON m.id = o.message_id WHERE o.shown_at >= ?"
            " AND m.status != 'cancelled' AND m.status != 'failed' AND m.status != 'expired'")
     args = [recent_since, since]
     if one_client is not None:
         sql += " AND o.client_id = ?"
         args.append(one_client)
-    rows = store.db.execute(sql, args).fetchall()
-    if not rows:
-        empty = np.zeros(0, dtype=np.int64)
-        return History(empty, empty, empty.astype(bool), empty.astype(bool), empty.astype(bool), {})
-    arr = np.array(rows, dtype=np.int64)
-    pos = np.searchsorted(scan_.ids, arr[:, 0])
-    pos = np.minimum(pos, len(scan_.ids) - 1) if len(scan_.ids) else pos
-    keep = (scan_.ids[pos] == arr[:, 0]) if len(scan_.ids) else np.zeros(len(arr), dtype=bool)
-    arr, pos = arr[keep], pos[keep]
+    cur = store.db.execute(sql, args)
+    pos_parts, item_parts, flag_parts = [], [], []
+    while True:  # in chunks, each kept compact: a round for 100,000 clients is 300,000 rows
+        rows = cur.fetchmany(5000)
+        if not rows:
+            break
+        chunk = np.array(rows, dtype=np.int64).reshape(len(rows), 3)
+        del rows
+        if len(scan_.ids):
+            pos = np.minimum(np.searchsorted(scan_.ids, chunk[:, 0]), len(scan_.ids) - 1)
+            keep = scan_.ids[pos] == chunk[:, 0]
+        else:
+            pos, keep = np.zeros(len(chunk), dtype=np.int64), np.zeros(len(chunk), dtype=bool)
+        pos_parts.append(pos[keep].astype(np.int32))
+        item_parts.append(chunk[keep, 1].astype(np.int32))
+        flag_parts.append(chunk[keep, 2].astype(np.uint8))
+    pos = np.concatenate(pos_parts) if pos_parts else np.zeros(0, dtype=np.int32)
+    items = np.concatenate(item_parts) if item_parts else np.zeros(0, dtype=np.int32)
+    flags = np.concatenate(flag_parts) if flag_parts else np.zeros(0, dtype=np.uint8)
+    del pos_parts, item_parts, flag_parts
+    order = np.argsort(pos, kind="stable")  # by client: ranking takes a block of clients as one slice
+    pos, items, flags = pos[order], items[order], flags[order]
+    del order
     item_tags: dict[int, list[int]] = {}
     for item_id, g in store.db.execute("SELECT item_id, tag FROM item_tags"):
         k = cat.tag_index.get(g)
         if k is not None:
             item_tags.setdefault(item_id, []).append(k)
-    return History(pos, arr[:, 1], arr[:, 2].astype(bool), arr[:, 3].astype(bool), arr[:, 4].astype(bool),
-                   item_tags)
+    out = History(pos, items, (flags & 1).astype(bool), (flags & 2).astype(bool), (flags & 4).astype(bool),
+                  item_tags)
+    del flags
+    give_back()
+    return out
+
+
+def columns(cat: Catalogue, item_ids: np.ndarray) -> np.ndarray:
+    """Each item id's column in the catalogue, -1 for an item not offered today."""
+    if not len(item_ids):
+        return np.zeros(0, dtype=np.int32)
+    top = int(max(item_ids.max(), cat.ids.max() if cat.size else 0)) + 1
+    lookup = np.full(top, -1, dtype=np.int32)
+    lookup[cat.ids] = np.arange(cat.size, dtype=np.int32)
+    return lookup[item_ids]
+
+
+def tag_rows(cat: Catalogue, hist: History) -> np.ndarray:
+    """(largest item id + 1, tags) 0/1: the catalogue tags of every item in the history."""
+    top = int(hist.item.max()) + 1 if len(hist.item) else 1
+    out = np.zeros((top, len(cat.tags)), dtype=np.float32)
+    for item_id, tags in hist.item_tags.items():
+        if item_id < top and tags:
+            out[item_id, tags] = 1.0
+    return out
 
 
 def learn(scan_: Scan, cat: Catalogue, hist: History) -> Model:
     """The model from the offers that went out to the scanned clients."""
     T, I = len(cat.tags), cat.size
     sent = hist.sent
-    cols = np.array([cat.column.get(int(i), -1) for i in hist.item], dtype=np.int64) if len(hist.item) else \
-        np.zeros(0, dtype=np.int64)
+    cols = columns(cat, hist.item)
     ok = sent & (cols >= 0)
     c_rows, c_cols, c_click = hist.client[ok], cols[ok], hist.clicked[ok]
     item_shown = np.bincount(c_cols, minlength=I).astype(np.float32)
@@ -442,15 +520,13 @@ def rank(store, scan_: Scan, cat: Catalogue, hist: History, model: Model, n: int
     lift, pop = model.for_catalogue(cat)
     r0 = model.rate
     read = readers(store, scan_, cat)
-    cols = np.array([cat.column.get(int(i), -1) for i in hist.item], dtype=np.int64) if len(hist.item) else \
-        np.zeros(0, dtype=np.int64)
-    block_of = hist.client // BLOCK if len(hist.client) else hist.client
-    order = np.argsort(block_of, kind="stable")
-    bounds = np.searchsorted(block_of[order], np.arange(0, (N + BLOCK - 1) // BLOCK + 1))
+    cols = columns(cat, hist.item)
+    tagged = tag_rows(cat, hist)
+    bounds = np.searchsorted(hist.client, [*range(0, N, BLOCK), N])
     for b, start in enumerate(range(0, N, BLOCK)):
         stop = min(N, start + BLOCK)
         m = stop - start
-        sel = order[bounds[b]:bounds[b + 1]]
+        sel = np.arange(bounds[b], bounds[b + 1])
         # profile tags
         prof = np.zeros((m, T), dtype=np.float32)
         lo, hi = scan_.tag_ptr[start], scan_.tag_ptr[stop]
@@ -462,18 +538,21 @@ def rank(store, scan_: Scan, cat: Catalogue, hist: History, model: Model, n: int
         # this client's own clicks and ignores, per tag of the items shown
         shown_t = np.zeros((m, T), dtype=np.float32)
         click_t = np.zeros((m, T), dtype=np.float32)
-        h_rows = hist.client[sel] - start
-        for r, item_id, clicked, sent in zip(h_rows, hist.item[sel], hist.clicked[sel], hist.sent[sel]):
-            if not sent:
-                continue
-            g = hist.item_tags.get(int(item_id))
-            if g:
-                shown_t[r, g] += 1.0
-                if clicked:
-                    click_t[r, g] += 1.0
+        went = sel[hist.sent[sel]]
+        if len(went):  # (clients x offers) 0/1 @ (offers x tags): the tags of what each was shown
+            onehot = np.zeros((m, len(went)), dtype=np.float32)
+            onehot[hist.client[went] - start, np.arange(len(went))] = 1.0
+            per_offer = tagged[hist.item[went]]
+            shown_t = onehot @ per_offer
+            click_t = (onehot * hist.clicked[went]) @ per_offer
         aff = np.where(shown_t > 0, np.log(((click_t + SMOOTHING * r0 / 4) / (shown_t + SMOOTHING / 4)) / r0), 0.0)
         own = (aff.astype(np.float32)) @ cat.per_tag
-        score = fit + others + own
+        if keep_parts:
+            first = {"fit": fit[0].copy(), "others": others[0].copy(), "own": own[0].copy()}
+        score = fit  # in place: a block's matrices are the ranking's memory
+        score += others
+        score += own
+        del others, own
         # eligibility
         elig = read[start:stop][:, cat.lang]
         if cat.conditions:
@@ -495,7 +574,7 @@ def rank(store, scan_: Scan, cat: Catalogue, hist: History, model: Model, n: int
             elig[~active[start:stop]] = False
         out_eligible[start:stop] = elig.sum(axis=1)
         if keep_parts:
-            parts = {"fit": fit[0], "others": others[0], "own": own[0], "pop": pop, "lift": lift,
+            parts = {**first, "pop": pop, "lift": lift,
                      "aff": aff[0], "shown_t": shown_t[0], "click_t": click_t[0], "prof": prof[0],
                      "eligible": elig[0], "score": score[0]}
         noise = rng.random((m, I), dtype=np.float32)
