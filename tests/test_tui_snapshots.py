@@ -30,7 +30,7 @@ def app_for(store, who: str, lang: str, start: str | None = None):
     return build_app(store, access.resolve_actor(store.db, name, interface="tui"), lang=lang, start=start)
 
 
-def snap(snap_compare, app, run_before=None) -> bool:
+def snap(snap_compare, app, run_before=None, size=SIZE) -> bool:
     async def before(pilot):
         await settle(pilot)
         if run_before is not None:
@@ -38,7 +38,7 @@ def snap(snap_compare, app, run_before=None) -> bool:
             await settle(pilot)
 
     with frozen():
-        return snap_compare(app, terminal_size=SIZE, run_before=before)
+        return snap_compare(app, terminal_size=size, run_before=before)
 
 
 async def _open_markup_client(pilot):
@@ -146,3 +146,15 @@ def test_help(snap_compare, tui_store):
         await pilot.press("f1")
 
     assert snap(snap_compare, app_for(tui_store, "coach", "nl"), run)
+
+
+def test_caseload_at_80x24_keeps_the_reasons_and_the_footer(snap_compare, tui_store):
+    assert snap(snap_compare, app_for(tui_store, "coach", "nl"), size=(80, 24))
+
+
+def test_compose_at_80x24_while_typing(snap_compare, tui_store):
+    async def run(pilot):
+        for ch in "wellbeing <= 2":
+            await pilot.press(ch if ch != " " else "space")
+
+    assert snap(snap_compare, app_for(tui_store, "coach", "nl", start="compose"), run, size=(80, 24))

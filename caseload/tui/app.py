@@ -43,6 +43,7 @@ class CaseloadApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "caseload"
     ENABLE_COMMAND_PALETTE = True
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # app.tcss lays out an 80-column terminal
     BINDINGS = [
         Binding("c", "go('caseload')", "tui.key.caseload"),
         Binding("a", "go('attention')", "tui.key.attention"),
@@ -55,6 +56,7 @@ class CaseloadApp(App):
         Binding("f1,question_mark", "help", "tui.key.help", key_display="F1"),
         Binding("f2", "language", "tui.language.key", show=False),
         Binding("q", "quit", "tui.key.quit"),
+        Binding("escape", "leave_input", "tui.key.leave_input"),
     ]
 
     def __init__(self, store: Store, actor, start: str | None = None):
@@ -110,11 +112,22 @@ class CaseloadApp(App):
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "go" and parameters and parameters[0] not in self.allowed:
             return False
+        if action == "leave_input":  # shown (and working) only while typing
+            from textual.widgets import Input, Select, TextArea
+
+            return isinstance(self.focused, (Input, Select, TextArea))
         return True
 
     def action_go(self, name: str) -> None:
         if name in self.allowed:
             self.switch_mode(name)
+
+    def action_leave_input(self) -> None:
+        """Escape leaves a text field or dropdown for the screen's HOME (its list), or for no
+        widget at all, so that letters are keys again."""
+        home = getattr(self.screen, "HOME", None)
+        found = self.screen.query(home) if home else None
+        self.screen.set_focus(found.first() if found else None)
 
     def action_help(self) -> None:
         from .screens.help import HelpScreen

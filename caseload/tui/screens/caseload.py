@@ -4,6 +4,7 @@ they need attention; a filter bar (`/`) that takes a segment expression; sortabl
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.events import Key
 from textual.screen import Screen
 from textual.widgets import Header
 
@@ -18,6 +19,7 @@ RELOAD_AFTER = 0.15  # seconds of quiet in the filter bar before the table reloa
 
 
 class CaseloadScreen(Localized, Screen):
+    HOME = "#clients"  # where Escape leaves an input for
     BINDINGS = [
         Binding("slash", "filter", "tui.key.filter", key_display="/"),
         Binding("n", "sort('name')", "tui.key.sort_name", show=False),
@@ -71,6 +73,17 @@ class CaseloadScreen(Localized, Screen):
     @on(ClientTable.SortWanted)
     def _sort_wanted(self, event: ClientTable.SortWanted) -> None:
         self.action_sort(event.sort)
+
+    def on_key(self, event: Key) -> None:
+        """A character that is no key here starts the filter: typing `debts = ja` on the list
+        filters instead of firing the one-letter keys that follow."""
+        if self.focused is not self.table or not event.is_printable or not event.character \
+                or event.character == " " or event.key in self.active_bindings:
+            return
+        event.stop()
+        bar = self.query_one(FilterBar)
+        bar.focus()
+        bar.value = bar.value + event.character
 
     def action_filter(self) -> None:
         self.query_one(FilterBar).focus()

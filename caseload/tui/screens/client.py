@@ -26,6 +26,7 @@ from ...fields import OUTFLOW_TYPES
 from ...i18n import language, pick, t
 from .. import format as fmt
 from ..keys import Localized
+from ..widgets.choice import Choice
 from ..widgets.footer import KeyFooter
 from .confirm import ConfirmScreen
 from .outbox import reason_text
@@ -103,7 +104,7 @@ class ClientScreen(Localized, Screen):
                     with Vertical(classes="form", id="form-observation"):
                         yield Label(t("tui.form.observation"), classes="form-title")
                         with Horizontal(classes="row"):
-                            yield Select([(Text(f"{c.title()} ({c.key})"), c.key) for c in catalog],
+                            yield Choice([(Text(f"{c.title()} ({c.key})"), c.key) for c in catalog],
                                          prompt=t("tui.form.characteristic"), id="obs-key")
                             yield Input(placeholder=t("tui.form.value"), id="obs-value")
                             yield Button(t("tui.form.save"), variant="primary", id="obs-save")
@@ -127,14 +128,14 @@ class ClientScreen(Localized, Screen):
                         with Horizontal(classes="row"):
                             yield Input(placeholder=t("tui.form.intervention_name"), id="iv-name")
                             yield Input(placeholder=t("tui.form.date"), id="iv-date", classes="date")
-                            yield Select([(t(f"tui.result.{r}"), r) for r in interventions.RESULTS],
+                            yield Choice([(t(f"tui.result.{r}"), r) for r in interventions.RESULTS],
                                          prompt=t("tui.form.result"), id="iv-result")
                             yield Button(t("tui.form.start"), id="iv-start")
                             yield Button(t("tui.form.end"), id="iv-end")
                     with Vertical(classes="form", id="form-outflow"):
                         yield Label(t("tui.form.outflow"), classes="form-title")
                         with Horizontal(classes="row"):
-                            yield Select([(t(f"reports.type.{o}"), o) for o in OUTFLOW_TYPES],
+                            yield Choice([(t(f"reports.type.{o}"), o) for o in OUTFLOW_TYPES],
                                          prompt=t("tui.form.outflow_type"), id="out-type")
                             yield Input(placeholder=t("tui.form.date"), id="out-date", classes="date")
                             yield Button(t("tui.form.record_outflow"), variant="warning", id="out-save")

@@ -24,6 +24,7 @@ from ...fields import LANGUAGES
 from ...i18n import language, t
 from .. import format as fmt
 from ..keys import Localized
+from ..widgets.choice import Choice
 from ..widgets.filter_bar import FilterBar
 from ..widgets.footer import KeyFooter
 from .confirm import ConfirmScreen
@@ -32,6 +33,7 @@ SAMPLE = 5
 
 
 class ComposeScreen(Localized, Screen):
+    AUTO_FOCUS = "#segment Input"  # "Aan wie": typing starts there
     BINDINGS = [
         Binding("slash", "segment", "tui.key.segment", key_display="/"),
         Binding("f5", "preview", "tui.key.preview"),
@@ -72,8 +74,8 @@ class ComposeScreen(Localized, Screen):
                     yield FilterBar(id="segment", placeholder=t("tui.compose.segment_placeholder"))
                 yield Label(t("tui.compose.template"), classes="form-title")
                 with Horizontal(classes="row"):
-                    yield Select([], prompt=t("tui.compose.pick_template"), id="template")
-                    yield Select([(t("tui.compose.channel_auto"), "auto"), ("SMS", "sms"), (t("tui.compose.email"), "email")],
+                    yield Choice([], prompt=t("tui.compose.pick_template"), id="template")
+                    yield Choice([(t("tui.compose.channel_auto"), "auto"), ("SMS", "sms"), (t("tui.compose.email"), "email")],
                                  value="auto", allow_blank=False, id="channel")
                 with Horizontal(classes="row"):
                     yield Input(placeholder=t("tui.compose.at"), id="at")
@@ -82,9 +84,9 @@ class ComposeScreen(Localized, Screen):
                 yield Label(t("tui.compose.new_template"), classes="form-title")
                 with Horizontal(classes="row"):
                     yield Input(placeholder=t("tui.compose.template_name"), id="new-name")
-                    yield Select([("SMS", "sms"), (t("tui.compose.email"), "email")], value="sms",
+                    yield Choice([("SMS", "sms"), (t("tui.compose.email"), "email")], value="sms",
                                  allow_blank=False, id="new-channel")
-                    yield Select([(lang, lang) for lang in LANGUAGES], value=self.app.store.config.message_language
+                    yield Choice([(lang, lang) for lang in LANGUAGES], value=self.app.store.config.message_language
                                  if self.app.store.config.message_language in LANGUAGES else "nl",
                                  allow_blank=False, id="new-language")
                 yield Input(placeholder=t("tui.compose.subject"), id="new-subject")
@@ -269,6 +271,10 @@ class ComposeScreen(Localized, Screen):
     def action_segment(self) -> None:
         if self.client is None:
             self.query_one(FilterBar).focus()
+
+    @on(FilterBar.Left)
+    def _left(self) -> None:
+        self.query_one("#template").focus()
 
 
 def _iso(moment) -> str:

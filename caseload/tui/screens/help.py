@@ -36,6 +36,8 @@ class HelpScreen(Localized, ModalScreen):
             for widget in below.query("*"):
                 own += [k for k in _keys(widget) if k not in own]
             sections.insert(0, (t("tui.help.keys_screen"), own))
+            taken = {key for key, _ in own}  # a screen's own key wins over the app's (Escape on a client)
+            sections[-1] = (sections[-1][0], [k for k in sections[-1][1] if k[0] not in taken])
         for title, keys in sections:
             table.add_row(Text(title, style="underline"), "")
             for key, description in keys:

@@ -17,6 +17,8 @@ from ... import interventions
 from ...i18n import t
 from .. import format as fmt
 from ..keys import Localized
+from ..widgets.choice import Choice
+from ..widgets.filter_bar import FilterBar
 from ..widgets.footer import KeyFooter
 
 
@@ -32,6 +34,8 @@ def _noise(summary: Text, report: dict) -> None:
 
 
 class ReportsScreen(Localized, Screen):
+    AUTO_FOCUS = "#report-segment Input"  # typing a segment is the one thing to type here
+    HOME = "#report-tabs Tabs"
     BINDINGS = [Binding("f5", "reload", "tui.key.reload"),
                 Binding("u", "tab('outflow')", "tui.key.outflow_report"),
                 Binding("e", "tab('effect')", "tui.key.effect_report"),
@@ -59,9 +63,11 @@ class ReportsScreen(Localized, Screen):
         with TabbedContent(initial="outflow", id="report-tabs"):
             with TabPane(t("tui.reports.outflow"), id="outflow"):
                 with Horizontal(classes="row"):
-                    yield Select([(Text(f"{c.title()} ({c.key})"), c.key) for c in catalog if c.type != "text"],
+                    yield Choice([(Text(f"{c.title()} ({c.key})"), c.key) for c in catalog if c.type != "text"],
                                  value="wellbeing" if "wellbeing" in catalog else Select.NULL,
                                  prompt=t("tui.form.characteristic"), id="outflow-key")
+                yield FilterBar(id="report-segment", placeholder=t("tui.reports.segment_placeholder"),
+                                count=False)
                 yield Static(id="outflow-summary")
                 yield LoadingIndicator(id="outflow-loading")
                 with Horizontal(classes="report"):
@@ -70,7 +76,7 @@ class ReportsScreen(Localized, Screen):
                         yield Static(id="outflow-table")
             with TabPane(t("tui.reports.effect"), id="effect"):
                 with Horizontal(classes="row"):
-                    yield Select([], prompt=t("tui.reports.pick_intervention"), id="effect-name")
+                    yield Choice([], prompt=t("tui.reports.pick_intervention"), id="effect-name")
                 yield Static(Text(t("tui.reports.effect_hint"), style="dim"), id="effect-summary")
                 yield LoadingIndicator(id="effect-loading")
                 with Horizontal(classes="report"):
@@ -105,16 +111,26 @@ class ReportsScreen(Localized, Screen):
 
     def outflow(self, key: str) -> None:
         self.query_one("#outflow-loading").display = True
-        self.run_outflow(key)
+        bar = self.query_one("#report-segment", FilterBar)
+        segment = bar.valid.text.strip() if bar.valid is not None and bar.valid.text == bar.value else ""
+        self.run_outflow(key, segment)
+
+    @on(FilterBar.Left)
+    def _segment_entered(self) -> None:
+        """Enter: the outflow of this segment too (not on every key: an analyst's run is a release)."""
+        key = self.query_one("#outflow-key", Select).value
+        if key is not Select.NULL:
+            self.outflow(key)
 
     @work(thread=True, exclusive=True, group="outflow")
-    def run_outflow(self, key: str) -> None:
+    def run_outflow(self, key: str, segment: str = "") -> None:
         from ...reports import outflow_report
 
         app = self.app
         with app.reported():
             self.post_message(self.Outflow(key, outflow_report(app.store_here(), app.actor, keys=[key],
-                                                                as_of=self.as_of)))
+                                                               as_of=self.as_of,
+                                                               segments=[segment] if segment else None)))
 
     def on_reports_screen_outflow(self, message: Outflow) -> None:
         self.query_one("#outflow-loading").display = False
@@ -127,6 +143,11 @@ class ReportsScreen(Localized, Screen):
         if not r["follow_up_complete"]:
             summary.append("  " + t("tui.reports.incomplete"), "yellow")
         summary.append("\n" + r["values_note"], "dim")
+        for x in r.get("segments", []):
+            summary.append("\n")
+            summary.append(t("tui.reports.segment_row", segment=x["segment"], n=fmt.number(x["n"]),
+                             outflow=fmt.number(x["outflow"]), rate=_pct(x["rate_pct"]))
+                           if not x["suppressed"] else t("tui.reports.segment_suppressed", segment=x["segment"]))
         _noise(summary, r)
         self.query_one("#outflow-summary", Static).update(summary)
         rows = [x for x in r["by_characteristic"] if x["key"] == message.key]

@@ -15,11 +15,14 @@ from textual.widgets import Button, DataTable, Header, Input, Label, Select
 from ... import completion, segments
 from ...i18n import language, t
 from ..keys import Localized
+from ..widgets.choice import Choice
 from ..widgets.filter_bar import FilterBar
 from ..widgets.footer import KeyFooter
 
 
 class SegmentBuilderScreen(Localized, Screen):
+    AUTO_FOCUS = "#expression Input"  # typing a segment is what this screen is for
+    HOME = "#saved"
     BINDINGS = [
         Binding("slash", "expression", "tui.key.expression", key_display="/"),
         Binding("ctrl+s", "save", "tui.key.save"),
@@ -50,9 +53,9 @@ class SegmentBuilderScreen(Localized, Screen):
         with Vertical(id="builder"):
             yield Label(t("tui.builder.condition"), classes="form-title")
             with Horizontal(classes="row"):
-                yield Select([(Text(f"{c.label} ({c.text})"), c.text) for c in names],
+                yield Choice([(Text(f"{c.label} ({c.text})"), c.text) for c in names],
                              prompt=t("tui.builder.subject"), id="subject")
-                yield Select([], prompt=t("tui.builder.operator"), id="operator")
+                yield Choice([], prompt=t("tui.builder.operator"), id="operator")
                 yield Input(placeholder=t("tui.form.value"), id="value")
                 yield Button(t("tui.builder.and"), id="add-and", variant="primary")
                 yield Button(t("tui.builder.or"), id="add-or")

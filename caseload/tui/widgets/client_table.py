@@ -24,6 +24,7 @@ from ..keys import Localized
 
 PAGE = overview.PAGE
 TREND = {1: "↑", -1: "↓", 0: " "}
+NARROW = 110  # columns; an 80-column terminal gets the narrow layout
 
 
 class ClientTable(Localized, ScrollView, can_focus=True):
@@ -42,8 +43,8 @@ class ClientTable(Localized, ScrollView, can_focus=True):
                          "client-table--reason"}
     BINDINGS = [
         Binding("enter", "open", "tui.key.open"),
-        Binding("up,k", "move(-1)", show=False),
-        Binding("down,j", "move(1)", show=False),
+        Binding("up", "move(-1)", show=False),  # not k: k sorts by number (F1)
+        Binding("down", "move(1)", show=False),
         Binding("pageup", "move(-20)", show=False),
         Binding("pagedown", "move(20)", show=False),
         Binding("home", "jump(0)", show=False),
@@ -183,13 +184,18 @@ class ClientTable(Localized, ScrollView, can_focus=True):
 
     # -- drawing --------------------------------------------------------------------------------
     def _columns(self) -> list[tuple[str, str, int]]:
-        """(sort key or "", heading, width); the last column takes what is left."""
-        cols = [("client_number", t("tui.col.number"), 8), ("name", t("tui.col.name"), 28),
-                ("wellbeing", t("tui.col.wellbeing"), 11), ("last_activity", t("tui.col.last_activity"), 20)]
+        """(sort key or "", heading, width); the last column takes what is left. Below NARROW
+        columns the name, wellbeing and last activity give way, so the reasons stay readable."""
+        narrow = self._width < NARROW
+        cols = [("client_number", t("tui.col.number"), 7 if narrow else 8),
+                ("name", t("tui.col.name"), 20 if narrow else 28),
+                ("wellbeing", t("tui.col.wellbeing_short") if narrow else t("tui.col.wellbeing"), 5 if narrow else 11),
+                ("last_activity", t("tui.col.last_activity_short") if narrow else t("tui.col.last_activity"),
+                 10 if narrow else 20)]
         if self.show_coach:
-            cols.append(("", t("tui.col.coach"), 14))
+            cols.append(("", t("tui.col.coach"), 10 if narrow else 14))
         used = sum(w + 1 for _, _, w in cols)
-        cols.append(("", t("tui.col.attention"), max(self._width - used, 10)))
+        cols.append(("", t("tui.col.attention"), max(self._width - used, 1)))
         return cols
 
     @property
@@ -245,16 +251,19 @@ class ClientTable(Localized, ScrollView, can_focus=True):
 
     def _cells(self, row) -> list[Text]:
         tz = self.app.store.tz
+        narrow = self._width < NARROW
         wb = Text()
         if row.wellbeing is not None:
             style = {1: "client-table--good", -1: "client-table--bad"}.get(row.trend)
             wb.append(f"{row.wellbeing} ")
             wb.append(TREND[row.trend], self.get_component_rich_style(style) if style else "")
-            if row.wellbeing_before is not None and row.trend:
+            if row.wellbeing_before is not None and row.trend and not narrow:
                 wb.append(f" {t('tui.was', value=row.wellbeing_before)}", "dim")
         gone = row.status != "active"
-        cells = [Text(row.client_number), Text(row.name, "dim" if gone else ""), wb,
-                 Text(fmt.moment(row.last_activity, tz))]
+        last = fmt.moment(row.last_activity, tz)
+        if narrow:
+            last = last.split(" ")[0]  # the day is enough here
+        cells = [Text(row.client_number), Text(row.name, "dim" if gone else ""), wb, Text(last)]
         if self.show_coach:
             cells.append(Text(row.coach or ""))
         if gone:

@@ -67,8 +67,7 @@ class FilterBar(Localized, Widget):
     FilterBar #hint { height: 1; padding: 0 1; color: $text-muted; }
     FilterBar #hint.error { color: $text-error; }
     """
-    BINDINGS = [Binding("tab", "complete", "tui.key.complete", show=False),
-                Binding("escape", "leave", show=False)]
+    BINDINGS = [Binding("tab", "complete", "tui.key.complete", show=False)]
 
     class Evaluated(Message):
         def __init__(self, text, where, params, count, error, start, candidates) -> None:
@@ -88,10 +87,11 @@ class FilterBar(Localized, Widget):
             return self.bar
 
     class Left(Message):
-        """Escape: the user is done with the bar."""
+        """Enter: the user is done with the bar (Escape is the app's: it leaves any input)."""
 
-    def __init__(self, value: str = "", placeholder: str | None = None, **kwargs):
+    def __init__(self, value: str = "", placeholder: str | None = None, count: bool = True, **kwargs):
         super().__init__(**kwargs)
+        self.counts = count  # False: check the expression only (an analyst sees no client counts)
         self.highlighter = ErrorHighlighter()
         self._initial = value
         self._placeholder = placeholder or t("tui.filter.placeholder")
@@ -101,7 +101,7 @@ class FilterBar(Localized, Widget):
     def compose(self) -> ComposeResult:
         with Horizontal():
             yield Input(self._initial, placeholder=self._placeholder, highlighter=self.highlighter,
-                        suggester=SegmentSuggester(self.app), id="expr")
+                        suggester=SegmentSuggester(self.app), select_on_focus=False, id="expr")
             yield Static(id="count", markup=False)
         yield Static(t("tui.filter.hint"), id="hint", markup=False)
 
@@ -141,7 +141,7 @@ class FilterBar(Localized, Widget):
         start, candidates = completion.complete(store, text, language())
         try:
             where, params = ("1", []) if not text.strip() else segments.resolve_where(store, text)
-            count = overview.count(store, actor, where, params)
+            count = overview.count(store, actor, where, params) if self.counts else None
         except segments.SegmentError as e:
             self.post_message(self.Evaluated(text, None, None, None, e, start, candidates))
             return
@@ -169,7 +169,8 @@ class FilterBar(Localized, Widget):
             self.highlighter.position = None
             hint.remove_class("error")
             hint.update(self._candidates_text(message) if message.text.strip() else Text(t("tui.filter.hint")))
-            count.update(Text(t("tui.count_one" if message.count == 1 else "tui.count", n=fmt.number(message.count))))
+            count.update(Text("") if message.count is None else
+                         Text(t("tui.count_one" if message.count == 1 else "tui.count", n=fmt.number(message.count))))
             self.valid = self.Applied(self, message.text, message.where, message.params, message.count)
             self.post_message(self.Applied(self, message.text, message.where, message.params, message.count))
         if error is not None and message.candidates:
@@ -202,6 +203,3 @@ class FilterBar(Localized, Widget):
             return
         word = candidates[0].text
         self.value = value[:start] + word + ("" if word.endswith("(") else " ")
-
-    def action_leave(self) -> None:
-        self.post_message(self.Left())
