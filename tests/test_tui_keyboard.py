@@ -166,7 +166,7 @@ async def test_the_footer_keeps_the_app_keys_at_80_columns(tui_store, coach, sta
         await settle(pilot)
         if start == "compose":
             assert isinstance(app.focused, Input)
-            assert "esc" in {k.key for k in app.screen.query(FooterKey)}  # while typing: how to stop
+            assert "escape" in {k.key for k in app.screen.query(FooterKey)}  # while typing: how to stop
             await pilot.press("escape")
             await settle(pilot)
         keys = {k.key for k in app.screen.query(FooterKey)}

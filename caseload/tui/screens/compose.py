@@ -59,6 +59,8 @@ class ComposeScreen(Localized, Screen):
     def __init__(self, client: str | None = None):
         super().__init__()
         self.client = client  # a client number: a personal message to this client, not a segment
+        if client is not None:
+            self.AUTO_FOCUS = "#template"
         self.plan = None
         self._key: tuple | None = None
 
@@ -111,7 +113,10 @@ class ComposeScreen(Localized, Screen):
         return True
 
     def action_back(self) -> None:
-        if self.client is not None:
+        """Escape leaves an input first, then the client's message."""
+        if isinstance(self.focused, (Input, Select, TextArea)):
+            self.app.action_leave_input()
+        elif self.client is not None:
             self.dismiss()
 
     # -- templates ------------------------------------------------------------------------------
