@@ -60,7 +60,7 @@ class ComposeScreen(Localized, Screen):
         super().__init__()
         self.client = client  # a client number: a personal message to this client, not a segment
         if client is not None:
-            self.AUTO_FOCUS = "#template"
+            self.AUTO_FOCUS = ""  # nothing to type for one client until a template is chosen: Escape goes back
         self.plan = None
         self._key: tuple | None = None
 
