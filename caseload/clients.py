@@ -10,7 +10,7 @@ from .clock import parse_iso, utcnow
 from .db import write_transaction
 from .errors import BadInput, NotFound
 from .fields import FIELDS, find as find_field
-from .i18n import t
+from .i18n import language, t
 
 SOURCES = ("import", "coach", "reply", "system")
 OBSERVE_SQL = (
@@ -240,7 +240,11 @@ def add_note(store, actor, number: str, text: str, source: str = "coach") -> Non
         audit.record(store.db, actor, "note", f"client:{cid}")
 
 
-def record_outflow(store, actor, number: str, outflow_type: str, outflow_date: str | None = None) -> None:
+def record_outflow(store, actor, number: str, outflow_type: str, outflow_date: str | None = None,
+                   correct: bool = False) -> dict:
+    """Record that a client left. An outflow before the intake date is refused, and so is a
+    second outflow: it replaces the first only as a correction (`correct=True`, audited as
+    `outflow_correct`), as case systems do. Returns what was recorded."""
     access.can_change_clients(actor)
     parsed = parse_fields({"outflow_type": outflow_type, "outflow_date": outflow_date or date.today().isoformat()})
     outflow_type, when = parsed["outflow_type"], parsed["outflow_date"]
@@ -248,6 +252,21 @@ def record_outflow(store, actor, number: str, outflow_type: str, outflow_date: s
         raise BadInput(t("client.bad_field", field="outflow_type", reason=t("value.empty")))
     cid = client_id(store, actor, number)
     with write_transaction(store.db) as conn:
+        intake, old_type, old_date = conn.execute(
+            "SELECT intake_date, outflow_type, outflow_date FROM clients WHERE id = ?", [cid]).fetchone()
+        if intake and when < intake:
+            raise BadInput(t("client.outflow_before_intake", date=show_day(when), intake=show_day(intake)))
+        if old_date and not correct:
+            raise BadInput(t("client.outflow_already", number=number, date=show_day(old_date),
+                             type=t(f"reports.type.{old_type or 'other'}")))
         conn.execute("UPDATE clients SET status = 'outflow', outflow_type = ?, outflow_date = ?, updated_at = ?"
                      " WHERE id = ?", [outflow_type, when, utcnow(), cid])
-        audit.record(store.db, actor, "outflow", f"client:{cid}")
+        audit.record(store.db, actor, "outflow_correct" if old_date else "outflow", f"client:{cid}")
+    return {"client_number": number, "outflow_type": outflow_type, "outflow_date": when,
+            "corrected": bool(old_date)}
+
+
+def show_day(iso_date: str) -> str:
+    """A date as people in the current language write it (31-12-2025 in Dutch)."""
+    y, m, d = iso_date[:10].split("-")
+    return f"{d}-{m}-{y}" if language() == "nl" else f"{y}-{m}-{d}"

@@ -261,6 +261,8 @@ def _check(store, actor, table, mapping, progress) -> "_Plan":
     width = len(table.headers)
     builtin_cols = _Columns((i, h, parse, {"": None}, FIELDS[name].personal) for i, h, name, parse in builtin)
     char_cols = _Columns((i, h, conv, {"": None}, c.special) for i, h, c, conv in chars)
+    coach_pos = field_names.index("coach") if "coach" in field_names else None
+    coaches = {name for (name,) in conn.execute("SELECT name FROM users WHERE active = 1")}
     for n, cells in table.rows:
         report.rows += 1
         if progress and report.rows % 1000 == 0:
@@ -280,6 +282,9 @@ def _check(store, actor, table, mapping, progress) -> "_Plan":
             cid = plan.existing.get(number)
             if cid is not None and not plan.may_change(cid):
                 report.errors.append(CellError(n, number_header, number, t("import.not_yours"), True))
+        if coach_pos is not None and fields[coach_pos] is not None and fields[coach_pos] not in coaches:
+            report.errors.append(CellError(n, table.headers[builtin[coach_pos][0]], fields[coach_pos],
+                                           _unknown_coach(fields[coach_pos], coaches)))
         obs = _convert(n, cells, char_cols, report.errors)
         at = None
         if dated is not None and cells[dated[0]].strip():
@@ -295,6 +300,14 @@ def _check(store, actor, table, mapping, progress) -> "_Plan":
     if progress:
         progress(report.rows, report.rows)
     return plan
+
+
+def _unknown_coach(name: str, coaches: set[str]) -> str:
+    """A coach who is no user would own clients nobody sees: say so, with the likely name."""
+    like = sorted(c for c in coaches if c.casefold() == name.casefold() or c.casefold() == name.split()[0].casefold())
+    if like:
+        return t("import.unknown_coach_like", name=like[0])
+    return t("import.unknown_coach")
 
 
 class ImportRefused(BadInput):

@@ -86,7 +86,7 @@ def test_back_dated_observation_keeps_newer_profile(store, admin):
 
 
 def test_notes_outflow_and_interventions(cli):
-    cli("client", "add", "client_number=7")
+    cli("client", "add", "client_number=7", "intake_date=01-01-2025")
     assert cli("client", "note", "7", "Gebeld [bold]ok[/]").exit_code == 0
     assert cli("intervention", "start", "7", "work-first", "--date", "01-02-2025").exit_code == 0
     assert cli("intervention", "start", "7", "work-first").exit_code == 2

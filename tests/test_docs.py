@@ -52,7 +52,10 @@ EXPECTED_EXIT = {
 # Objects the examples of a file take for granted, made before its lines run. WRAPPER runs the
 # documented wrapper, as `sudo -u caseload caseload` would: its database is the installation's.
 SETUP = {
-    "README.md": ["WRAPPER init", "caseload --db demo.db demo", "caseload --db demo.db export --output export.csv"],
+    "README.md": ["WRAPPER init", "caseload --db demo.db demo", "caseload --db demo.db export --output export.csv",
+                  # an import names its coaches: the installation knows the demo's (an unknown one is refused)
+                  "caseload --db demo.db user list --format csv | awk -F, '$2 == \"coach\" {print $1}'"
+                  f" | while read c; do {WRAPPER} user add \"$c\" --role coach; done"],
     "docs/daemon.md": [
         "WRAPPER init", "caseload demo",
         "caseload segment save actief 'status = active'",

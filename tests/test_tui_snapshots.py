@@ -36,6 +36,9 @@ def snap(snap_compare, app, run_before=None, size=SIZE) -> bool:
         if run_before is not None:
             await run_before(pilot)
             await settle(pilot)
+        for field in pilot.app.screen.query(Input):  # a screen may open with the cursor in a field: no blinking
+            field.cursor_blink = False
+        await pilot.pause()
 
     with frozen():
         return snap_compare(app, terminal_size=size, run_before=before)

@@ -277,9 +277,12 @@ def client_read(env, number, unread):
 @click.option("--type", "outflow_type", required=True,
               type=click.Choice(["fulltime", "parttime", "self_employed", "education", "moved", "other"]))
 @click.option("--date", "when")
+@click.option("--correct", is_flag=True)
 @pass_env
-def client_outflow(env, number, outflow_type, when):
-    core.record_outflow(env.store(), env.actor(), number, outflow_type, when)
+def client_outflow(env, number, outflow_type, when, correct):
+    done = core.record_outflow(env.store(), env.actor(), number, outflow_type, when, correct=correct)
+    note(t("client.outflow_corrected" if done["corrected"] else "client.outflow_recorded", number=number,
+           type=t(f"reports.type.{done['outflow_type']}"), date=core.show_day(done["outflow_date"])))
 
 
 @client.command("history")
@@ -324,6 +327,14 @@ def client_optout(env, number, channel, undo):
     note(t("policy.opted_in" if undo else "policy.opted_out", channel=channel) if changed else t("policy.unchanged"))
 
 
+def when_or_today(when: str | None) -> str:
+    from datetime import date
+
+    from ..values import parse_date
+
+    return parse_date(when).isoformat() if when else date.today().isoformat()
+
+
 @main.group()
 def intervention():
     pass
@@ -336,6 +347,7 @@ def intervention():
 @pass_env
 def intervention_start(env, number, name, when):
     interventions.start(env.store(), env.actor(), number, name, when)
+    note(t("intervention.started", number=number, name=name.strip(), date=core.show_day(when_or_today(when))))
 
 
 @intervention.command("end")
@@ -346,6 +358,8 @@ def intervention_start(env, number, name, when):
 @pass_env
 def intervention_end(env, number, name, when, result):
     interventions.end(env.store(), env.actor(), number, name, when, result)
+    note(t("intervention.ended", number=number, name=name.strip(), date=core.show_day(when_or_today(when)),
+           result=t(f"tui.result.{result}") if result else "-"))
 
 
 @intervention.command("import")

@@ -5,6 +5,8 @@ follow-up, an intervention or outflow. The core validates every value against th
 its message is shown as it is. The client's coach reads the replies by opening the
 conversation."""
 
+from datetime import date, timedelta
+
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -32,6 +34,15 @@ from .confirm import ConfirmScreen
 from .outbox import reason_text
 
 WELLBEING = "wellbeing"
+
+
+def chart_points(history: list[dict]) -> tuple[list[int], list, list[int], list[str]]:
+    """x is days since the first observation, so the chart is spaced by time, not by count;
+    five dates along the axis."""
+    first = date.fromisoformat(history[0]["observed_at"][:10])
+    xs = [(date.fromisoformat(h["observed_at"][:10]) - first).days for h in history]
+    ticks = [round(max(xs[-1], 1) * k / 4) for k in range(5)] if len(xs) > 1 else [0]
+    return xs, [h["value"] for h in history], ticks, [fmt.day((first + timedelta(days=d)).isoformat()) for d in ticks]
 
 
 class ClientScreen(Localized, Screen):
@@ -267,13 +278,10 @@ class ClientScreen(Localized, Screen):
         ch = self.app.store.catalog.get(WELLBEING)
         plt.title(ch.title() if ch else "")
         if history:
-            ys = [h["value"] for h in history]
-            xs = list(range(1, len(ys) + 1))
+            xs, ys, ticks, labels = chart_points(history)
             plt.plot(xs, ys, marker="braille")
             plt.scatter(xs, ys, marker="dot")
-            step = max(1, len(xs) // 6)
-            ticks = xs[::step]
-            plt.xticks(ticks, [fmt.day(history[i - 1]["observed_at"]) for i in ticks])
+            plt.xticks(ticks, labels)
             if ch is not None and ch.min is not None:
                 plt.ylim(ch.min, ch.max)
                 plt.yticks(list(range(int(ch.min), int(ch.max) + 1)))
@@ -346,13 +354,19 @@ class ClientScreen(Localized, Screen):
             self.notify(t("tui.form.choose_outflow"), severity="warning")
             return
 
+        correct = bool(self.client and self.client.get("outflow_date"))  # a second outflow corrects the first
+
         def answered(yes: bool | None) -> None:
             if yes:
-                self.save("outflow", lambda s, a: clients.record_outflow(s, a, self.number, kind, day or None),
+                self.save("outflow", lambda s, a: clients.record_outflow(s, a, self.number, kind, day or None,
+                                                                         correct=correct),
                           t("tui.saved.outflow"))
 
-        self.app.push_screen(ConfirmScreen(t("tui.confirm.outflow", type=t(f"reports.type.{kind}"),
-                                             number=self.number)), answered)
+        question = t("tui.confirm.outflow", type=t(f"reports.type.{kind}"), number=self.number)
+        if correct:
+            question = t("tui.confirm.outflow_correct", number=self.number, date=fmt.day(self.client["outflow_date"]),
+                         old=t(f"reports.type.{self.client.get('outflow_type') or 'other'}"), type=t(f"reports.type.{kind}"))
+        self.app.push_screen(ConfirmScreen(question), answered)
 
     @work(thread=True, group="record")
     def save(self, form: str, change, done: str) -> None:

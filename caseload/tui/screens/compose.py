@@ -47,9 +47,9 @@ class ComposeScreen(Localized, Screen):
             self.rows, self.select = rows, select
 
     class Planned(Message):
-        def __init__(self, key: tuple, plan, quiet_until) -> None:
+        def __init__(self, key: tuple, plan, quiet_until, held: list) -> None:
             super().__init__()
-            self.key, self.plan, self.quiet_until = key, plan, quiet_until
+            self.key, self.plan, self.quiet_until, self.held = key, plan, quiet_until, held
 
     class Queued(Message):
         def __init__(self, result: dict) -> None:
@@ -190,15 +190,16 @@ class ComposeScreen(Localized, Screen):
             store = app.store_here()
             plan = outbox.plan_queue(store, app.actor, segment or None, template, channel=channel, at=at or None,
                                      campaign=campaign or None, client=self.client)
-            self.post_message(self.Planned(key, plan, policy.quiet_until(store.config, plan.due_at)))
+            self.post_message(self.Planned(key, plan, policy.quiet_until(store.config, plan.due_at),
+                                           held_by_cap(store, plan)))
 
     def on_compose_screen_planned(self, message: Planned) -> None:
         if message.key != self._key:
             return
         self.plan = message.plan
-        self.query_one("#preview", Static).update(self._preview(message.plan, message.quiet_until))
+        self.query_one("#preview", Static).update(self._preview(message.plan, message.quiet_until, message.held))
 
-    def _preview(self, plan, quiet_until) -> Text:
+    def _preview(self, plan, quiet_until, held: list | None = None) -> Text:
         tz = self.app.store.tz
         out = Text()
         channels = ", ".join(f"{ch} {fmt.number(n)}" for ch, n in sorted(plan.by_channel().items())) or "-"
@@ -211,6 +212,10 @@ class ComposeScreen(Localized, Screen):
             out.append(t("tui.compose.none_skipped") + "\n", "dim")
         if quiet_until is not None:
             out.append(t("send.quiet", until=fmt.moment(_iso(quiet_until), tz)) + "\n", "yellow")
+        if held:
+            key = "tui.compose.held_one" if plan.count == 1 else "tui.compose.held"
+            out.append(t(key, n=fmt.number(len(held)), cap=self.app.store.config.policy.max_per_week,
+                         first=fmt.moment(_iso(min(held)), tz), last=fmt.moment(_iso(max(held)), tz)) + "\n", "yellow")
         sms = [sms_info(p.body) for p in plan.messages if p.channel == "sms"]
         if sms:
             parts = Counter(i.parts for i in sms)
@@ -280,6 +285,19 @@ class ComposeScreen(Localized, Screen):
     @on(FilterBar.Left)
     def _left(self) -> None:
         self.query_one("#template").focus()
+
+
+def held_by_cap(store, plan) -> list:
+    """When each message the frequency cap will hold goes out after all (quiet hours included),
+    so the preview tells the true send time, not the planned one."""
+    config = store.config
+    recent = policy.recent_counts(store.conn, config, [p.client_id for p in plan.messages], plan.due_at)
+    out = []
+    for p in plan.messages:
+        until = policy.frequency_deferral(config, recent.get(p.client_id), plan.due_at)
+        if until is not None:
+            out.append(policy.quiet_until(config, until) or until)
+    return out
 
 
 def _iso(moment) -> str:
