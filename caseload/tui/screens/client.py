@@ -106,7 +106,7 @@ class ClientScreen(Localized, Screen):
                     with VerticalScroll(id="timeline-scroll"):
                         yield Static(id="timeline-table")
                     with Horizontal(id="reply-row"):
-                        yield Select([("auto", "auto"), ("SMS", "sms"), ("e-mail", "email")], value="auto",
+                        yield Choice([("auto", "auto"), ("SMS", "sms"), ("e-mail", "email")], value="auto",
                                      allow_blank=False, id="reply-channel")
                         yield Input(placeholder=t("tui.day.reply_placeholder"), id="reply-text")
                     yield Static(id="reply-preview")
@@ -132,7 +132,7 @@ class ClientScreen(Localized, Screen):
                             yield Input(placeholder=t("tui.day.followup_due"), id="fu-due", classes="date")
                             yield Button(t("tui.day.followup_add"), variant="primary", id="fu-add")
                         with Horizontal(classes="row"):
-                            yield Select([], prompt=t("tui.day.followup_open"), id="fu-open")
+                            yield Choice([], prompt=t("tui.day.followup_open"), id="fu-open")
                             yield Button(t("tui.day.followup_done"), id="fu-done")
                     with Vertical(classes="form", id="form-intervention"):
                         yield Label(t("tui.form.intervention"), classes="form-title")
