@@ -33,6 +33,7 @@ def test_dutch_to_some_arabic_to_others_as_the_confirmation_said(tmp_path):
         caseload_config(tmp_path / "config.toml", sink.port, stub)
         cli = Cli(tmp_path).init()
         (tmp_path / "export.csv").write_text(EXPORT, encoding="utf-8")
+        assert cli("user", "add", "coach1", "--role", "coach").exit_code == 0  # an import names known coaches
         r = cli("import", tmp_path / "export.csv")
         assert r.exit_code == 0, r.output
         for lang, channel, body, subject in (
