@@ -32,6 +32,7 @@ async def test_outflow_tab_says_which_values_and_l_switches(tui_store):
             return str(app.screen.query_one("#outflow-summary", Static).render())
 
         assert "as recorded on or before" in summary()
+        await pilot.press("escape")  # the screen opens in its segment field; keys act from the table
         await pilot.press("l")
         await settle(pilot)
         assert "as recorded most recently" in summary()
