@@ -173,4 +173,4 @@ async def test_the_footer_keeps_the_app_keys_at_80_columns(tui_store, coach, sta
         assert {"c", "a", "s", "m", "o", "r", "f1", "q"} <= keys
         footer = screen_text(app).splitlines()[-1]
         assert "F1 Hulp" in footer and "q Afsluiten" in footer
-        assert footer.rstrip().endswith(("Afsluiten", "palette"))  # nothing cut or stray at the edge
+        assert footer.rstrip().endswith(("Afsluiten", "opdrachten"))  # nothing cut or stray at the edge
