@@ -12,7 +12,10 @@ from caseload.config import load_config
 from caseload.store import open_store
 from caseload.tui.app import build_app
 from caseload.tui.screens.client import ClientScreen
+from caseload.tui.screens.compose import ComposeScreen
 from caseload.tui.screens.confirm import ConfirmScreen
+from caseload.tui.screens.outbox import OutboxScreen
+from caseload.tui.screens.reports import ReportsScreen
 from test_coach_language import WORD, english_in
 from tui_fixture import database, frozen, screen_text, settle
 
@@ -80,14 +83,19 @@ async def test_every_tui_screen_in_dutch_has_no_english(tui_store):
         await look("segments", "s")
         app.screen.query(Select).first().focus()
         await look("segments, a menu open", "enter")
-        await pilot.press("escape")
+        await pilot.press("escape", "escape")  # closes the menu, then leaves the dropdown
         await look("compose", "m")
+        assert isinstance(app.screen, ComposeScreen)
         await look("compose, preview", "f5")
+        await pilot.press("escape")  # compose opens in its segment field
         await look("outbox", "o")
+        assert isinstance(app.screen, OutboxScreen)
         await look("outbox, confirm", "x")
         if isinstance(app.screen, ConfirmScreen):
             await pilot.press("escape")
         await look("reports", "r")
+        assert isinstance(app.screen, ReportsScreen)
+        await pilot.press("escape")  # reports opens in its segment field
         await look("reports, effect", "e")
         await look("help", "f1")
         await pilot.press("escape")
