@@ -1,14 +1,24 @@
 """Characteristics as they were on a given day, from the observation history (not today's
-profile): what matching needs to compare clients as they were when an intervention began."""
+profile): what matching needs to compare clients as they were when an intervention began.
 
-import itertools
+One read of the queried clients' observations before the last day, in primary-key order (client,
+characteristic, observed_at, seq), through the client index: SQLite codes each row and hands
+back one comma-separated string per chunk of clients (cheaper than a Python tuple per row), and
+numpy takes the last row per client and characteristic. Timestamps are stored as clock.FORMAT,
+which sorts as time does. bench/bench_reports.py times it against the latest values."""
+
+import json
+import sqlite3
 
 import numpy as np
 
 from .coding import coder
+from .scan import _connect_ro
 
 SECOND_BITS = 32  # seconds since 1970 fit in 32 bits until 2106
 CODE_BITS = 4     # every code is below 16 (the widest: a 0-10 scale, 12 codes)
+CHUNK = 20_000    # clients per read: the string stays a few MB
+OWN_CONNECTION_FROM = 20_000  # clients; from here a memory-mapped read-only connection is faster
 
 
 def to_days(iso: list[str | None] | np.ndarray) -> np.ndarray:
@@ -19,6 +29,35 @@ def to_days(iso: list[str | None] | np.ndarray) -> np.ndarray:
     return days
 
 
+def _code_sql(ids: list[int], leaves: list[str]) -> str:
+    """CASE on characteristic_id as a binary search over the sorted ids (a flat CASE of 80 WHENs
+    costs SQLite ~40 comparisons a row); NULL for any other id, which group_concat skips."""
+    if len(ids) == 1:
+        return f"CASE characteristic_id WHEN {ids[0]} THEN {leaves[0]} END"
+    m = len(ids) // 2
+    return (f"CASE WHEN characteristic_id < {ids[m]} THEN {_code_sql(ids[:m], leaves[:m])}"
+            f" ELSE {_code_sql(ids[m:], leaves[m:])} END")
+
+
+def _read(store, sql: str, clients: np.ndarray, before: str) -> np.ndarray:
+    """The packed rows of `sql` for the sorted unique `clients`, chunk by chunk, in key order."""
+    own = store.path is not None and len(clients) >= OWN_CONNECTION_FROM
+    conn = _connect_ro(store.path) if own else store.conn
+    parts = []
+    try:
+        for lo in range(0, len(clients), CHUNK):
+            text, count = conn.execute(sql, [json.dumps(clients[lo:lo + CHUNK].tolist()), before]).fetchone()
+            if count:
+                part = np.fromstring(text, dtype=np.int64, sep=",")
+                if len(part) != count:
+                    raise sqlite3.DatabaseError("observation codes not read to the end")
+                parts.append(part)
+    finally:
+        if own:
+            conn.close()
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
 def codes_as_of(store, keys: list[str], clients: np.ndarray, days: np.ndarray, ref,
                 coarse: bool = True) -> np.ndarray:
     """For each (client, day) pair the code of each key's latest observation on or before that
@@ -26,39 +65,52 @@ def codes_as_of(store, keys: list[str], clients: np.ndarray, days: np.ndarray, r
     out = np.zeros((len(clients), len(keys)), dtype=np.int64)
     if not keys or not len(clients):
         return out
-    chars = [store.catalog[k] for k in keys]
-    coders = [coder(c, "value", ref, coarse=coarse) for c in chars]
-    ids = [store.ids[k] for k in keys]
-    # one integer per observation: client | seconds | key index | code, unpacked by numpy
+    clients, days = np.asarray(clients, dtype=np.int64), np.asarray(days, dtype=np.int64)
+    # column j of the packed codes is the j-th key by characteristic id, the table's order
+    by_id = sorted(range(len(keys)), key=lambda i: store.ids[keys[i]])
+    ids = [store.ids[keys[i]] for i in by_id]
+    coders = [coder(store.catalog[keys[i]], "value", ref, coarse=coarse) for i in by_id]
+    one_day = bool((days == days[0]).all())
     k_bits = max(1, (len(keys) - 1).bit_length())
-    c_bits = max(1, int(store.conn.execute("SELECT max(id) FROM clients").fetchone()[0] or 1).bit_length())
-    if c_bits + SECOND_BITS + k_bits + CODE_BITS > 63:
+    t_bits = 0 if one_day else SECOND_BITS
+    c_bits = max(1, int(clients.max()).bit_length())
+    if c_bits + k_bits + t_bits + CODE_BITS > 63:
         raise ValueError("client ids too large to pack")
-    cases = " ".join(f"WHEN {i} THEN {j << CODE_BITS} | ({cd.expr} & {(1 << CODE_BITS) - 1})"
-                     for j, (i, cd) in enumerate(zip(ids, coders)))
+    # one integer per observation: client | key column | [seconds |] code
+    stamp = f"<< {SECOND_BITS} | ifnull(unixepoch(observed_at), 0)" if t_bits else ""
+    leaves = [f"(((client_id << {k_bits} | {j}){stamp}) << {CODE_BITS}) | ({cd.expr} & {(1 << CODE_BITS) - 1})"
+              for j, cd in enumerate(coders)]
+    code = _code_sql(ids, leaves)
+    # a few keys: SQLite skips the other rows before coding them; most keys: the CASE is cheaper
+    few = f" AND characteristic_id IN ({', '.join(map(str, ids))})" if 2 * len(ids) < len(store.ids) else ""
+    sql = (f"SELECT group_concat(code), count(code) FROM (SELECT {code} AS code FROM observations"
+           f" WHERE client_id IN (SELECT value FROM json_each(?)){few} AND observed_at < ?"
+           " ORDER BY client_id, characteristic_id, observed_at, seq)")
     after_last = str(np.datetime64(int(days.max()) + 1, "D"))  # nothing observed later can matter
-    cur = store.conn.execute(
-        f"SELECT ((client_id << {SECOND_BITS}) | ifnull(unixepoch(observed_at), 0)) << {k_bits + CODE_BITS}"
-        f" | CASE characteristic_id {cases} ELSE 0 END"
-        f" FROM observations WHERE characteristic_id IN ({', '.join(map(str, ids))}) AND observed_at < ?"
-        " ORDER BY client_id, characteristic_id, observed_at, seq", [after_last])
-    packed = np.fromiter(itertools.chain.from_iterable(cur), dtype=np.int64)
+    unique, inverse = np.unique(clients, return_inverse=True)
+    packed = _read(store, sql, unique, after_last)
     if not len(packed):
         return out
-    code = packed & ((1 << CODE_BITS) - 1)
-    key_index = (packed >> CODE_BITS) & ((1 << k_bits) - 1)
-    stamp = packed >> (k_bits + CODE_BITS)  # client << 32 | seconds, as the lookup wants
-    query = clients.astype(np.int64) << SECOND_BITS | (days.astype(np.int64) * 86400 + 86399)
-    for j in range(len(ids)):
-        sel = key_index == j
-        if not sel.any():
-            continue
-        keyed = stamp[sel]
-        order = np.argsort(keyed, kind="stable")  # the same second: the higher seq wins
-        keyed, kcode = keyed[order], code[sel][order]
-        idx = np.searchsorted(keyed, query, side="right") - 1
-        found = idx >= 0
-        idx = np.where(found, idx, 0)
-        found &= (keyed[idx] >> SECOND_BITS) == clients
-        out[:, j] = np.where(found, kcode[idx], 0)
+    column = np.array(by_id, dtype=np.int64)
+    if one_day:
+        # the day's filter was the SQL's: the last row of each client and key is the one
+        group = packed >> CODE_BITS
+        last = np.ones(len(group), dtype=bool)
+        last[:-1] = group[1:] != group[:-1]
+        group, codes = group[last], packed[last] & ((1 << CODE_BITS) - 1)
+        found = np.zeros((len(unique), len(keys)), dtype=np.int64)
+        found[np.searchsorted(unique, group >> k_bits), column[group & ((1 << k_bits) - 1)]] = codes
+        return found[inverse]
+    stamps = packed >> CODE_BITS  # (client | key column) << 32 | seconds
+    codes = packed & ((1 << CODE_BITS) - 1)
+    if len(stamps) > 1 and (stamps[1:] < stamps[:-1]).any():  # a stamp not in clock.FORMAT; ties keep row order
+        order = np.argsort(stamps, kind="stable")
+        stamps, codes = stamps[order], codes[order]
+    j = np.arange(len(keys), dtype=np.int64)
+    query = (((clients[:, None] << k_bits) | j) << SECOND_BITS) | (days * 86400 + 86399)[:, None]
+    idx = np.searchsorted(stamps, query.ravel(), side="right") - 1
+    hit = idx >= 0
+    idx = np.where(hit, idx, 0)
+    hit &= (stamps[idx] >> SECOND_BITS) == (query.ravel() >> SECOND_BITS)
+    out[:, column] = np.where(hit, codes[idx], 0).reshape(len(clients), len(keys))
     return out
