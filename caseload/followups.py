@@ -85,6 +85,13 @@ def done(store, actor, followup_id: int, now: datetime | None = None) -> None:
 COLUMNS = ["id", "client_number", "name", "what", "due_date", "assignee", "author", "done_at"]
 
 
+def hand_over(conn, cid: int, old_coach: str, new_coach: str) -> int:
+    """A client's open follow-ups that were the old coach's become the new coach's (bulk.reassign).
+    Inside its transaction."""
+    return conn.execute("UPDATE follow_ups SET assignee = ? WHERE client_id = ? AND assignee = ? AND done_at IS NULL",
+                        [new_coach, cid, old_coach]).rowcount
+
+
 def list_followups(store, actor, number: str | None = None, assignee: str | None = None, due_only: bool = False,
                    include_done: bool = False, now: datetime | None = None, limit: int = 1000) -> list[dict]:
     """Follow-ups of the clients the actor may see, earliest due first: one client's

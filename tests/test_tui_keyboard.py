@@ -65,6 +65,9 @@ async def test_a_whole_segment_typed_on_each_screen_arrives_and_changes_no_scree
             assert isinstance(app.screen, kind)
             bar = app.screen.query(FilterBar).first()
             assert app.focused is bar.input, f"{name} opens with focus in {app.focused!r}"
+            if name == "compose":  # m carried the caseload's filter here; type it again into an empty field
+                assert bar.value == SEGMENT
+                bar.value = ""
             await type_in(pilot, SEGMENT)
             await settle(pilot)
             assert isinstance(app.screen, kind), f"typing on {name} changed the screen"

@@ -11,7 +11,7 @@ from ..config import example_toml
 from ..errors import BadInput, CaseloadError
 from ..i18n import t
 from . import main, pass_env
-from .output import confirm, emit, emit_record, format_option, note
+from .output import confirm, emit, emit_record, format_option, note, yes_option
 
 
 def _key_values(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -283,6 +283,31 @@ def client_outflow(env, number, outflow_type, when, correct):
     done = core.record_outflow(env.store(), env.actor(), number, outflow_type, when, correct=correct)
     note(t("client.outflow_corrected" if done["corrected"] else "client.outflow_recorded", number=number,
            type=t(f"reports.type.{done['outflow_type']}"), date=core.show_day(done["outflow_date"])))
+
+
+@client.command("reassign")
+@click.argument("numbers", nargs=-1)
+@click.option("--to", "to_coach", required=True)
+@click.option("--from", "from_coach")
+@click.option("--segment")
+@yes_option
+@pass_env
+def client_reassign(env, numbers, to_coach, from_coach, segment, yes):
+    from .. import bulk, completion
+
+    store, actor = env.store(), env.actor()
+    access.require(actor, "teamlead", "admin")  # before any client is looked up or counted
+    if sum(map(bool, (numbers, from_coach, segment))) != 1:
+        raise BadInput(t("bulk.which_clients"))
+    if from_coach:
+        segment = f"coach = {completion.quote(from_coach)}"
+    chosen = list(numbers) if numbers else bulk.numbers_in(store, actor, segment)
+    if not chosen:
+        raise BadInput(t("bulk.none"))
+    if len(chosen) > 1 and not yes:
+        confirm(t("bulk.reassign_confirm", n=len(chosen), coach=to_coach))
+    n = bulk.reassign(store, actor, to_coach, chosen)
+    note(t("bulk.reassigned", n=n, coach=to_coach))
 
 
 @client.command("history")

@@ -1,5 +1,7 @@
 """The caseload: the clients you may see, with wellbeing and its trend, last activity and why
-they need attention; a filter bar (`/`) that takes a segment expression; sortable."""
+they need attention; a filter bar (`/`) that takes a segment expression; sortable. Rows are
+marked with space; the marked clients, else the filtered ones, are messaged, tagged or handed
+over together (screens/many.py)."""
 
 from textual import on
 from textual.app import ComposeResult
@@ -13,15 +15,21 @@ from ..keys import Localized
 from ..widgets.client_table import ClientTable
 from ..widgets.filter_bar import FilterBar
 from ..widgets.footer import KeyFooter
+from .many import Many
 
 
 RELOAD_AFTER = 0.15  # seconds of quiet in the filter bar before the table reloads
 
 
-class CaseloadScreen(Localized, Screen):
+class CaseloadScreen(Many, Localized, Screen):
     HOME = "#clients"  # where Escape leaves an input for
     BINDINGS = [
+        Binding("m", "compose_these", "tui.key.compose_these"),
         Binding("slash", "filter", "tui.key.filter", key_display="/"),
+        Binding("space", "mark", "tui.key.mark", key_display="␣"),
+        Binding("ctrl+s", "save_segment", "tui.key.save_segment", show=False),
+        Binding("v", "tag", "tui.key.tag", show=False),
+        Binding("h", "reassign", "tui.key.reassign", show=False),
         Binding("n", "sort('name')", "tui.key.sort_name", show=False),
         Binding("w", "sort('wellbeing')", "tui.key.sort_wellbeing"),
         Binding("l", "sort('last_activity')", "tui.key.sort_activity", show=False),
@@ -43,6 +51,15 @@ class CaseloadScreen(Localized, Screen):
     @property
     def table(self) -> ClientTable:
         return self.query_one(ClientTable)
+
+    @property
+    def filter_bar(self) -> FilterBar:
+        return self.query_one(FilterBar)
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "reassign":  # handing clients over is for team leads and admins
+            return self.app.actor.role in ("teamlead", "admin")
+        return True
 
     _reload = None
 

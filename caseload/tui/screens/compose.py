@@ -101,6 +101,16 @@ class ComposeScreen(Localized, Screen):
                 yield Static(Text(t("tui.compose.nothing_yet"), style="dim"), id="preview")
         yield KeyFooter(compact=True)
 
+    def on_screen_resume(self) -> None:
+        """The caseload's marked clients or filter, carried here by m, become "Aan wie"."""
+        carried, self.app.carry = getattr(self.app, "carry", None), None
+        if carried and self.client is None:
+            def carry() -> None:
+                self.query_one(FilterBar).value = carried
+                self.query_one(FilterBar).focus()
+
+            self.call_after_refresh(carry)
+
     def on_mount(self) -> None:
         self.title = t("tui.title.compose") if self.client is None else t("tui.title.compose_client", number=self.client)
         self.load_templates()

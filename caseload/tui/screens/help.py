@@ -15,6 +15,8 @@ from ..keys import Localized
 def _keys(node) -> list[tuple[str, str]]:
     out = []
     for b in getattr(node, "help_keys", []):
+        if not node.check_action(b.action.split("(")[0], ()):  # not for this user (h, hand over, for a coach)
+            continue
         entry = (node.app.get_key_display(b), b.description)
         if entry not in out:
             out.append(entry)

@@ -87,6 +87,7 @@ class ClientTable(Localized, ScrollView, can_focus=True):
         self._loading: set[int] = set()
         self._wanted: set[int] = set()
         self._strips: dict[tuple, Strip] = {}  # rendered rows; a repaint of the screen costs no Rich work
+        self.marked: set[str] = set()  # client numbers marked with space, kept across filters and sorts
 
     # -- what to show ---------------------------------------------------------------------------
     def set_query(self, where: str, params: list, sort: str | None = None, descending: bool | None = None,
@@ -187,7 +188,7 @@ class ClientTable(Localized, ScrollView, can_focus=True):
         """(sort key or "", heading, width); the last column takes what is left. Below NARROW
         columns the name, wellbeing and last activity give way, so the reasons stay readable."""
         narrow = self._width < NARROW
-        cols = [("client_number", t("tui.col.number"), 7 if narrow else 8),
+        cols = [("client_number", t("tui.col.number"), 7 if narrow else 9),
                 ("name", t("tui.col.name"), 20 if narrow else 28),
                 ("wellbeing", t("tui.col.wellbeing_short") if narrow else t("tui.col.wellbeing"), 5 if narrow else 11),
                 ("last_activity", t("tui.col.last_activity_short") if narrow else t("tui.col.last_activity"),
@@ -218,7 +219,7 @@ class ClientTable(Localized, ScrollView, can_focus=True):
         index = self.scroll_offset.y + y - 1
         slot = -1 if y == 0 else index
         key = (slot, self._width, slot == self.cursor and (self.has_focus or 2), self.sort, self.descending,
-               self._count())
+               self._count(), len(self.marked))
         strip = self._strips.get(key)
         if strip is None:
             strip = self._render_row(y, index)
@@ -233,6 +234,8 @@ class ClientTable(Localized, ScrollView, can_focus=True):
             cells = []
             for key, heading, _ in self._columns():
                 mark = (" ▼" if self.descending else " ▲") if key and key == self.sort else ""
+                if key == "client_number" and self.marked:
+                    heading, mark = f"● {len(self.marked)}", ""
                 cells.append(Text(heading + mark))
             return self._line(cells, self.get_component_rich_style("client-table--header"))
         if index >= self._count():
@@ -263,7 +266,9 @@ class ClientTable(Localized, ScrollView, can_focus=True):
         last = fmt.moment(row.last_activity, tz)
         if narrow:
             last = last.split(" ")[0]  # the day is enough here
-        cells = [Text(row.client_number), Text(row.name, "dim" if gone else ""), wb, Text(last)]
+        number = Text("●", "bold") + Text(row.client_number) if row.client_number in self.marked \
+            else Text(" " + row.client_number)
+        cells = [number, Text(row.name, "dim" if gone else ""), wb, Text(last)]
         if self.show_coach:
             cells.append(Text(row.coach or ""))
         if gone:
@@ -303,6 +308,16 @@ class ClientTable(Localized, ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor, animate=False)
         elif self.cursor >= top + height:
             self.scroll_to(y=self.cursor - height + 1, animate=False)
+
+    def toggle_mark(self) -> None:
+        """Mark or unmark the client under the cursor and move on (space)."""
+        row = self.current
+        if row is None:
+            return
+        self.marked.symmetric_difference_update({row.client_number})
+        self._strips.clear()
+        self.action_move(1)
+        self.refresh()
 
     def action_open(self) -> None:
         row = self.current
