@@ -310,6 +310,12 @@ class _History:
         self.counts = dict.fromkeys(self.rows, 0)
         self.campaigns = []
         for name, template, days, share, bodies in CAMPAIGNS:
+            for lang, body in bodies.items():  # the campaign's template, so compose has something to start from
+                body = body.replace("{first}", "{{ first_name }}")
+                for channel, subject in (("sms", None), ("email", name)):
+                    conn.execute("INSERT INTO templates (name, channel, language, subject, body, owner, author,"
+                                 " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                 [template, channel, lang, subject, body, coaches[0], coaches[0], now_ts, now_ts])
             sent = today - timedelta(days=days)
             cid = conn.execute("INSERT INTO campaigns (name, template, segment, channel, owner, author, created_at,"
                                " updated_at) VALUES (?, ?, 'status = active', 'auto', ?, ?, ?, ?)",
