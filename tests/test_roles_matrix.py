@@ -35,6 +35,7 @@ EXPECTED = {
     "import": {"admin", "teamlead"},
     "intervention import": {"admin", "teamlead"},
     "client forget": ADMIN,
+    "client reassign": {"admin", "teamlead"},  # handing clients over when a coach leaves
     "segment check": EVERYONE,  # checks an expression, reads no client
     "segment count": EVERYONE,  # an aggregate, suppressed below the minimum cell size
     "segment saved": EVERYONE,
@@ -78,6 +79,7 @@ ARGS = {
     "client note": [CLIENT, "belt terug"],
     "client outflow": [CLIENT, "--type", "fulltime"],
     "client history": [CLIENT, "wellbeing"],
+    "client reassign": [CLIENT, "--to", "coach1"],
     "client forget": [CLIENT, "--yes"],
     "client optout": [CLIENT, "--channel", "sms"],
     "intervention start": [CLIENT, "cv_workshop"],
