@@ -9,15 +9,16 @@ which sorts as time does. bench/bench_reports.py times it against the latest val
 
 import json
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .coding import coder
-from .scan import _connect_ro
+from .scan import _connect_ro, _free_cores
 
 SECOND_BITS = 32  # seconds since 1970 fit in 32 bits until 2106
 CODE_BITS = 4     # every code is below 16 (the widest: a 0-10 scale, 12 codes)
-CHUNK = 20_000    # clients per read: the string stays a few MB
+CHUNK = 10_000    # clients per read: the string stays a few MB
 OWN_CONNECTION_FROM = 20_000  # clients; from here a memory-mapped read-only connection is faster
 
 
@@ -40,21 +41,32 @@ def _code_sql(ids: list[int], leaves: list[str]) -> str:
 
 
 def _read(store, sql: str, clients: np.ndarray, before: str) -> np.ndarray:
-    """The packed rows of `sql` for the sorted unique `clients`, chunk by chunk, in key order."""
-    own = store.path is not None and len(clients) >= OWN_CONNECTION_FROM
-    conn = _connect_ro(store.path) if own else store.conn
-    parts = []
-    try:
-        for lo in range(0, len(clients), CHUNK):
-            text, count = conn.execute(sql, [json.dumps(clients[lo:lo + CHUNK].tolist()), before]).fetchone()
+    """The packed rows of `sql` for the sorted unique `clients`, in key order: chunk by chunk,
+    on as many connections at once as there are free cores (as scan.scan_codes)."""
+    def part(conn, ids: np.ndarray) -> list[np.ndarray]:
+        out = []
+        for lo in range(0, len(ids), CHUNK):
+            text, count = conn.execute(sql, [json.dumps(ids[lo:lo + CHUNK].tolist()), before]).fetchone()
             if count:
-                part = np.fromstring(text, dtype=np.int64, sep=",")
-                if len(part) != count:
+                codes = np.fromstring(text, dtype=np.int64, sep=",")
+                if len(codes) != count:
                     raise sqlite3.DatabaseError("observation codes not read to the end")
-                parts.append(part)
-    finally:
-        if own:
+                out.append(codes)
+        return out
+
+    def own(ids: np.ndarray) -> list[np.ndarray]:
+        conn = _connect_ro(store.path)
+        try:
+            return part(conn, ids)
+        finally:
             conn.close()
+
+    if store.path is None or len(clients) < OWN_CONNECTION_FROM:
+        parts = part(store.conn, clients)
+    else:
+        workers = min(_free_cores(), -(-len(clients) // CHUNK))
+        with ThreadPoolExecutor(workers) as pool:
+            parts = [p for got in pool.map(own, np.array_split(clients, workers)) for p in got]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
@@ -65,6 +77,9 @@ def codes_as_of(store, keys: list[str], clients: np.ndarray, days: np.ndarray, r
     out = np.zeros((len(clients), len(keys)), dtype=np.int64)
     if not keys or not len(clients):
         return out
+    if len(set(keys)) < len(keys):  # one key twice would match only one of its two columns
+        distinct = list(dict.fromkeys(keys))
+        return codes_as_of(store, distinct, clients, days, ref, coarse)[:, [distinct.index(k) for k in keys]]
     clients, days = np.asarray(clients, dtype=np.int64), np.asarray(days, dtype=np.int64)
     # column j of the packed codes is the j-th key by characteristic id, the table's order
     by_id = sorted(range(len(keys)), key=lambda i: store.ids[keys[i]])
