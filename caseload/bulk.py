@@ -5,7 +5,7 @@ BEGIN IMMEDIATE transaction with one audit entry per client changed.
 
 Reassigning is for team leads (within their team) and admins; the core enforces it."""
 
-from . import access, audit, followups, segments
+from . import access, audit, coaches, followups, segments
 from .clients import observe
 from .clock import utcnow
 from .db import write_transaction
@@ -79,6 +79,7 @@ def reassign(store, actor, to_coach: str, numbers: list[str]) -> int:
         ids = _ids(conn, actor, numbers)
         for cid in ids:
             (old,) = conn.execute("SELECT coach FROM clients WHERE id = ?", [cid]).fetchone()
+            coaches.assign(conn, cid, to_coach, now, actor.name)
             conn.execute("UPDATE clients SET coach = ?, updated_at = ? WHERE id = ?", [to_coach, now, cid])
             if old:
                 followups.hand_over(conn, cid, old, to_coach)

@@ -5,7 +5,7 @@ scoped by role and written to the audit trail."""
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
-from . import access, audit
+from . import access, audit, coaches
 from .clock import parse_iso, utcnow
 from .db import write_transaction
 from .errors import BadInput, NotFound
@@ -165,6 +165,7 @@ def add_client(store, actor, raw: dict[str, str]) -> int:
             [*fields.values(), now, now])
         cid = cur.lastrowid
         conn.execute("INSERT INTO profile (client_id) VALUES (?)", [cid])
+        coaches.open_first(conn, "id = ?", [cid], actor.name)
         audit.record(store.db, actor, "create", f"client:{cid}")
     return cid
 
@@ -177,9 +178,12 @@ def update_client(store, actor, number: str, raw: dict[str, str]) -> None:
     if actor.role == "coach" and "coach" in fields and fields["coach"] != actor.name:
         raise BadInput(t("client.coach_only_self"))
     cid = client_id(store, actor, number)
+    now = utcnow()
     with write_transaction(store.db) as conn:
+        if "coach" in fields:
+            coaches.assign(conn, cid, fields["coach"], now, actor.name)
         sets = ", ".join(f"{k} = ?" for k in fields)
-        conn.execute(f"UPDATE clients SET {sets}, updated_at = ? WHERE id = ?", [*fields.values(), utcnow(), cid])
+        conn.execute(f"UPDATE clients SET {sets}, updated_at = ? WHERE id = ?", [*fields.values(), now, cid])
         audit.record(store.db, actor, "change", f"client:{cid}")
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 
-from . import access, audit, files, history, values
+from . import access, audit, coaches, files, history, values
 from .clients import OBSERVE_SQL, observe_stored
 from .clock import utcnow
 from .db import refresh_statistics
@@ -448,6 +448,7 @@ class _Plan:
             base = conn.execute("SELECT COALESCE(MAX(id), 0) FROM clients").fetchone()[0]
             clients = _names(self.client_columns)
             conn.execute(f"INSERT INTO clients (id, {clients}) SELECT id + ?, {clients} FROM temp.import_new", [base])
+            coaches.open_first(conn, "id > ?", [base], self.author)
             profile = "".join(", " + _names([c]) for c in self.profile_columns)
             conn.execute(f"INSERT INTO profile (client_id{profile}) SELECT id + ?{profile} FROM temp.import_new",
                          [base])
@@ -517,6 +518,8 @@ class _Plan:
 
     def _update(self, cid, sets, changed_obs, at=None):
         conn, now = self.conn, self.now
+        if "coach" in sets:  # a new coach from the moment of the import, also for a dated row
+            coaches.assign(conn, cid, sets["coach"], now, self.author)
         if at is not None:
             if sets:
                 conn.execute(f"UPDATE clients SET {', '.join(f'{k} = ?' for k in sets)}, updated_at = ? WHERE id = ?",

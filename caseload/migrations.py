@@ -748,3 +748,31 @@ def m0027_split_plan(db):
     for column in ("split_date TEXT", "split_follow_up_months INTEGER", "split_expected_pct REAL",
                    "split_mde_pp REAL", "split_outcome TEXT"):
         db.execute(f"ALTER TABLE segments ADD COLUMN {column}")
+
+
+@migrations(name="0028_coach_periods")
+def m0028_coach_periods(db):
+    """Who coached a client when (caseload.coaches): one row per period with one coach, from
+    `since` until `until` (UTC moments; NULL: the current coach), and who made the change. At most
+    one open period per client. Reports ask for the coach of a cohort on its start date
+    (caseload.coaches.on_day_sql) through the index on (client_id, since, until, coach).
+
+    Backfill: history before this migration is not known. Every client with a coach gets one open
+    period with that coach, from its intake date (or, without one, when it was created)."""
+    db.executescript(
+        """
+        CREATE TABLE coach_periods (
+            id INTEGER PRIMARY KEY,
+            client_id INTEGER NOT NULL REFERENCES clients (id),
+            coach TEXT NOT NULL,
+            since TEXT NOT NULL,
+            until TEXT,
+            author TEXT
+        );
+        CREATE INDEX coach_periods_day ON coach_periods (client_id, since, until, coach);
+        CREATE UNIQUE INDEX coach_periods_open ON coach_periods (client_id) WHERE until IS NULL;
+        INSERT INTO coach_periods (client_id, coach, since)
+            SELECT id, coach, COALESCE(NULLIF(intake_date, '') || 'T00:00:00Z', created_at) FROM clients
+            WHERE coach IS NOT NULL AND coach != '' ORDER BY id;
+        """
+    )

@@ -1,5 +1,5 @@
 """A client's timeline, the conversation: messages sent, replies, notes, clicks, observations,
-follow-ups, interventions and outflow, newest first, each reply read or unread.
+follow-ups, interventions, changes of coach and outflow, newest first, each reply read or unread.
 
 Scoped by role like every read of one client, and recorded in the audit trail as one view.
 When the client's own coach views it, the unread replies are read from then on (the events
@@ -7,13 +7,13 @@ returned still say which were unread, so a screen can show them as new)."""
 
 from dataclasses import dataclass
 
-from . import audit, clock
+from . import audit, clock, coaches
 from .clients import client_fields
 from .clock import iso
 from .db import write_transaction
 
 KINDS = ("message", "reply", "note", "click", "observation", "followup", "followup_done", "intervention_start",
-         "intervention_end", "outflow")
+         "intervention_end", "coach", "outflow")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,21 @@ def _observations(store, cid: int, limit: int) -> list[Event]:
         c = store.catalog[key]
         shown = c.value_title(c.from_sql(value))
         out.append(Event(at, "observation", f"{c.title()}: {shown}", source, author))
+    return out
+
+
+def _coach_changes(db, cid: int) -> list[Event]:
+    """"anna -> isa" when the client changed coach (the first coach is no change); "-" for no coach."""
+    out, previous = [], None
+    for coach, since, until, author in coaches.periods(db, cid):
+        if previous is not None and previous[1] == since:
+            out.append(Event(since, "coach", f"{previous[0]} -> {coach}", author or "", author))
+        elif previous is not None:
+            out += [Event(previous[1], "coach", f"{previous[0]} -> -"),
+                    Event(since, "coach", f"- -> {coach}", author or "", author)]
+        previous = (coach, until)
+    if previous is not None and previous[1] is not None:
+        out.append(Event(previous[1], "coach", f"{previous[0]} -> -"))
     return out
 
 
@@ -83,6 +98,7 @@ def timeline(store, actor, number: str, limit: int = 300, mark_read: bool | None
         events.append(Event(start, "intervention_start", name, "", author))
         if end:
             events.append(Event(end, "intervention_end", name, result or "", author))
+    events += _coach_changes(db, cid)
     if client.get("outflow_date"):
         events.append(Event(client["outflow_date"], "outflow", client["outflow_type"] or "other",
                             client["outflow_type"] or ""))

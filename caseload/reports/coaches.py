@@ -109,12 +109,15 @@ def coach_outflow_report(store, actor, cohort_date=None, months: int = 12, outco
     no other coach has is not matched (the share matched is shown, with a warning below 80%).
     Coaches are then grouped by caseload size (their clients in the cohort) to show whether
     smaller or larger caseloads go with more outflow than their clients would predict. This is an
-    association: coaches differ in more than caseload size. Each client counts for their current
-    coach (caseload keeps no history of reassignments).
+    association: coaches differ in more than caseload size. Each client counts for the coach they
+    had at the end of the start date (caseload.coaches), so a coach who left keeps their clients'
+    outflow and their successor does not get it; a client with no coach period then (history from
+    before migration 0028 is not known) counts for their current coach.
 
     Staff see their scope with groups under the minimum cell size suppressed; an analyst gets a
     noisy release of the (coach x stratum) counts, every coach user a fixed row, and sees no
     coach's name whose (noisy) cohort is under the minimum."""
+    from ..coaches import on_day_sql as coach_on_day
     from .common import outcome_codes, y_expr
     from .coding import coder
     from .effect import MONTH_BANDS, _months_band
@@ -132,19 +135,20 @@ def coach_outflow_report(store, actor, cohort_date=None, months: int = 12, outco
     cards = [coder(store.catalog[k], "value", start, coarse=True).card for k in keys]
     radix = [len(MONTH_BANDS) + 1, *cards]
     n_strata = int(np.prod(radix)) if radix else 1
+    cohort_sql = (f"SELECT clients.id, {coach_on_day(start)}, COALESCE(clients.intake_date,"
+                  f" substr(clients.created_at, 1, 10)), {y_expr(start, end)} FROM clients WHERE {where}")
+    fetched = []
     if analyst:
         coaches = ["", *(r[0] for r in store.conn.execute(
             "SELECT name FROM users WHERE role IN ('coach', 'teamlead') ORDER BY name"))]
-    else:
-        coaches = [r[0] for r in store.conn.execute(
-            f"SELECT DISTINCT COALESCE(clients.coach, '') FROM clients WHERE {where} ORDER BY 1", params)]
+    else:  # the coaches of the cohort on the start date, read once with the cohort
+        fetched = store.conn.execute(cohort_sql, params).fetchall()
+        coaches = sorted({r[1] for r in fetched})
     index = {c: i for i, c in enumerate(coaches)}
     day = int(np.datetime64(start.isoformat(), "D").astype(np.int64))
 
     def exact() -> dict:
-        rows = store.conn.execute(
-            f"SELECT clients.id, COALESCE(clients.coach, ''), COALESCE(clients.intake_date,"
-            f" substr(clients.created_at, 1, 10)), {y_expr(start, end)} FROM clients WHERE {where}", params).fetchall()
+        rows = fetched or store.conn.execute(cohort_sql, params).fetchall()
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         coach = np.array([index.get(r[1], 0) for r in rows], dtype=np.int64)
         y = np.isin(np.array([r[3] for r in rows], dtype=np.int64), codes_ok).astype(np.int64)
