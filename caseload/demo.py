@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from datetime import datetime, timezone
 from secrets import token_hex
 
-from . import access, audit
+from . import access, audit, coaches as coach_periods
 from .clock import utcnow
 from .db import write_transaction
 
@@ -141,6 +141,14 @@ def build(store, n: int, seed: int = 7, admin: str | None = None, progress=None)
     teams = [f"team{(i // 8) + 1}" for i in range(n_coaches)]
     wb = catalog.get("wellbeing")
     summary = {"clients": n, "coaches": n_coaches, "observations": 0, "interventions": 0, "outflow": 0}
+    # A coach of the first team left 200 days ago; a team lead handed all their clients to the team.
+    # Drawn from a generator of its own, so the rest of the demo is the same with or without it.
+    moves = random.Random(seed * 1000 + 28)
+    former = coach_names[n_coaches] if len(coach_names) > n_coaches else f"coach{n_coaches + 1}"
+    team_one = [c for c, team in zip(coaches, teams) if team == teams[0]]
+    left = today - timedelta(days=200)
+    left_ts = _iso(_at(left, moves, 9, 11))
+    summary["reassigned"] = 0
 
     conn = store.conn
     with write_transaction(store.db):
@@ -151,6 +159,8 @@ def build(store, n: int, seed: int = 7, admin: str | None = None, progress=None)
             users.append((admin, "admin", None, now_ts))
         conn.executemany("INSERT OR IGNORE INTO users (name, role, team, active, created_at) VALUES (?, ?, ?, 1, ?)",
                          users)
+        conn.execute("INSERT OR IGNORE INTO users (name, role, team, active, created_at) VALUES (?, 'coach', ?, 0, ?)",
+                     [former, teams[0], now_ts])
         profile_sql = _insert_sql("profile", [c.column for c in chars])
         times_sql = _insert_sql("profile_times", [c.at_column for c in chars])
         client_sql = ("INSERT INTO clients (id, client_number, first_name, last_name, email, phone, language,"
@@ -162,12 +172,14 @@ def build(store, n: int, seed: int = 7, admin: str | None = None, progress=None)
         iv_sql = ("INSERT INTO interventions (client_id, name, start_date, end_date, result, author, created_at)"
                   " VALUES (?, ?, ?, ?, ?, ?, ?)")
         note_sql = "INSERT INTO notes (client_id, text, source, author, created_at) VALUES (?, ?, 'coach', ?, ?)"
-        clients, profiles, times, obs, ivs, notes = [], [], [], [], [], []
+        clients, profiles, times, obs, ivs, notes, periods = [], [], [], [], [], [], []
         story = _History(conn, rng, today, now_ts, coaches)
         for i in range(1, n + 1):
             first, last = rng.choice(firsts), rng.choice(lasts)
             coach = rng.choice(coaches)
             intake = today - timedelta(days=min(int(rng.expovariate(1 / 650)) + 20, 2400))
+            # handed over with all their clients (`client reassign --from`), also those who had left
+            moved = coach in team_one and intake < left and moves.random() < 1 / (len(team_one) + 1)
             health = rng.random() < 0.15
             lowlit = rng.random() < 0.08
             personal = rng.random() < 0.10
@@ -185,22 +197,23 @@ def build(store, n: int, seed: int = 7, admin: str | None = None, progress=None)
                     hazard *= 0.05
                 begin = t + timedelta(days=rng.randint(0, 30))
                 if begin < today:
+                    by = former if moved and begin < left else coach
                     p_wf = 0.35 if months < 12 else 0.08
                     if not health and rng.random() < p_wf:
                         hazard += 0.04
                         ivs.append((i, "work-first", begin.isoformat(),
                                     min(begin + timedelta(days=90), today).isoformat() if begin + timedelta(days=90) < today else None,
-                                    "completed" if begin + timedelta(days=90) < today else None, coach, now_ts))
+                                    "completed" if begin + timedelta(days=90) < today else None, by, now_ts))
                     elif health and rng.random() < 0.2:
                         hazard += 0.18
                         ivs.append((i, "capability_assessment", begin.isoformat(),
                                     (begin + timedelta(days=42)).isoformat() if begin + timedelta(days=42) < today else None,
-                                    "completed" if begin + timedelta(days=42) < today else None, coach, now_ts))
+                                    "completed" if begin + timedelta(days=42) < today else None, by, now_ts))
                     elif rng.random() < 0.1:
                         hazard += 0.02
                         ivs.append((i, "cv_workshop", begin.isoformat(),
                                     (begin + timedelta(days=14)).isoformat() if begin + timedelta(days=14) < today else None,
-                                    "completed" if begin + timedelta(days=14) < today else None, coach, now_ts))
+                                    "completed" if begin + timedelta(days=14) < today else None, by, now_ts))
                 period_end = min(t + timedelta(days=182), today)
                 if rng.random() < hazard * (period_end - t).days / 182:
                     outflow = t + timedelta(days=rng.randint(0, max((period_end - t).days - 1, 0)))
@@ -240,7 +253,7 @@ def build(store, n: int, seed: int = 7, admin: str | None = None, progress=None)
                     earlier = c.to_sql(_value(c, s, rng, latent))
                     obs.append((i, ids[c.key], earlier, _ts(first_day, rng), "import", None))
                 ts = _ts(d, rng)
-                obs.append((i, ids[c.key], v, ts, "coach", coach))
+                obs.append((i, ids[c.key], v, ts, "coach", former if moved and ts < left_ts else coach))
                 prof.append(v)
                 when.append(ts)
             lang = "en" if rng.random() < 0.12 else "nl"
@@ -257,10 +270,17 @@ def build(store, n: int, seed: int = 7, admin: str | None = None, progress=None)
                             intake.isoformat(), birth.isoformat(), "outflow" if outflow else "active", otype,
                             outflow.isoformat() if outflow else None, activity, activity, now_ts, now_ts,
                             *_address(i)))
+            since = intake.isoformat() + "T00:00:00Z"
+            if moved:
+                periods += [(i, former, since, left_ts, None), (i, coach, left_ts, None, "teamlead1")]
+                summary["reassigned"] += 1
+            else:
+                periods.append((i, coach, since, None, None))
             profiles.append(prof)
             times.append(when)
             if rng.random() < 0.3:
-                notes.append((i, rng.choice(NOTES), coach, _ts(last_contact, rng)))
+                text, at = rng.choice(NOTES), _ts(last_contact, rng)
+                notes.append((i, text, former if moved and at < left_ts else coach, at))
             summary["outflow"] += outflow is not None
             if len(clients) >= 2000 or i == n:
                 conn.executemany(client_sql, clients)
@@ -269,10 +289,11 @@ def build(store, n: int, seed: int = 7, admin: str | None = None, progress=None)
                 conn.executemany(obs_sql, obs)
                 conn.executemany(iv_sql, ivs)
                 conn.executemany(note_sql, notes)
+                coach_periods.insert_history(conn, periods)
                 story.flush(conn)
                 summary["observations"] += len(obs)
                 summary["interventions"] += len(ivs)
-                clients, profiles, times, obs, ivs, notes = [], [], [], [], [], []
+                clients, profiles, times, obs, ivs, notes, periods = [], [], [], [], [], [], []
                 if progress:
                     progress(i, n)
         summary.update(story.summary())

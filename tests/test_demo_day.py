@@ -38,13 +38,19 @@ def test_every_screen_has_history_and_nothing_happens_before_intake(demo_db):
                   f" WHERE substr(t.{column}, 1, 10) < c.intake_date").fetchone()[0]
         assert early == 0, table
     assert q("SELECT count(*) FROM clients WHERE substr(last_activity, 1, 10) < intake_date").fetchone()[0] == 0
+    # a coach left and a team lead handed their clients over: the history keeps who had them
+    assert summary["reassigned"] > 10 and summary["reassigned"] == q(
+        "SELECT count(*) FROM coach_periods p JOIN users u ON u.name = p.coach WHERE u.active = 0"
+        " AND p.until IS NOT NULL").fetchone()[0]
+    assert q("SELECT count(*) FROM coach_periods p JOIN clients c ON c.id = p.client_id"
+             " WHERE substr(p.since, 1, 10) < c.intake_date").fetchone()[0] == 0
     assert q("SELECT count(*) FROM observations o JOIN clients c ON c.id = o.client_id"
              " WHERE o.source != 'import' AND substr(o.observed_at, 1, 10) < c.intake_date").fetchone()[0] == 0
 
 
 def test_a_coachs_attention_list_is_short_and_never_for_stale_data_alone(demo_db):
     _, _, _, store, _ = demo_db
-    coaches = [r[0] for r in store.db.execute("SELECT name FROM users WHERE role = 'coach'")]
+    coaches = [r[0] for r in store.db.execute("SELECT name FROM users WHERE role = 'coach' AND active = 1")]
     for name in coaches:
         coach = access.resolve_actor(store.db, name)
         active = store.db.execute("SELECT count(*) FROM clients WHERE coach = ? AND status = 'active'",
