@@ -133,3 +133,23 @@ def test_sigterm_finishes_the_message_in_flight_and_leaves_the_rest_queued(tmp_p
         assert status["running"] is False and status["heartbeat"]["stopped_at"]
         assert status["due"]["due_email"] == states["queued"]
         assert {j["job"] for j in status["jobs"]} >= {"send", "activity", "checkins", "campaigns"}
+
+
+def test_a_missing_imap_password_is_named_at_start_and_in_the_job_table(tmp_path, monkeypatch, caplog):
+    """Not 'RuntimeError': the administrator reads which variable to set, and no value."""
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    monkeypatch.delenv("CASELOAD_IMAP_PASSWORD", raising=False)
+    config, _ = daemon_config(tmp_path / "config.toml", tick=1)
+    with open(config, "a", encoding="utf-8") as f:
+        f.write('\n[imap]\nhost = "127.0.0.1"\nport = 9\nusername = "replies"\n')
+    store = open_test_store(tmp_path, config)
+    d = loop.Daemon(store.config, store.path, tick=1, serve_webhooks=False)
+    with caplog.at_level(logging.WARNING, logger="caseload.daemon"):
+        d.start()
+        try:
+            assert d.run_job("imap").error == "imap_password_missing"
+        finally:
+            d.close()
+            store.close()
+    assert caplog.text.count("CASELOAD_IMAP_PASSWORD") == 2  # at start, and when the job ran
+    assert query(store.path, "SELECT last_error FROM daemon_jobs WHERE name = 'imap'") == [("imap_password_missing",)]

@@ -37,7 +37,7 @@ import schedule
 
 from .. import access
 from ..db import daemon_holds, daemon_lock_path, refresh_statistics, write_transaction
-from ..errors import CaseloadError
+from ..errors import CaseloadError, SecretMissing
 from ..i18n import t
 from ..clock import iso, parse_iso
 
@@ -162,7 +162,11 @@ class Daemon:
             log.warning("[sms] sender is a name, not a number: clients cannot answer an SMS; replies need a reply"
                         " number in E.164 as sender (docs/daemon.md)")
         from ..audit import audit_key
+        from ..display import reason
+        from ..secrets import get_secret
 
+        if self.config.imap.host and get_secret("imap_password") is None:
+            log.warning("[imap] %s: email replies are not read", reason("imap_password_missing"))
         if audit_key() is None:
             log.warning("no audit key (CASELOAD_AUDIT_KEY): the audit trail's head is sealed with a plain hash")
 
@@ -196,6 +200,9 @@ class Daemon:
         try:
             result = getattr(self, f"job_{name}")(started)
             outcome = JobResult(True, result)
+        except SecretMissing as e:  # the message names a variable, never a value
+            log.error("job %s failed: %s", name, e.message)
+            outcome = JobResult(False, error=e.code)
         except Exception as e:
             log.error("job %s failed: %s", name, type(e).__name__, exc_info=os.environ.get("CASELOAD_DEBUG") == "1")
             outcome = JobResult(False, error=type(e).__name__)
