@@ -148,6 +148,25 @@ async def test_the_language_switches_without_a_restart(tui_store):
         assert not english(text, data_words(tui_store)), text
 
 
+async def test_the_switch_keeps_the_filter_and_the_marked_clients(tui_store):
+    admin = access.Actor("admin", "admin", origin="tui@test")
+    app = build_app(tui_store, admin, lang="nl")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.screen.filter_bar.value = "wellbeing <= 2"
+        await settle(pilot)
+        total = app.screen.table.total
+        app.screen.table.focus()
+        await pilot.press("space")
+        marked = set(app.screen.table.marked)
+        await pilot.press("f2")
+        await settle(pilot)
+        assert "Filter" in screen_text(app) and "Welbevinden" not in screen_text(app)
+        assert app.screen.filter_bar.value == "wellbeing <= 2"
+        assert app.screen.table.total == total < tui_store.db.execute("SELECT count(*) FROM clients").fetchone()[0]
+        assert app.screen.table.marked == marked and len(marked) == 1
+
+
 async def test_numbers_and_dates_look_the_same_in_the_cli_and_the_tui(tui_store, tmp_path):
     """Dutch: 31,0 and 31-12-2025 in both (the TUI showed 27,3 while the CLI printed 31.0);
     csv keeps 31.0 and 2025-12-31."""

@@ -145,7 +145,8 @@ class CaseloadApp(App):
     # -- language -------------------------------------------------------------------------------
     async def action_language(self, lang: str | None = None) -> None:
         """Speak another language from now on, without a restart: every screen is made again
-        (the screen you are on, and the client you had open, come back)."""
+        (the screen you are on, what its filters hold, its marked clients and the client you had
+        open come back)."""
         from .screens.client import ClientScreen
 
         if lang is None:
@@ -153,6 +154,7 @@ class CaseloadApp(App):
         i18n.set_language(lang)
         client = next((s.number for s in reversed(self.screen_stack) if isinstance(s, ClientScreen)), None)
         current = self.current_mode
+        typed, marked = self._typed(self._screen_stacks[current][0])
         self.add_mode("_language", Screen)
         await self.switch_mode("_language")
         for name in self.allowed:
@@ -162,9 +164,34 @@ class CaseloadApp(App):
         self._subtitle()
         await self.switch_mode(current)
         await self.remove_mode("_language")
+        self._retype(self._screen_stacks[current][0], typed, marked)
         if client is not None:
             self.open_client(client)
         self.notify(t("tui.language.switched", name=t(f"tui.language.name.{lang}")), markup=False)
+
+    @staticmethod
+    def _typed(screen) -> tuple[list[str], set[str]]:
+        """What a screen's filter fields hold and which clients are marked (kept across F2)."""
+        from .widgets.client_table import ClientTable
+        from .widgets.filter_bar import FilterBar
+
+        tables = screen.query(ClientTable)
+        return [bar.value for bar in screen.query(FilterBar)], set(tables.first().marked) if tables else set()
+
+    def _retype(self, screen, typed: list[str], marked: set[str]) -> None:
+        from .widgets.client_table import ClientTable
+        from .widgets.filter_bar import FilterBar
+
+        def again() -> None:
+            for bar, value in zip(screen.query(FilterBar), typed):
+                if value and not bar.value:
+                    bar.value = value
+            tables = screen.query(ClientTable)
+            if tables and marked:
+                tables.first().marked |= marked
+                tables.first().refresh()
+
+        self.call_after_refresh(again)
 
     # -- the command palette --------------------------------------------------------------------
     def action_command_palette(self) -> None:
