@@ -7,7 +7,8 @@ No message goes to a client who prefers letters unless a coach picks a channel
 prefer letters among those the actor may see (in a segment, when given), renders the template's
 email text (its subject is the letter's subject; a template without one: its SMS text) in the
 client's language, and leaves out clients without a postal address (counted). Nothing is
-written but the audit trail: one `letter` entry per client in the export.
+written but the audit trail: one `letter` entry per client in the export, which the client's
+conversation (caseload.timeline) shows.
 """
 
 import csv

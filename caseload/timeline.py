@@ -1,5 +1,6 @@
-"""A client's timeline, the conversation: messages sent, replies, notes, clicks, observations,
-follow-ups, interventions, changes of coach and outflow, newest first, each reply read or unread.
+"""A client's timeline, the conversation: messages sent, letters printed, replies, notes, clicks,
+observations, follow-ups, interventions, changes of coach and outflow, newest first, each reply
+read or unread.
 
 Scoped by role like every read of one client, and recorded in the audit trail as one view.
 When the client's own coach views it, the unread replies are read from then on (the events
@@ -12,8 +13,8 @@ from .clients import client_fields
 from .clock import iso
 from .db import write_transaction
 
-KINDS = ("message", "reply", "note", "click", "observation", "followup", "followup_done", "intervention_start",
-         "intervention_end", "coach", "outflow")
+KINDS = ("message", "letter", "reply", "note", "click", "observation", "followup", "followup_done",
+         "intervention_start", "intervention_end", "coach", "outflow")
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,11 @@ def timeline(store, actor, number: str, limit: int = 300, mark_read: bool | None
         shown = reason if status in ("failed", "cancelled", "expired") else None
         events.append(Event(at, "message", body or subject or "", channel, author, status=status, reason=shown,
                             subject=subject))
+    # a letter is printed by `caseload letter`, not sent: the audit trail is its only record
+    for at, author, template in db.execute(
+            "SELECT at, actor, result FROM audit WHERE object = ? AND action = 'letter' ORDER BY id DESC LIMIT ?",
+            [f"client:{cid}", limit]):
+        events.append(Event(at, "letter", template, "letter", author))
     for at, channel, text, read_at in db.execute(
             "SELECT received_at, channel, text, read_at FROM replies WHERE client_id = ? AND text IS NOT NULL"
             " ORDER BY received_at DESC, id DESC LIMIT ?", [cid, limit]):

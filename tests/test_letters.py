@@ -64,3 +64,14 @@ def test_letters_as_printable_html_and_as_csv_for_a_mail_merge(tmp_path):
     audited = store.db.execute("SELECT COUNT(*) FROM audit WHERE action = 'letter'").fetchone()[0]
     assert audited == 4  # two letters, twice
     store.close()
+
+
+def test_a_printed_letter_is_in_the_clients_conversation(tmp_path):
+    from caseload import timeline
+
+    store = _store(tmp_path)
+    letters.write(store, COACH, letters.plan_letters(store, COACH, "uitnodiging"), io.StringIO())
+    events = timeline.timeline(store, COACH, "K00001")
+    assert [(e.kind, e.text, e.author) for e in events if e.kind == "letter"] == [("letter", "uitnodiging", "coach1")]
+    assert not [e for e in timeline.timeline(store, ADMIN, "K00004") if e.kind == "letter"]  # prefers email
+    store.close()

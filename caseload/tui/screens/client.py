@@ -257,6 +257,8 @@ class ClientScreen(Localized, Screen):
                 detail = fmt.day(e.detail) + (f" · {e.status}" if e.status else "")
             elif e.kind == "outflow":
                 detail = ""
+            elif e.kind == "letter":
+                detail = e.author or ""
             elif e.kind == "message":
                 detail = f"{e.detail} · {t('tui.state.' + e.status)}" + (f" · {reason_text(e.reason)}" if e.reason else "")
             text = t(f"reports.type.{e.text}") if e.kind == "outflow" else \
