@@ -27,13 +27,3 @@ class PermissionDenied(CaseloadError):
 
     exit_code = 1
 
-
-class SecretMissing(CaseloadError):
-    """A secret the configuration needs is not set (a password, a token). `code` is safe to log
-    and to keep in the daemon's job table; the message names the variable and the keyring entry."""
-
-    def __init__(self, secret: str):
-        from .display import reason
-
-        self.code = f"{secret}_missing"
-        super().__init__(reason(self.code))

@@ -559,8 +559,7 @@ def fetch_imap(store, now: datetime | None = None, limit: int = 500) -> dict:
     """Read the reply mailbox (channels.email_inbound.fetch) and record each mail (`handle_email`).
     A locked database ends the run with the mail unseen, for the next; any other problem with one
     mail sets it aside there."""
-    from .errors import SecretMissing
-    from .secrets import get_secret
+    from .secrets import SecretMissing, get_secret
 
     if not store.config.imap.host:
         return {"skipped": "imap off"}

@@ -17,6 +17,8 @@ An administrator stores one in the keyring with `keyring set caseload sms_token`
 import logging
 import os
 
+from .errors import CaseloadError
+
 log = logging.getLogger("caseload.secrets")
 
 SERVICE = "caseload"
@@ -59,3 +61,14 @@ def get_secret(name: str) -> Secret | None:
 def where(name: str) -> str:
     """Where a secret is looked for, for messages to an administrator (never the value)."""
     return f"{ENVIRONMENT[name]} / keyring {SERVICE}:{name}"
+
+
+class SecretMissing(CaseloadError):
+    """A secret the configuration needs is not set (a password, a token). `code` is safe to log
+    and to keep in the daemon's job table; the message names the variable and the keyring entry."""
+
+    def __init__(self, secret: str):
+        from .display import reason
+
+        self.code = f"{secret}_missing"
+        super().__init__(reason(self.code))

@@ -37,8 +37,9 @@ import schedule
 
 from .. import access
 from ..db import daemon_holds, daemon_lock_path, refresh_statistics, write_transaction
-from ..errors import CaseloadError, SecretMissing
+from ..errors import CaseloadError
 from ..i18n import t
+from ..secrets import SecretMissing
 from ..clock import iso, parse_iso
 
 log = logging.getLogger("caseload.daemon")
