@@ -6,7 +6,7 @@ marks a client handled and the client leaves it."""
 from datetime import datetime, timedelta
 
 import pytest
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, TabbedContent
 
 from caseload import access, conversations, outbox, replies
 from caseload.channels.sms import Inbound
@@ -88,10 +88,10 @@ async def test_attention_list_marks_handled_and_updates_when_the_coach_acts(tmp_
         await pilot.press("h")
         await settle(pilot)
         assert [k.value for k in table.rows] == ["K00002"]
-        await pilot.press("enter")  # K00002's conversation: the coach reads it, and comes back
+        await pilot.press("enter")  # K00002 is here for a message: the client opens on the conversation
         await settle(pilot)
-        await pilot.press("t")
-        await settle(pilot)
+        assert isinstance(app.screen, ClientScreen) and app.screen.query_one(TabbedContent).active == "timeline"
+        assert "Dank u wel" in screen_text(app)
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, AttentionScreen) and table.row_count == 0
@@ -104,12 +104,16 @@ async def test_a_follow_up_from_the_client_screen_and_a_snooze_from_the_list(tmp
     store = make_store(tmp_path)
     add_clients(store, 1, coach="coach1")
     replies.handle_sms(store, Inbound("cm", "in-1", "+31600000001", "Wanneer is de volgende afspraak?"))
+    with store.db.conn:  # and silent for long before that message: still on the list once it is read
+        store.db.execute("UPDATE clients SET last_activity = '2020-01-01T09:00:00Z', intake_date = '2019-06-01'")
     coach = access.resolve_actor(store.db, "coach1", interface="tui")
     app = build_app(store, coach, lang="nl", start="attention")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await pilot.press("enter")
+        await pilot.press("enter")  # here for a message: the conversation, which reads it
         await settle(pilot)
+        assert app.screen.query_one(TabbedContent).active == "timeline"
+        assert store.db.execute("SELECT read_by FROM replies").fetchall() == [("coach1",)]
         await pilot.press("f")
         await settle(pilot)
         assert app.focused is app.screen.query_one("#fu-what", Input)

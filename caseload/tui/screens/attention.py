@@ -47,6 +47,9 @@ class SnoozeScreen(Localized, ModalScreen[str | None]):
         self.dismiss(None)
 
 
+TALK = {"urgent_message", "unread_message", "followup_due"}  # reasons the conversation shows
+
+
 class AttentionScreen(Localized, Screen):
     BINDINGS = [Binding("f5", "reload", "tui.key.reload"),
                 Binding("enter", "open", "tui.key.open", show=True),
@@ -146,6 +149,7 @@ class AttentionScreen(Localized, Screen):
         table = self.query_one("#attention", DataTable)
         keep = self._current(table)
         table.clear()
+        self._talk = {r["client_number"] for r in message.rows if {x["signal"] for x in r["reasons"]} & TALK}
         for r in message.rows:
             cells = [Text(r["client_number"]), Text(r["name"], overflow="ellipsis", no_wrap=True)]
             if self.app.actor.role != "coach":
@@ -204,12 +208,19 @@ class AttentionScreen(Localized, Screen):
     @on(DataTable.RowSelected)
     def _selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value:
-            self.app.open_client(event.row_key.value.split("#")[0])
+            self._open(event.data_table, event.row_key.value)
 
     def action_open(self) -> None:
-        key = self._current(self._table())
+        table = self._table()
+        key = self._current(table)
         if key:
-            self.app.open_client(key.split("#")[0])
+            self._open(table, key)
+
+    def _open(self, table: DataTable, key: str) -> None:
+        """A client here for a message, a follow-up or a failed delivery opens on the conversation."""
+        number = key.split("#")[0]
+        talk = table.id == "deliveries-table" or (table.id == "attention" and number in getattr(self, "_talk", ()))
+        self.app.open_client(number, tab="timeline" if talk else None)
 
     def action_reload(self) -> None:
         self.load()
