@@ -10,6 +10,7 @@ from datetime import date
 
 import numpy as np
 
+from .. import display
 from ..i18n import t
 from .coding import coder
 from .common import (FROM_SQL, OUTFLOW_TYPES, Y_CARD, active_on, add_months, outcome_codes, parse_day,
@@ -78,7 +79,8 @@ def outflow_report(store, actor, cohort_date=None, months: int = 12, keys: list[
         "report": "outflow", "outcome": outcome, "cohort_date": start.isoformat(), "end_date": end.isoformat(),
         "follow_up_months": months, "follow_up_complete": complete, "min_cell_size": k_min,
         "values": "as_of_cohort_date" if as_of else "latest_recorded",
-        "values_note": t(f"impact.values.{'as_of_cohort_date' if as_of else 'latest_recorded'}", date=start.isoformat()),
+        "values_note": t(f"impact.values.{'as_of_cohort_date' if as_of else 'latest_recorded'}",
+                         date=display.day(start.isoformat())),
         "overall": overall, "by_type": [],
         "by_characteristic": [], "segments": [],
     }
