@@ -104,7 +104,13 @@ def test_a_saved_segment_cannot_smuggle_an_identifying_field_in(store):
 
 
 def test_whether_free_text_is_filled_in_may_be_counted(store):
-    assert segments.count(store, ANALYST, "talents is set") is not None
+    """Not refused as `talents ~ "koor 3"` is. The analyst's count is a noisy release, so it may
+    come back suppressed (None) now and then: the test asserts the refusal, not the number."""
+    try:
+        segments.count(store, ANALYST, "talents is set")
+    except NotForAnalysts as e:
+        pytest.fail(f"refused: {e.message}")
+    assert segments.count(store, ADMIN, "talents is set") == -(-N // 3)
 
 
 def test_every_built_in_field_reading_an_identifying_column_is_refused():
