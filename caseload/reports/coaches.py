@@ -171,23 +171,27 @@ def coach_outflow_report(store, actor, cohort_date=None, months: int = 12, outco
     # one client is one cell: its n and, if it left, its k
     query = ["coach_outflow", where, params, start, end, codes_ok, keys, coaches]
     counts, var, noise = report_counts(store, actor, "coach_outflow", query, 2, exact, record)
+    # one entry per (coach, stratum) cell, coach by coach: staff get only the cells with clients,
+    # an analyst every cell of the release (a noisy count may be anywhere)
     if analyst:
-        n = np.asarray(counts["n"], dtype=float).reshape(len(coaches), n_strata)
-        k = np.minimum(np.asarray(counts["k"], dtype=float).reshape(len(coaches), n_strata), n)
+        n = np.asarray(counts["n"], dtype=float)
+        k = np.minimum(np.asarray(counts["k"], dtype=float), n)
+        cells = np.arange(len(coaches) * n_strata)
     else:
-        n = np.zeros((len(coaches), n_strata))
-        k = np.zeros((len(coaches), n_strata))
         cells = np.asarray(counts["cells"], dtype=np.int64)
-        n[cells // n_strata, cells % n_strata] = counts["n"]
-        k[cells // n_strata, cells % n_strata] = counts["k"]
-    N, K = n.sum(axis=0), k.sum(axis=0)
-    others_n, others_k = N[None, :] - n, K[None, :] - k
+        n = np.asarray(counts["n"], dtype=float)
+        k = np.asarray(counts["k"], dtype=float)
+    owner, stratum = cells // n_strata, cells % n_strata
+    N = np.bincount(stratum, weights=n, minlength=n_strata)
+    K = np.bincount(stratum, weights=k, minlength=n_strata)
+    others_n, others_k = N[stratum] - n, K[stratum] - k
     matched = (n > 0) & (others_n >= 1)
     r_other = np.where(matched, (others_k + 0.5) / (np.maximum(others_n, 0) + 1), 0.0)
+    bounds = np.searchsorted(owner, np.arange(len(coaches) + 1))
 
-    def figures(rows_mask) -> dict:
-        """Observed, expected and adjusted figures for the coaches in rows_mask, together."""
-        nn, kk, mm = n[rows_mask], k[rows_mask], matched[rows_mask]
+    def figures(part) -> dict:
+        """Observed, expected and adjusted figures for the cells in part (a slice or a mask), together."""
+        nn, kk, mm = n[part], k[part], matched[part]
         size = float(nn.sum())
         n_m = float((nn * mm).sum())
         out = {"n": round(size), "outflow": round(float(kk.sum())),
@@ -196,9 +200,9 @@ def coach_outflow_report(store, actor, cohort_date=None, months: int = 12, outco
                "expected_pct": None, "adjusted_pp": None, "ci_low_pp": None, "ci_high_pp": None}
         if n_m >= k_min:
             o = float((kk * mm).sum())
-            e = float((nn * mm * r_other[rows_mask]).sum())
-            r = np.clip(r_other[rows_mask], 0.01, 0.99)
-            var_o = float((nn * mm * r * (1 - r) * (1 + nn / np.maximum(N[None, :] - nn, 1))).sum())
+            e = float((nn * mm * r_other[part]).sum())
+            r = np.clip(r_other[part], 0.01, 0.99)
+            var_o = float((nn * mm * r * (1 - r) * (1 + nn / np.maximum(N[stratum[part]] - nn, 1))).sum())
             var_o += var * float(mm.sum()) * 2  # an analyst's noise on each n and k
             se = math.sqrt(var_o) / n_m
             diff = (o - e) / n_m
@@ -206,12 +210,12 @@ def coach_outflow_report(store, actor, cohort_date=None, months: int = 12, outco
                        ci_low_pp=round(100 * (diff - Z95 * se), 1), ci_high_pp=round(100 * (diff + Z95 * se), 1))
         return out
 
-    sizes = n.sum(axis=1)
+    sizes = np.bincount(owner, weights=n, minlength=len(coaches))
     rows = []
     for i, c in enumerate(coaches):
         if sizes[i] <= 0 and analyst:
             continue
-        row = {"coach": c, **figures(np.arange(len(coaches)) == i), "suppressed": False}
+        row = {"coach": c, **figures(slice(bounds[i], bounds[i + 1])), "suppressed": False}
         if row["n"] == 0:
             continue
         rows.append(row)
@@ -234,13 +238,13 @@ def coach_outflow_report(store, actor, cohort_date=None, months: int = 12, outco
         if not sel.any():
             continue
         coaches_in = int(sel.sum())
-        row = {"caseload_size": label, "coaches": coaches_in, **figures(sel), "suppressed": False}
+        row = {"caseload_size": label, "coaches": coaches_in, **figures(sel[owner]), "suppressed": False}
         if row["n"] < k_min or (analyst and coaches_in < 1):
             hide(row)
             for key in ("outflow", "expected_pct", "adjusted_pp", "ci_low_pp", "ci_high_pp", "clients_matched_pct"):
                 row[key] = None
         by_size.append(row)
-    overall = figures(np.ones(len(coaches), dtype=bool))
+    overall = figures(slice(None))
     warnings = []
     if overall["clients_matched_pct"] is not None and overall["clients_matched_pct"] < 80:
         warnings.append(t("impact.coaches_low_coverage", share=overall["clients_matched_pct"]))
