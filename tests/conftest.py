@@ -98,3 +98,14 @@ def snapshot_tables(path: Path) -> dict:
 
 
 os.environ.setdefault("CASELOAD_LOG", "WARNING")
+
+
+@pytest.fixture
+def tui_store(tmp_path):
+    """The TUI tests' database (tests/tui_fixture.py), at a frozen moment."""
+    from tui_fixture import database, frozen
+
+    with frozen():
+        s = open_store(load_config(None), database(tmp_path))
+        yield s
+        s.close()

@@ -6,9 +6,7 @@ import pytest
 from textual.widgets import DataTable, Input, Select
 
 from caseload import access, clients, overview, segments
-from caseload.config import load_config
 from caseload.reports import attention_list
-from caseload.store import open_store
 from caseload.tui.app import build_app
 from caseload.tui.screens.attention import AttentionScreen
 from caseload.tui.screens.client import ClientScreen
@@ -18,18 +16,10 @@ from caseload.tui.screens.reports import ReportsScreen
 from caseload.tui.widgets.client_table import ClientTable
 from caseload.tui.widgets.filter_bar import FilterBar
 from tui_fixture import (MARKUP_FIRST, MARKUP_LAST, MARKUP_NOTE, MARKUP_NUMBER, MARKUP_REPLY,
-                               coach_of_markup_client, database, frozen, screen_text, settle)
+                         coach_of_markup_client, database, screen_text, settle)
 
 SIZE = (160, 50)
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def tui_store(tmp_path):
-    with frozen():
-        s = open_store(load_config(None), database(tmp_path))
-        yield s
-        s.close()
 
 
 @pytest.fixture

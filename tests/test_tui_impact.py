@@ -4,21 +4,11 @@ import pytest
 from textual.widgets import Static
 
 from caseload import access
-from caseload.config import load_config
-from caseload.store import open_store
 from caseload.tui.app import build_app
 from caseload.tui.screens.reports import ReportsScreen
-from tui_fixture import database, frozen, settle
+from tui_fixture import settle
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def tui_store(tmp_path):
-    with frozen():
-        s = open_store(load_config(None), database(tmp_path))
-        yield s
-        s.close()
 
 
 async def test_outflow_tab_says_which_values_and_l_switches(tui_store):

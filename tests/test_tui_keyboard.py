@@ -8,8 +8,6 @@ from textual.widgets import DataTable, Input, Select
 from textual.widgets._footer import FooterKey
 
 from caseload import access, segments
-from caseload.config import load_config
-from caseload.store import open_store
 from caseload.tui.app import build_app
 from caseload.tui.screens.caseload import CaseloadScreen
 from caseload.tui.screens.client import ClientScreen
@@ -18,18 +16,10 @@ from caseload.tui.screens.reports import ReportsScreen
 from caseload.tui.screens.segment_builder import SegmentBuilderScreen
 from caseload.tui.widgets.client_table import ClientTable
 from caseload.tui.widgets.filter_bar import FilterBar
-from tui_fixture import MARKUP_NUMBER, coach_of_markup_client, database, frozen, screen_text, settle
+from tui_fixture import MARKUP_NUMBER, coach_of_markup_client, screen_text, settle
 
 pytestmark = pytest.mark.anyio
 SEGMENT = "debts = ja and wellbeing <= 2"
-
-
-@pytest.fixture
-def tui_store(tmp_path):
-    with frozen():
-        s = open_store(load_config(None), database(tmp_path))
-        yield s
-        s.close()
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ import pytest
 from textual.widgets import Select
 
 from caseload import access
-from caseload.config import load_config
-from caseload.store import open_store
 from caseload.tui.app import build_app
 from caseload.tui.screens.client import ClientScreen
 from caseload.tui.screens.compose import ComposeScreen
@@ -17,18 +15,10 @@ from caseload.tui.screens.confirm import ConfirmScreen
 from caseload.tui.screens.outbox import OutboxScreen
 from caseload.tui.screens.reports import ReportsScreen
 from test_coach_language import WORD, english_in
-from tui_fixture import database, frozen, screen_text, settle
+from tui_fixture import frozen, screen_text, settle
 
 SIZE = (160, 50)
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def tui_store(tmp_path):
-    with frozen():
-        s = open_store(load_config(None), database(tmp_path))
-        yield s
-        s.close()
 
 
 def data_words(store) -> set[str]:

@@ -6,26 +6,16 @@ import pytest
 from textual.widgets import Input, Select
 
 from caseload import access, clients, segments
-from caseload.config import load_config
-from caseload.store import open_store
 from caseload.tui.app import build_app
 from caseload.tui.screens.ask import AskScreen
 from caseload.tui.screens.compose import ComposeScreen
 from caseload.tui.screens.confirm import ConfirmScreen
 from caseload.tui.widgets.client_table import ClientTable
 from caseload.tui.widgets.filter_bar import FilterBar
-from tui_fixture import coach_of_markup_client, database, frozen, screen_text, settle
+from tui_fixture import coach_of_markup_client, screen_text, settle
 
 pytestmark = pytest.mark.anyio
 SIZE = (80, 24)
-
-
-@pytest.fixture
-def tui_store(tmp_path):
-    with frozen():
-        s = open_store(load_config(None), database(tmp_path))
-        yield s
-        s.close()
 
 
 @pytest.fixture

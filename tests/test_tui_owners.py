@@ -6,24 +6,14 @@ import pytest
 from textual.widgets import DataTable, Input, TextArea
 
 from caseload import access, outbox, templates
-from caseload.config import load_config
-from caseload.store import open_store
 from caseload.tui import format as fmt
 from caseload.tui.app import build_app
 from caseload.tui.screens.confirm import ConfirmScreen
-from tui_fixture import coach_of_markup_client, database, frozen, screen_text, settle
+from tui_fixture import coach_of_markup_client, screen_text, settle
 
 SIZE = (160, 50)
 pytestmark = pytest.mark.anyio
 CAMPAIGN = "Februari check-in"  # the fixture's, queued by the admin
-
-
-@pytest.fixture
-def tui_store(tmp_path):
-    with frozen():
-        s = open_store(load_config(None), database(tmp_path))
-        yield s
-        s.close()
 
 
 async def test_a_coach_cannot_save_over_the_admins_template_in_compose(tui_store):

@@ -7,20 +7,10 @@ import pytest
 from textual.widgets import Input, Select
 
 from caseload import access
-from caseload.config import load_config
-from caseload.store import open_store
 from caseload.tui.app import build_app
-from tui_fixture import MARKUP_NUMBER, coach_of_markup_client, database, frozen, settle
+from tui_fixture import MARKUP_NUMBER, coach_of_markup_client, frozen, settle
 
 SIZE = (150, 42)
-
-
-@pytest.fixture
-def tui_store(tmp_path):
-    with frozen():
-        s = open_store(load_config(None), database(tmp_path))
-        yield s
-        s.close()
 
 
 def app_for(store, who: str, lang: str, start: str | None = None):
