@@ -197,6 +197,20 @@ def our_message(reference) -> int | None:
     return int(s) if s.isdigit() and len(s) <= 12 else None
 
 
+def delivery_report(provider: str, table: dict, key, reference, provider_id, error_code) -> list[Status]:
+    """One delivery report from a normalised status word (`key`, through the provider's `table`),
+    our reference and/or the provider's id; a failure's reason is the provider's error code, or
+    the word."""
+    if key not in table:
+        raise Unusable(f"status {shown(key)}")
+    reference, pid = our_message(reference), ident(provider_id)
+    if reference is None and pid is None:
+        raise Unusable("no reference")
+    status = table[key]
+    reason = f"{provider} {code(error_code) or key.replace(' ', '_')}" if status == "failed" else None
+    return [Status(provider, status, reference, pid, reason)]
+
+
 def token_ok(given: list[str], secret: str) -> bool:
     import hmac
 

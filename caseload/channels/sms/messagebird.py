@@ -22,8 +22,8 @@ receiving-messages): {"id", "sender": {"contact": {"identifierValue"}}, "body": 
 """
 
 from .. import PERMANENT, SENT, TEMPORARY, UNAVAILABLE, Outcome
-from ._base import (Inbound, Provider, Status, Unusable, code, digest, e164, first, ident, int_or_none, our_message,
-                    shown, text_of)
+from ._base import (Inbound, Provider, Status, Unusable, code, delivery_report, digest, e164, first, ident,
+                    int_or_none, text_of)
 
 STATUS = {"delivered": "delivered", "delivery_failed": "failed", "expired": "failed", "sent": None,
           "buffered": None, "scheduled": None}
@@ -80,14 +80,8 @@ class MessageBird(Provider):
         data = hook.fields()
         raw = data.get("status")
         key = raw.strip().lower() if isinstance(raw, str) else None
-        if key not in STATUS:
-            raise Unusable(f"status {shown(key)}")
-        reference, pid = our_message(data.get("reference")), ident(data.get("id"))
-        if reference is None and pid is None:
-            raise Unusable("no reference")
-        status = STATUS[key]
-        reason = f"messagebird {code(data.get('statusErrorCode')) or key}" if status == "failed" else None
-        return [Status(self.name, status, reference, pid, reason)]
+        return delivery_report(self.name, STATUS, key, data.get("reference"), data.get("id"),
+                               data.get("statusErrorCode"))
 
 
 PROVIDER = MessageBird

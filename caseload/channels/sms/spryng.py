@@ -16,8 +16,8 @@ documentation here; a request without a sender number or a text is answered 200 
 """
 
 from .. import PERMANENT, SENT, Outcome
-from ._base import (Inbound, Provider, Status, Unusable, code, digest, e164, first, ident, lower_keys, our_message,
-                    shown, text_of)
+from ._base import (Inbound, Provider, Status, delivery_report, digest, e164, first, ident, lower_keys,
+                    our_message, text_of)
 
 STATUS = {"10": "delivered", "20": "failed", "delivered": "delivered", "not delivered": "failed", "buffered": None}
 
@@ -53,14 +53,7 @@ class Spryng(Provider):
         data = lower_keys(hook.fields())
         raw = data.get("status")
         key = " ".join(str(raw).lower().split()) if isinstance(raw, (str, int)) else None
-        if key not in STATUS:
-            raise Unusable(f"status {shown(key)}")
-        reference, pid = our_message(data.get("reference")), ident(data.get("id"))
-        if reference is None and pid is None:
-            raise Unusable("no reference")
-        status = STATUS[key]
-        reason = f"spryng {code(data.get('reasoncode')) or key.replace(' ', '_')}" if status == "failed" else None
-        return [Status(self.name, status, reference, pid, reason)]
+        return delivery_report(self.name, STATUS, key, data.get("reference"), data.get("id"), data.get("reasoncode"))
 
 
 PROVIDER = Spryng
