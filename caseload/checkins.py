@@ -30,6 +30,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from . import access, audit, client_texts, languages, outbox, segments
 from .db import last_id, write_transaction
+from .outbox.queue import reachable
 from .errors import BadInput, NotFound
 from .i18n import pick, t
 from .clock import iso
@@ -313,17 +314,9 @@ def plan_round(store, actor, segment: str, now: datetime | None = None, *, ask=(
             plan.skip("outflow")
             continue
         order = channel_order(channel, preferred)
-        chosen, why = None, "no_address" if order else "prefers_letter"
-        for ch in order:
-            if not (has_email if ch == "email" else has_phone):
-                continue
-            if ch in opted.get(cid, ()):
-                why = "opted_out"
-                continue
-            chosen = ch
-            break
+        chosen, why = reachable(order, has_email, has_phone, opted.get(cid, ()))
         if chosen is None:
-            plan.skip(why)
+            plan.skip(why if order else "prefers_letter")
             continue
         chosen_keys = pick(row[8:])
         if not chosen_keys:

@@ -167,17 +167,9 @@ def _reachable(store, s, channel: str, now: datetime, campaign_id, occurrence: s
             skipped["outflow"] += 1
             continue
         order = outbox_queue.channel_order(channel, preferred)
-        why, chosen = "no_address" if order else f"prefers_{preferred}", None
-        for ch in order:
-            if not (has_email if ch == "email" else has_phone):
-                continue
-            if ch in opted.get(cid, ()):
-                why = "opted_out"
-                continue
-            chosen = ch
-            break
+        chosen, why = outbox_queue.reachable(order, has_email, has_phone, opted.get(cid, ()))
         if chosen is None:
-            skipped[why] += 1
+            skipped[why if order else f"prefers_{preferred}"] += 1
             continue
         if cap > 0 and recent.get(cid, (0, None))[0] >= cap:
             skipped["frequency_cap"] += 1

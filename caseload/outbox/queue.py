@@ -286,6 +286,20 @@ def channel_order(channel: str, preferred: str | None) -> list[str]:
     return ["sms", "email"]
 
 
+def reachable(order: list[str], has_email, has_phone, opted) -> tuple[str | None, str]:
+    """The first channel of `order` the client has an address for and has not opted out of;
+    else None and why: "opted_out" or "no_address"."""
+    why = "no_address"
+    for ch in order:
+        if not (has_email if ch == "email" else has_phone):
+            continue
+        if ch in opted:
+            why = "opted_out"
+            continue
+        return ch, ""
+    return None, why
+
+
 def plan_queue(store, actor, segment: str | None, template: str, channel: str = "auto", at: str | None = None,
                campaign: str | None = None, now: datetime | None = None, keep_failed: bool = False,
                client: str | None = None) -> QueuePlan:
