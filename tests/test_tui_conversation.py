@@ -131,3 +131,26 @@ async def test_a_follow_up_from_the_client_screen_and_a_snooze_from_the_list(tmp
         [("Terugbellen", (today + timedelta(days=3)).isoformat())]
     assert store.db.execute("SELECT state FROM attention_marks").fetchall() == [("snoozed",)]
     store.close()
+
+
+async def test_w_hides_the_observations_from_the_conversation_and_shows_them_again(tmp_path):
+    from caseload import clients
+
+    store = make_store(tmp_path)
+    add_clients(store, 1, coach="coach1")
+    coach = access.resolve_actor(store.db, "coach1", interface="tui")
+    clients.set_characteristics(store, coach, "K00001", {"debts": "ja"})
+    replies.handle_sms(store, Inbound("cm", "in-1", "+31600000001", "Mag het vrijdag?"))
+    app = build_app(store, coach, lang="en")
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_client("K00001", tab="timeline")
+        await settle(pilot)
+        assert "Debts: yes" in screen_text(app) and "Mag het vrijdag?" in screen_text(app)
+        await pilot.press("w")
+        await settle(pilot)
+        shown = screen_text(app)
+        assert "Debts: yes" not in shown and "Mag het vrijdag?" in shown and "observations hidden: 1" in shown
+        await pilot.press("w")
+        await settle(pilot)
+        assert "Debts: yes" in screen_text(app)
+    store.close()

@@ -58,7 +58,9 @@ class ClientScreen(Localized, Screen):
         Binding("m", "message", "tui.key.message"),
         Binding("e", "reply", "tui.key.reply"),
         Binding("f", "record('followup')", "tui.key.followup"),
+        Binding("w", "observations", "tui.key.observations", show=False),
     ]
+    observations = True  # the conversation shows observations; w hides them for the words alone
     DEFAULT_CSS = """
     #conversation { height: 1fr; }
     #timeline-scroll { height: 1fr; }
@@ -172,6 +174,7 @@ class ClientScreen(Localized, Screen):
         self.client = c = message.client
         self.query_one("#card", Static).update(self._card(c))
         self.query_one("#profile-table", Static).update(self._profile(c))
+        self._events = message.events
         self.query_one("#timeline-table", Static).update(self._timeline(message.events))
         self._chart(message.history)
         self.query_one("#iv-name", Input).suggester = SuggestFromList(message.programmes, case_sensitive=False)
@@ -232,7 +235,17 @@ class ClientScreen(Localized, Screen):
                 table.add_row(Text(ch.title()), Text(value), when)
         return table
 
+    def action_observations(self) -> None:
+        self.observations = not self.observations
+        self.query_one(TabbedContent).active = "timeline"
+        self.query_one("#timeline-table", Static).update(self._timeline(getattr(self, "_events", [])))
+        self.notify(t("tui.day.observations_shown" if self.observations else "tui.day.observations_hidden"))
+
     def _timeline(self, events: list) -> Table | Text:
+        hidden = 0
+        if not self.observations:
+            shown = [e for e in events if e.kind != "observation"]
+            hidden, events = len(events) - len(shown), shown
         if not events:
             return Text(t("tui.timeline.empty"), style="dim")
         table = Table(box=None, show_header=True, header_style="bold", expand=True, padding=(0, 1))
@@ -270,6 +283,8 @@ class ClientScreen(Localized, Screen):
             if e.kind == "message" and e.author:
                 detail += f" · {e.author}"
             table.add_row(Text(fmt.moment(e.at, self.app.store.tz)), what, Text(text), Text(detail, style="dim"))
+        if hidden:
+            table.caption = t("tui.day.observations_hidden_n", n=hidden)
         return table
 
     def _chart(self, history: list) -> None:
