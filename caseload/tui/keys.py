@@ -38,3 +38,16 @@ class Localized:
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         localize(self)
+
+
+class Fresh:
+    """Mixin for a list screen with a `load()` worker: coming back to it from a client (or any
+    other screen) loads it again, so what the coach did there shows at once."""
+
+    def on_screen_suspend(self) -> None:
+        self._away = True
+
+    def on_screen_resume(self) -> None:
+        if getattr(self, "_away", False):
+            self._away = False
+            self.load()

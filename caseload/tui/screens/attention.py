@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Header, Input, Label, Static, TabbedConte
 
 from ...i18n import t
 from .. import format as fmt
-from ..keys import Localized
+from ..keys import Fresh, Localized
 from ..widgets.footer import KeyFooter
 
 
@@ -50,7 +50,7 @@ class SnoozeScreen(Localized, ModalScreen[str | None]):
 TALK = {"urgent_message", "unread_message", "followup_due"}  # reasons the conversation shows
 
 
-class AttentionScreen(Localized, Screen):
+class AttentionScreen(Fresh, Localized, Screen):
     BINDINGS = [Binding("f5", "reload", "tui.key.reload"),
                 Binding("enter", "open", "tui.key.open", show=True),
                 Binding("h", "handled", "tui.key.handled"),
@@ -114,15 +114,6 @@ class AttentionScreen(Localized, Screen):
             for label, w in (("tui.col.number", 7), ("tui.col.name", name), ("tui.col.coach", 10),
                              ("tui.day.channel", 6), ("tui.day.reason", 24), ("tui.day.failed", 7)):
                 d.add_column(t(label), width=w)
-
-    def on_screen_suspend(self) -> None:
-        self._away = True
-
-    def on_screen_resume(self) -> None:
-        """Back from a client (or another screen): what the coach did there shows at once."""
-        if getattr(self, "_away", False):
-            self._away = False
-            self.load()
 
     @work(thread=True, exclusive=True, group="attention")
     def load(self) -> None:

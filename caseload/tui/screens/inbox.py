@@ -11,11 +11,11 @@ from textual.widgets import DataTable, Header, Static
 
 from ...i18n import t
 from .. import format as fmt
-from ..keys import Localized
+from ..keys import Fresh, Localized
 from ..widgets.footer import KeyFooter
 
 
-class InboxScreen(Localized, Screen):
+class InboxScreen(Fresh, Localized, Screen):
     BINDINGS = [Binding("f5", "reload", "tui.key.reload"),
                 Binding("enter", "open", "tui.key.open", show=True),
                 Binding("l", "mark_read", "tui.key.mark_read")]
@@ -42,15 +42,6 @@ class InboxScreen(Localized, Screen):
         table.add_column(t("tui.day.message"), width=max(width - 16 - 7 - name - 10, 20))
         table.focus()
         self.load()
-
-    def on_screen_suspend(self) -> None:
-        self._away = True
-
-    def on_screen_resume(self) -> None:
-        """Back from a client (or another screen): what the coach did there shows at once."""
-        if getattr(self, "_away", False):
-            self._away = False
-            self.load()
 
     @work(thread=True, exclusive=True, group="inbox")
     def load(self) -> None:
