@@ -11,16 +11,14 @@ The demo database has a coach who left 200 days ago and whose clients a team lea
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.generate import build  # noqa: E402
-from bench.results import write_section  # noqa: E402
+from bench.results import timed, write_section  # noqa: E402
 from caseload import access, coaches  # noqa: E402
 from caseload.config import load_config  # noqa: E402
 from caseload.reports import coach_outflow_report  # noqa: E402
@@ -30,16 +28,6 @@ from caseload.store import open_store  # noqa: E402
 ADMIN = access.Actor("bench-admin", "admin")
 ANALYST = access.Actor("bench", "analyst")
 
-
-def timed(fn, repeat: int) -> tuple[float, float, object]:
-    """Median wall seconds, median CPU seconds of this process, last result."""
-    times, cpu, out = [], [], None
-    for _ in range(repeat):
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return statistics.median(times), statistics.median(cpu), out
 
 
 def current_coach(day, alias="clients"):

@@ -22,9 +22,7 @@ and against the first way it was read:
 import argparse
 import itertools
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.generate import build  # noqa: E402
-from bench.results import write_section  # noqa: E402
+from bench.results import timed, write_section  # noqa: E402
 from caseload import access  # noqa: E402
 from caseload.config import load_config  # noqa: E402
 from caseload.reports import outflow_report  # noqa: E402
@@ -46,16 +44,6 @@ from caseload.store import open_store  # noqa: E402
 ADMIN = access.Actor("bench-admin", "admin")
 ANALYST = access.Actor("bench", "analyst")
 
-
-def timed(fn, repeat: int) -> tuple[float, float, object]:
-    """Median wall seconds, median CPU seconds of this process (all threads), last result."""
-    times, cpu, out = [], [], None
-    for _ in range(repeat):
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return statistics.median(times), statistics.median(cpu), out
 
 
 def setup(store):

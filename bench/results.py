@@ -3,6 +3,7 @@
 import platform
 import re
 import sqlite3
+import statistics
 import time
 from pathlib import Path
 
@@ -22,3 +23,14 @@ def write_section(name: str, body: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     RESULTS.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def timed(fn, repeat: int) -> tuple[float, float, object]:
+    """Median wall seconds, median CPU seconds of this process (all threads), last result."""
+    times, cpu, out = [], [], None
+    for _ in range(repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(times), statistics.median(cpu), out

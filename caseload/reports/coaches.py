@@ -120,8 +120,8 @@ def coach_outflow_report(store, actor, cohort_date=None, months: int = 12, outco
     from ..coaches import on_day_sql as coach_on_day
     from .common import outcome_codes, y_expr
     from .coding import coder
-    from .effect import MONTH_BANDS, _months_band
-    from .history import codes_as_of, to_days
+    from .effect import MONTH_BANDS, strata_on
+    from .history import to_days
     from .outflow import cohort
     from ..i18n import t
 
@@ -152,13 +152,7 @@ def coach_outflow_report(store, actor, cohort_date=None, months: int = 12, outco
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         coach = np.array([index.get(r[1], 0) for r in rows], dtype=np.int64)
         y = np.isin(np.array([r[3] for r in rows], dtype=np.int64), codes_ok).astype(np.int64)
-        band = _months_band(np.full(len(rows), day), to_days([r[2] for r in rows])) if rows else \
-            np.zeros(0, dtype=np.int64)
-        codes = codes_as_of(store, keys, ids, np.full(len(ids), day), start) if len(ids) else \
-            np.zeros((0, len(keys)), dtype=np.int64)
-        stratum = band
-        for j, card in enumerate(cards):
-            stratum = stratum * card + np.where(codes[:, j] < card, codes[:, j], 0)
+        stratum = strata_on(store, keys, cards, ids, day, to_days([r[2] for r in rows]), start)
         cell = coach * n_strata + stratum
         size = len(coaches) * n_strata
         if analyst:

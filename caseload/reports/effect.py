@@ -62,6 +62,20 @@ def _months_band(ref_day: np.ndarray, intake_day: np.ndarray) -> np.ndarray:
     return np.searchsorted(np.array(MONTH_BANDS, dtype=float), months, side="right").astype(np.int64)
 
 
+def strata_on(store, keys: list[str], cards: list[int], ids: np.ndarray, day: int, intake_day: np.ndarray,
+              ref) -> np.ndarray:
+    """Each client's stratum on one day (a day number): months in the caseload, then every key's
+    code as of that day (a code beyond its card counts as 0), as one mixed-radix number."""
+    if not len(ids):
+        return np.zeros(0, dtype=np.int64)
+    days = np.full(len(ids), day)
+    stratum = _months_band(days, intake_day)
+    codes = codes_as_of(store, keys, ids, days, ref)
+    for j, card in enumerate(cards):
+        stratum = stratum * card + np.where(codes[:, j] < card, codes[:, j], 0)
+    return stratum
+
+
 def _quarter(days: np.ndarray) -> np.ndarray:
     months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
     return months // 3

@@ -232,8 +232,8 @@ def engagement_outflow(store, actor, cohort_date=None, months: int = 12, outcome
     difference is labelled an association, never an effect."""
     from .common import active_on, add_months, outcome_codes, parse_day, today
     from .coding import coder
-    from .effect import MONTH_BANDS, _estimate, _months_band, _noisy_estimate
-    from .history import codes_as_of, to_days
+    from .effect import MONTH_BANDS, _estimate, _noisy_estimate, strata_on
+    from .history import to_days
 
     k_min = store.config.reports.min_cell_size
     codes_ok = set(outcome_codes(outcome))
@@ -276,14 +276,7 @@ def engagement_outflow(store, actor, cohort_date=None, months: int = 12, outcome
         engaged = np.array([bool(r[4]) for r in rows], dtype=bool)
         y = np.array([r[2] is not None and window_end.isoformat() < r[2] <= end.isoformat()
                       and outflow_index.get(r[3] or "other", 6) in codes_ok for r in rows], dtype=np.int64)
-        band = _months_band(np.full(len(rows), day), to_days([r[1] for r in rows])) if rows else \
-            np.zeros(0, dtype=np.int64)
-        codes = codes_as_of(store, keys, ids, np.full(len(ids), day), start) if len(ids) else \
-            np.zeros((0, len(keys)), dtype=np.int64)
-        stratum = band
-        for j, card in enumerate(cards):
-            stratum = stratum * card + np.where(codes[:, j] < card, codes[:, j], 0)
-        return engaged, y, stratum
+        return engaged, y, strata_on(store, keys, cards, ids, day, to_days([r[1] for r in rows]), start)
 
     report = {"report": "engagement_outflow", "outcome": outcome, "cohort_date": start.isoformat(),
               "window_end": window_end.isoformat(), "end_date": end.isoformat(), "follow_up_months": months,
