@@ -90,3 +90,20 @@ def test_client_reassign_asks_and_moves_a_leaving_coachs_clients(cli):
     assert cli("client", "list", "--format", "csv", user="bram").stdout.count("\n") == 3
     r = cli("client", "reassign", "1", "--to", "anna", user="bram")
     assert r.exit_code == 1 and "role" in r.stderr
+
+
+def test_client_reassign_refuses_bad_input_with_one_message_and_writes_nothing(cli, tmp_path):
+    for name, role in (("anna", "coach"), ("bram", "coach"), ("ana", "analyst")):
+        assert cli("user", "add", name, "--role", role).exit_code == 0
+    assert cli("client", "add", "client_number=1", "coach=anna").exit_code == 0
+    before = snapshot_tables(tmp_path / "caseload.db")
+    for args, says in ((["1", "--to", "nobody"], "'nobody' is no active coach."),
+                       (["1", "--to", "ana"], "'ana' is no active coach."),
+                       (["1", "--from", "anna", "--to", "bram"], "one of the three"),
+                       (["--to", "bram"], "one of the three"),
+                       (["--from", "bram", "--to", "anna"], "No clients chosen."),
+                       (["1", "99", "--to", "bram", "--yes"], "99")):
+        r = cli("client", "reassign", *args)
+        assert r.exit_code != 0 and says in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+    after = snapshot_tables(tmp_path / "caseload.db")
+    assert {k: v for k, v in after.items() if k != "audit"} == {k: v for k, v in before.items() if k != "audit"}

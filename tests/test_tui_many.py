@@ -117,3 +117,23 @@ async def test_a_team_lead_hands_a_coachs_clients_over(tui_store):
         await settle(pilot)
     assert tui_store.db.execute("SELECT count(*) FROM clients WHERE coach = 'bram'").fetchone()[0] == 0
     assert tui_store.db.execute("SELECT count(*) FROM audit WHERE action = 'reassign'").fetchone()[0] == moving > 0
+
+
+async def test_a_value_the_characteristic_does_not_take_is_refused_and_nothing_is_recorded(tui_store, coach):
+    app = build_app(tui_store, coach, lang="en")
+    before = tui_store.db.execute("SELECT count(*) FROM observations").fetchone()[0]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("space", "space", "v")
+        await settle(pilot)
+        app.screen.query_one(Select).value = "transport"
+        app.screen.query_one(Input).value = "hovercraft"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("enter")
+        await settle(pilot)
+        said = [n.message for n in app._notifications]
+        assert any("transport" in m and "bicycle" in m for m in said), said  # what it takes
+        assert len(app.screen.query_one(ClientTable).marked) == 2  # kept, to try again
+    assert tui_store.db.execute("SELECT count(*) FROM observations").fetchone()[0] == before
